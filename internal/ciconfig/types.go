@@ -1,0 +1,178 @@
+// Package ciconfig turns a .gitlab-ci.yml into a pipeline plan: YAML loading
+// (anchors, merge keys, !reference), include:local, extends, default,
+// validation with GitLab's messages, workflow:rules, rules/only/except with the
+// expression language, and parallel/matrix expansion.
+//
+// It performs no I/O of its own: files of the commit come through Source.
+package ciconfig
+
+// Source is everything Compile may look at.
+type Source struct {
+	// Content is the .gitlab-ci.yml text.
+	Content []byte
+	// ReadFile reads a file of the same commit, for include:local and
+	// trigger:include. Paths are relative to the repository root, without a
+	// leading slash. It returns an error wrapping fs.ErrNotExist when absent.
+	// May be nil (then every include fails as missing).
+	ReadFile func(path string) ([]byte, error)
+	// Exists reports whether a file of the commit matches a rules:exists glob.
+	// May be nil (then exists never matches).
+	Exists func(glob string) bool
+	// ChangedFiles lists paths changed by the push, for rules:changes and
+	// only:changes. Nil means "unknown": changes then always match, as GitLab
+	// does for new branches, tags and API/web pipelines.
+	ChangedFiles []string
+	// Variables are visible to rules:if, workflow:rules and only:variables
+	// (predefined CI_* variables, project and pipeline variables), before the
+	// config's own global and job variables are layered on top.
+	Variables map[string]string
+	// Ref is the branch or tag name; Tag tells which. PipelineSource is
+	// push, web, api, trigger, schedule, parent_pipeline, pipeline, ...
+	Ref            string
+	Tag            bool
+	PipelineSource string
+}
+
+// Plan is a compiled configuration: what a pipeline is made of.
+type Plan struct {
+	// Stages in order, always starting with .pre and ending with .post.
+	Stages []string `json:"stages"`
+	// Jobs that the rules kept, in definition order, parallel jobs expanded.
+	Jobs []*Job `json:"jobs"`
+	// Variables are the global variables after workflow:rules variables.
+	Variables []Variable `json:"variables,omitempty"`
+	// WorkflowName is workflow:name when set.
+	WorkflowName string `json:"workflow_name,omitempty"`
+	// Warnings as GitLab reports them in CI Lint.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Job is one job or bridge of the plan. It is stored as JSON with the job
+// (like GitLab's job definition) and read again to build the runner payload,
+// so field names and tags are part of Gantry's storage format.
+type Job struct {
+	Name     string `json:"name"`
+	Stage    string `json:"stage"`
+	StageIdx int    `json:"stage_idx"`
+	// Bridge is true for trigger jobs (trigger:).
+	Bridge bool `json:"bridge,omitempty"`
+
+	// When is on_success, on_failure, always, manual or delayed (never is
+	// removed at compile time).
+	When    string `json:"when"`
+	StartIn string `json:"start_in,omitempty"` // for delayed, e.g. "30 minutes"
+	// AllowFailure as resolved (a job-level when: manual without
+	// allow_failure gets true; rules can set it).
+	AllowFailure          bool  `json:"allow_failure"`
+	AllowFailureExitCodes []int `json:"allow_failure_exit_codes,omitempty"`
+
+	// Needs is nil when the job has no needs key (stage ordering applies);
+	// an empty non-nil slice is needs: [] (start at once).
+	Needs []Need `json:"needs"`
+	// Dependencies is nil when not given (all previous stages' artifacts, or
+	// the needs when present).
+	Dependencies []string `json:"dependencies"`
+
+	BeforeScript []string `json:"before_script,omitempty"`
+	Script       []string `json:"script,omitempty"`
+	AfterScript  []string `json:"after_script,omitempty"`
+
+	Image    *Image  `json:"image,omitempty"`
+	Services []Image `json:"services,omitempty"`
+	// Variables are the job's own variables (global ones not merged in).
+	Variables []Variable `json:"variables,omitempty"`
+
+	Artifacts *Artifacts `json:"artifacts,omitempty"`
+	Cache     []Cache    `json:"cache,omitempty"`
+	Tags      []string   `json:"tags,omitempty"`
+	// Timeout in seconds; 0 when unset.
+	Timeout int    `json:"timeout,omitempty"`
+	Retry   *Retry `json:"retry,omitempty"`
+	// Coverage is the regex from coverage:, with the surrounding slashes removed.
+	Coverage      string `json:"coverage,omitempty"`
+	Environment   string `json:"environment,omitempty"`
+	Interruptible bool   `json:"interruptible,omitempty"`
+	ResourceGroup string `json:"resource_group,omitempty"`
+
+	Trigger *Trigger `json:"trigger,omitempty"`
+
+	// Parallel holds the index and total for parallel jobs (1-based), zero otherwise.
+	ParallelIndex int `json:"parallel_index,omitempty"`
+	ParallelTotal int `json:"parallel_total,omitempty"`
+}
+
+// Need is one entry of needs:.
+type Need struct {
+	Job       string `json:"job"`
+	Artifacts bool   `json:"artifacts"`
+	Optional  bool   `json:"optional,omitempty"`
+	// Pipeline/Project are set for cross-pipeline needs; may be ignored.
+	Pipeline string `json:"pipeline,omitempty"`
+}
+
+// Variable is a CI/CD variable with its attributes.
+type Variable struct {
+	Key         string `json:"key"`
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+	// Raw is expand: false.
+	Raw bool `json:"raw,omitempty"`
+}
+
+// Image is an image: or a services: entry.
+type Image struct {
+	Name       string   `json:"name"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	Alias      string   `json:"alias,omitempty"`
+	PullPolicy []string `json:"pull_policy,omitempty"`
+}
+
+// Artifacts is artifacts: of a job.
+type Artifacts struct {
+	Name      string   `json:"name,omitempty"`
+	Paths     []string `json:"paths,omitempty"`
+	Exclude   []string `json:"exclude,omitempty"`
+	Untracked bool     `json:"untracked,omitempty"`
+	// When is on_success (default), on_failure or always.
+	When     string `json:"when,omitempty"`
+	ExpireIn string `json:"expire_in,omitempty"`
+	// Reports maps a report type (junit, ...) to its paths.
+	Reports map[string][]string `json:"reports,omitempty"`
+}
+
+// Cache is one cache: entry, carried to the runner as is.
+type Cache struct {
+	Key          string   `json:"key"`
+	Paths        []string `json:"paths,omitempty"`
+	Untracked    bool     `json:"untracked,omitempty"`
+	Policy       string   `json:"policy,omitempty"`
+	When         string   `json:"when,omitempty"`
+	FallbackKeys []string `json:"fallback_keys,omitempty"`
+}
+
+// Retry is retry: of a job.
+type Retry struct {
+	Max       int      `json:"max"`
+	When      []string `json:"when,omitempty"`
+	ExitCodes []int    `json:"exit_codes,omitempty"`
+}
+
+// Trigger is trigger: of a bridge.
+type Trigger struct {
+	// Include lists local files of the same commit making up a child
+	// pipeline's configuration (trigger:include).
+	Include []string `json:"include,omitempty"`
+	// IncludeArtifact / IncludeJob name a config produced as an artifact.
+	IncludeArtifact string `json:"include_artifact,omitempty"`
+	IncludeJob      string `json:"include_job,omitempty"`
+	// Project and Branch make a multi-project pipeline.
+	Project string `json:"project,omitempty"`
+	Branch  string `json:"branch,omitempty"`
+	// Strategy is "" or "depend".
+	Strategy string `json:"strategy,omitempty"`
+	// ForwardYAMLVariables / ForwardPipelineVariables follow trigger:forward
+	// (defaults true and false).
+	ForwardYAMLVariables     bool `json:"forward_yaml_variables"`
+	ForwardPipelineVariables bool `json:"forward_pipeline_variables"`
+}
