@@ -81,6 +81,10 @@ type Job struct {
 	Services []Image `json:"services,omitempty"`
 	// Variables are the job's own variables (global ones not merged in).
 	Variables []Variable `json:"variables,omitempty"`
+	// YAMLVariables are the variables the job gets from the configuration:
+	// the global ones it inherits (inherit:variables) overlaid by its own,
+	// matrix and rules:variables, like GitLab's yaml_variables.
+	YAMLVariables []Variable `json:"yaml_variables,omitempty"`
 
 	Artifacts *Artifacts `json:"artifacts,omitempty"`
 	Cache     []Cache    `json:"cache,omitempty"`
@@ -89,10 +93,18 @@ type Job struct {
 	Timeout int    `json:"timeout,omitempty"`
 	Retry   *Retry `json:"retry,omitempty"`
 	// Coverage is the regex from coverage:, with the surrounding slashes removed.
-	Coverage      string `json:"coverage,omitempty"`
-	Environment   string `json:"environment,omitempty"`
-	Interruptible bool   `json:"interruptible,omitempty"`
-	ResourceGroup string `json:"resource_group,omitempty"`
+	Coverage    string `json:"coverage,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	// EnvironmentURL, EnvironmentAction (start when an environment is set),
+	// EnvironmentOnStop, EnvironmentAutoStopIn and EnvironmentTier come from
+	// the hash form of environment:.
+	EnvironmentURL        string `json:"environment_url,omitempty"`
+	EnvironmentAction     string `json:"environment_action,omitempty"`
+	EnvironmentOnStop     string `json:"environment_on_stop,omitempty"`
+	EnvironmentAutoStopIn string `json:"environment_auto_stop_in,omitempty"`
+	EnvironmentTier       string `json:"environment_tier,omitempty"`
+	Interruptible         bool   `json:"interruptible,omitempty"`
+	ResourceGroup         string `json:"resource_group,omitempty"`
 
 	Trigger *Trigger `json:"trigger,omitempty"`
 
@@ -108,6 +120,12 @@ type Need struct {
 	Optional  bool   `json:"optional,omitempty"`
 	// Pipeline/Project are set for cross-pipeline needs; may be ignored.
 	Pipeline string `json:"pipeline,omitempty"`
+	Project  string `json:"project,omitempty"`
+	Ref      string `json:"ref,omitempty"`
+
+	// matrix is needs:parallel:matrix, resolved to instance names at
+	// compile time.
+	matrix [][]Variable
 }
 
 // Variable is a CI/CD variable with its attributes.
@@ -139,6 +157,11 @@ type Artifacts struct {
 	ExpireIn string `json:"expire_in,omitempty"`
 	// Reports maps a report type (junit, ...) to its paths.
 	Reports map[string][]string `json:"reports,omitempty"`
+	// ExposeAs is artifacts:expose_as.
+	ExposeAs string `json:"expose_as,omitempty"`
+	// CoverageFormat is reports:coverage_report:coverage_format (its path is
+	// Reports["coverage_report"]).
+	CoverageFormat string `json:"coverage_format,omitempty"`
 }
 
 // Cache is one cache: entry, carried to the runner as is.
@@ -149,6 +172,11 @@ type Cache struct {
 	Policy       string   `json:"policy,omitempty"`
 	When         string   `json:"when,omitempty"`
 	FallbackKeys []string `json:"fallback_keys,omitempty"`
+	Unprotect    bool     `json:"unprotect,omitempty"`
+	// KeyFiles / KeyPrefix are cache:key:files and cache:key:prefix; the
+	// key then has to be computed from the files' last commits.
+	KeyFiles  []string `json:"key_files,omitempty"`
+	KeyPrefix string   `json:"key_prefix,omitempty"`
 }
 
 // Retry is retry: of a job.
@@ -166,6 +194,9 @@ type Trigger struct {
 	// IncludeArtifact / IncludeJob name a config produced as an artifact.
 	IncludeArtifact string `json:"include_artifact,omitempty"`
 	IncludeJob      string `json:"include_job,omitempty"`
+	// IncludeOther keeps trigger:include entries of other kinds (project,
+	// template, remote, component) as JSON; Gantry cannot resolve them.
+	IncludeOther []string `json:"include_other,omitempty"`
 	// Project and Branch make a multi-project pipeline.
 	Project string `json:"project,omitempty"`
 	Branch  string `json:"branch,omitempty"`

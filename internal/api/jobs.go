@@ -1,0 +1,490 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// scopes reads the scope parameter (scope=x, scope[]=x&scope[]=y): any
+// value outside the 13 statuses is a 400 before any database work.
+func (q *req) scopes() ([]ci.Status, error) {
+	var out []ci.Status
+	for _, v := range q.p.List("scope") {
+		st, ok := ci.ParseStatus(v)
+		if !ok {
+			return nil, ci.Invalid("scope does not have a valid value")
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// listProjectJobs is GET /projects/:id/jobs.
+func (s *Server) listProjectJobs(q *req) error {
+	scopes, err := q.scopes()
+	if err != nil {
+		return err
+	}
+	pg, err := q.page()
+	if err != nil {
+		return err
+	}
+	keyset := q.p.Str("pagination") == "keyset"
+	if keyset {
+		ob, sort := q.p.Str("order_by"), q.p.Str("sort")
+		if (ob != "" && ob != "id") || (sort != "" && sort != "desc") {
+			return &ci.Error{Code: ci.ENotAllowed, Message: "Keyset pagination is not yet available for this type of request"}
+		}
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if !canReadBuilds(q.caller, p, lvl) {
+		return ci.ErrForbidden
+	}
+	f := store.JobFilter{ProjectID: p.ID, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1}
+	if keyset {
+		if c := q.p.Str("cursor"); c != "" {
+			id, ok := decodeCursor(c)
+			if !ok {
+				return ci.Invalid("cursor is invalid")
+			}
+			f.BeforeID = id
+		}
+	} else {
+		f.Offset = pg.offset()
+	}
+	jobs, err := s.store.ListJobs(q.ctx(), f)
+	if err != nil {
+		return err
+	}
+	hasNext := len(jobs) > pg.PerPage
+	if hasNext {
+		jobs = jobs[:pg.PerPage]
+	}
+	if keyset {
+		if hasNext {
+			next := s.linkURL(q, map[string]string{"cursor": encodeCursor(jobs[len(jobs)-1].ID), "per_page": strconv.Itoa(pg.PerPage)})
+			q.w.Header().Set("Link", "<"+next+`>; rel="next"`)
+		}
+	} else {
+		s.offsetHeaders(q, pg, hasNext, -1)
+	}
+	return s.writeJobs(q, p, jobs)
+}
+
+func (s *Server) writeJobs(q *req, p *ci.Project, jobs []*ci.Job) error {
+	set, err := s.loadJobSet(q.ctx(), p, jobs)
+	if err != nil {
+		return err
+	}
+	out := make([]*Job, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, s.job(set, j))
+	}
+	return q.json(http.StatusOK, out)
+}
+
+func encodeCursor(id int64) string {
+	b, _ := json.Marshal(map[string]string{"id": strconv.FormatInt(id, 10), "_kd": "n"})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		if b, err = base64.URLEncoding.DecodeString(c); err != nil {
+			return 0, false
+		}
+	}
+	var m map[string]string
+	if json.Unmarshal(b, &m) != nil {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(m["id"], 10, 64)
+	return id, err == nil && id > 0
+}
+
+// findJob looks a job up in a project; builds only unless bridges is set.
+// Anything else is "404 Not found".
+func (s *Server) findJob(q *req, p *ci.Project, id int64, bridges bool) (*ci.Job, error) {
+	j, err := s.store.JobByID(q.ctx(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ci.ErrNotFoundRecord
+		}
+		return nil, err
+	}
+	if j.ProjectID != p.ID || (!bridges && j.Kind != ci.KindBuild) {
+		return nil, ci.ErrNotFoundRecord
+	}
+	return j, nil
+}
+
+// writeJob renders one job as Job (or Bridge when asBridge and it is one).
+func (s *Server) writeJob(q *req, p *ci.Project, j *ci.Job, status int, asBridge bool) error {
+	set, err := s.loadJobSet(q.ctx(), p, []*ci.Job{j})
+	if err != nil {
+		return err
+	}
+	if asBridge && j.Kind == ci.KindBridge {
+		return q.json(status, s.bridge(set, j))
+	}
+	return q.json(status, s.job(set, j))
+}
+
+// jobInProject resolves :id and :job_id for the single-job routes, checking
+// read_build first.
+func (s *Server) jobInProject(q *req, bridges bool) (*ci.Project, ci.AccessLevel, *ci.Job, error) {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if !canReadBuilds(q.caller, p, lvl) {
+		return nil, 0, nil, ci.ErrForbidden
+	}
+	j, err := s.findJob(q, p, id, bridges)
+	return p, lvl, j, err
+}
+
+// getJob is GET /projects/:id/jobs/:job_id.
+func (s *Server) getJob(q *req) error {
+	p, _, j, err := s.jobInProject(q, false)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, j, http.StatusOK, false)
+}
+
+// getTrace is GET /projects/:id/jobs/:job_id/trace.
+func (s *Server) getTrace(q *req) error {
+	if _, err := q.pathInt("job_id"); err != nil {
+		return err
+	}
+	off, err := q.p.Int("byte_offset", 0)
+	if err != nil {
+		return err
+	}
+	if off < 0 {
+		return ci.Invalid("byte_offset does not have a valid value")
+	}
+	limit, err := q.p.Int("byte_limit", 0)
+	if err != nil {
+		return err
+	}
+	if q.p.Has("byte_limit") && (limit < 1 || limit > 512000) {
+		return ci.Invalid("byte_limit does not have a valid value")
+	}
+	_, _, j, err := s.jobInProject(q, false)
+	if err != nil {
+		return err
+	}
+	data, err := s.readTrace(q, j)
+	if err != nil {
+		return err
+	}
+	if off >= int64(len(data)) {
+		data = nil
+	} else {
+		data = data[off:]
+	}
+	if limit > 0 && int64(len(data)) > limit {
+		data = data[:limit]
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", "text/plain")
+	h.Set("Content-Disposition", fmt.Sprintf(`infile; filename="%d.log"`, j.ID))
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(data)
+	return nil
+}
+
+// readTrace returns the live log, or the archived job.log once archived.
+func (s *Server) readTrace(q *req, j *ci.Job) ([]byte, error) {
+	data, err := s.store.ReadTrace(q.ctx(), j.ID)
+	if err != nil || len(data) > 0 {
+		return data, err
+	}
+	arts, err := s.store.ArtifactsByJobIDs(q.ctx(), []int64{j.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range arts[j.ID] {
+		if a.FileType != "trace" {
+			continue
+		}
+		f, err := s.cfg.Blobs.Open(q.ctx(), a.BlobKey)
+		if err != nil {
+			return nil, nil
+		}
+		defer f.Close()
+		return io.ReadAll(f)
+	}
+	return nil, nil
+}
+
+// cancelJob is POST /projects/:id/jobs/:job_id/cancel.
+func (s *Server) cancelJob(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	force, err := q.p.Bool("force", false)
+	if err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	// cancel_build is checked on the project before the job lookup.
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	j, err := s.findJob(q, p, id, false)
+	if err != nil {
+		return err
+	}
+	if force && lvl < ci.Maintainer {
+		return ci.ErrForbidden
+	}
+	j, err = s.eng.CancelJob(q.ctx(), j, force)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, j, http.StatusCreated, false)
+}
+
+// retryJob is POST /projects/:id/jobs/:job_id/retry.
+func (s *Server) retryJob(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	j, err := s.findJob(q, p, id, true)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	nj, err := s.eng.RetryJob(q.ctx(), j, q.caller.User.ID, nil)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, nj, http.StatusCreated, false)
+}
+
+// eraseJob is POST /projects/:id/jobs/:job_id/erase.
+func (s *Server) eraseJob(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	j, err := s.findJob(q, p, id, false)
+	if err != nil {
+		return err
+	}
+	// erase_build: maintainers on any job, developers on the jobs they ran.
+	if lvl < ci.Maintainer && !(lvl >= ci.Developer && j.UserID == q.caller.User.ID) {
+		return ci.ErrForbidden
+	}
+	j, err = s.eng.EraseJob(q.ctx(), j, q.caller.User.ID)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, j, http.StatusCreated, false)
+}
+
+// playJob is POST /projects/:id/jobs/:job_id/play.
+func (s *Server) playJob(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	var vars []ci.Variable
+	if q.p.Has("job_variables_attributes") {
+		if vars, err = q.p.KeyValues("job_variables_attributes"); err != nil {
+			return err
+		}
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if !canReadBuilds(q.caller, p, lvl) {
+		return ci.ErrForbidden
+	}
+	j, err := s.findJob(q, p, id, true)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	nj, err := s.eng.PlayJob(q.ctx(), j, q.caller.User.ID, vars)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, nj, http.StatusOK, true)
+}
+
+// currentJob is GET /job: the job behind a job token.
+func (s *Server) currentJob(q *req) error {
+	if q.caller.Job == nil {
+		return ci.ErrJobNotFound
+	}
+	p, err := s.store.ProjectByID(q.ctx(), q.caller.Job.ProjectID)
+	if err != nil {
+		return err
+	}
+	return s.writeJob(q, p, q.caller.Job, http.StatusOK, false)
+}
+
+// allowedAgents is GET /job/allowed_agents.
+func (s *Server) allowedAgents(q *req) error {
+	j := q.caller.Job
+	if j == nil {
+		return ci.ErrJobNotFound
+	}
+	p, err := s.store.ProjectByID(q.ctx(), j.ProjectID)
+	if err != nil {
+		return err
+	}
+	lvl, err := s.store.MemberAccess(q.ctx(), p.ID, q.caller.User.ID)
+	if err != nil {
+		return err
+	}
+	if q.caller.User.Admin {
+		lvl = max(lvl, ci.Owner)
+	}
+	var roles []string
+	for _, r := range []struct {
+		name string
+		lvl  ci.AccessLevel
+	}{{"guest", ci.Guest}, {"planner", ci.Planner}, {"reporter", ci.Reporter}, {"developer", ci.Developer},
+		{"security_manager", ci.Developer}, {"maintainer", ci.Maintainer}, {"owner", ci.Owner}} {
+		if lvl >= r.lvl {
+			roles = append(roles, r.name)
+		}
+	}
+	if roles == nil {
+		roles = []string{}
+	}
+	q.w.Header().Set("Gitlab-Feature-Flag", "")
+	type idOnly struct {
+		ID int64 `json:"id"`
+	}
+	return q.json(http.StatusOK, struct {
+		AllowedAgents []any  `json:"allowed_agents"`
+		Job           idOnly `json:"job"`
+		Pipeline      idOnly `json:"pipeline"`
+		Project       struct {
+			ID     int64 `json:"id"`
+			Groups []any `json:"groups"`
+		} `json:"project"`
+		User struct {
+			ID             int64    `json:"id"`
+			Username       string   `json:"username"`
+			RolesInProject []string `json:"roles_in_project"`
+		} `json:"user"`
+	}{
+		AllowedAgents: []any{}, Job: idOnly{j.ID}, Pipeline: idOnly{j.PipelineID},
+		Project: struct {
+			ID     int64 `json:"id"`
+			Groups []any `json:"groups"`
+		}{p.ID, []any{}},
+		User: struct {
+			ID             int64    `json:"id"`
+			Username       string   `json:"username"`
+			RolesInProject []string `json:"roles_in_project"`
+		}{q.caller.User.ID, q.caller.User.Username, roles},
+	})
+}
+
+// pipelineJobs is GET /projects/:id/pipelines/:pipeline_id/jobs, and with
+// bridges set …/bridges and …/trigger_jobs.
+func (s *Server) pipelineJobs(bridges bool) func(q *req) error {
+	return func(q *req) error {
+		pid, err := q.pathInt("pipeline_id")
+		if err != nil {
+			return err
+		}
+		scopes, err := q.scopes()
+		if err != nil {
+			return err
+		}
+		includeRetried, err := q.p.Bool("include_retried", false)
+		if err != nil {
+			return err
+		}
+		pg, err := q.page()
+		if err != nil {
+			return err
+		}
+		p, lvl, err := s.project(q)
+		if err != nil {
+			return err
+		}
+		pl, err := s.store.PipelineByID(q.ctx(), pid)
+		if err != nil || pl.ProjectID != p.ID {
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				return ci.ErrPipelineNotFound
+			}
+			return err
+		}
+		f := store.JobFilter{PipelineID: pl.ID, Statuses: scopes, LatestOnly: !includeRetried || bridges,
+			Kind: store.BuildsOnly, Limit: pg.PerPage, Offset: pg.offset()}
+		if bridges {
+			f.Kind = store.BridgesOnly
+		}
+		var jobs []*ci.Job
+		total := 0
+		if canReadBuilds(q.caller, p, lvl) {
+			if jobs, err = s.store.ListJobs(q.ctx(), f); err != nil {
+				return err
+			}
+			if total, err = s.store.CountJobs(q.ctx(), f); err != nil {
+				return err
+			}
+		}
+		s.offsetHeaders(q, pg, pg.offset()+len(jobs) < total, total)
+		set, err := s.loadJobSet(q.ctx(), p, jobs)
+		if err != nil {
+			return err
+		}
+		if bridges {
+			out := make([]*Bridge, 0, len(jobs))
+			for _, j := range jobs {
+				out = append(out, s.bridge(set, j))
+			}
+			return q.json(http.StatusOK, out)
+		}
+		out := make([]*Job, 0, len(jobs))
+		for _, j := range jobs {
+			out = append(out, s.job(set, j))
+		}
+		return q.json(http.StatusOK, out)
+	}
+}

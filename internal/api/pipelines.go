@@ -1,0 +1,481 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// DetailedStatus is the pipeline's presentation status.
+type DetailedStatus struct {
+	Icon         string  `json:"icon"`
+	Text         string  `json:"text"`
+	Label        string  `json:"label"`
+	Group        string  `json:"group"`
+	Tooltip      string  `json:"tooltip"`
+	HasDetails   bool    `json:"has_details"`
+	DetailsPath  string  `json:"details_path"`
+	Illustration *string `json:"illustration"`
+	Favicon      string  `json:"favicon"`
+}
+
+// Pipeline is API::Entities::Ci::Pipeline.
+type Pipeline struct {
+	PipelineBasic
+	BeforeSHA      string         `json:"before_sha"`
+	Tag            bool           `json:"tag"`
+	YAMLErrors     *string        `json:"yaml_errors"`
+	User           *UserBasic     `json:"user"`
+	StartedAt      *Time          `json:"started_at"`
+	FinishedAt     *Time          `json:"finished_at"`
+	CommittedAt    *Time          `json:"committed_at"`
+	Duration       *int64         `json:"duration"`
+	QueuedDuration *Float         `json:"queued_duration"`
+	Coverage       *string        `json:"coverage"`
+	DetailedStatus DetailedStatus `json:"detailed_status"`
+}
+
+// PipelineWithMetadata adds name (GET single and latest).
+type PipelineWithMetadata struct {
+	Pipeline
+	Name *string `json:"name"`
+}
+
+// PipelineListItem is PipelineBasicWithMetadata.
+type PipelineListItem struct {
+	PipelineBasic
+	Name *string `json:"name"`
+}
+
+var statusText = map[ci.Status][2]string{
+	ci.StatusCreated: {"created", "created"}, ci.StatusWaitingForResource: {"waiting", "waiting for resource"},
+	ci.StatusPreparing: {"preparing", "preparing"}, ci.StatusWaitingForCallback: {"waiting", "waiting for callback"},
+	ci.StatusPending: {"pending", "pending"}, ci.StatusRunning: {"running", "running"},
+	ci.StatusSuccess: {"passed", "passed"}, ci.StatusFailed: {"failed", "failed"},
+	ci.StatusCanceling: {"canceling", "canceling"}, ci.StatusCanceled: {"canceled", "canceled"},
+	ci.StatusSkipped: {"skipped", "skipped"}, ci.StatusManual: {"blocked", "waiting for manual action"},
+	ci.StatusScheduled: {"delayed", "waiting for delayed job"},
+}
+
+func (s *Server) detailedStatus(proj *ci.Project, p *ci.Pipeline) DetailedStatus {
+	t := statusText[p.Status]
+	group := string(p.Status)
+	icon := "status_" + string(p.Status)
+	if p.Status == ci.StatusSuccess && p.Warnings {
+		t = [2]string{"Warning", "passed with warnings"}
+		group, icon = "success-with-warnings", "status_warning"
+	}
+	return DetailedStatus{Icon: icon, Text: t[0], Label: t[1], Group: group, Tooltip: t[1], HasDetails: true,
+		DetailsPath: "/" + proj.FullPath() + "/-/pipelines/" + itoa(p.ID), Favicon: "/assets/ci_favicons/favicon_" + icon + ".png"}
+}
+
+func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipeline, error) {
+	out := &Pipeline{PipelineBasic: *s.pipelineBasic(proj, p), BeforeSHA: p.BeforeSHA, Tag: p.Tag,
+		StartedAt: tp(p.StartedAt), FinishedAt: tp(p.FinishedAt), CommittedAt: tp(p.CommittedAt),
+		DetailedStatus: s.detailedStatus(proj, p)}
+	if p.YAMLErrors != "" {
+		e := p.YAMLErrors
+		out.YAMLErrors = &e
+	}
+	if p.UserID != 0 {
+		if u, err := s.store.UserByID(q.ctx(), p.UserID); err == nil {
+			ub := s.userBasic(u)
+			out.User = &ub
+		}
+	}
+	if p.StartedAt != nil {
+		end := s.now()
+		if p.FinishedAt != nil {
+			end = *p.FinishedAt
+		}
+		d := int64(end.Sub(*p.StartedAt) / time.Second)
+		out.Duration = &d
+		qd := Float(p.StartedAt.Sub(p.CreatedAt).Seconds())
+		out.QueuedDuration = &qd
+	}
+	return out, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// readPipelines checks read_pipeline and read_build, as the list needs.
+func (s *Server) readablePipelineProject(q *req) (*ci.Project, error) {
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return nil, err
+	}
+	if !canReadBuilds(q.caller, p, lvl) {
+		return nil, ci.ErrForbidden
+	}
+	return p, nil
+}
+
+func (s *Server) findPipeline(q *req, p *ci.Project) (*ci.Pipeline, error) {
+	id, err := q.pathInt("pipeline_id")
+	if err != nil {
+		return nil, err
+	}
+	pl, err := s.store.PipelineByID(q.ctx(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ci.ErrPipelineNotFound
+		}
+		return nil, err
+	}
+	if pl.ProjectID != p.ID {
+		return nil, ci.ErrPipelineNotFound
+	}
+	return pl, nil
+}
+
+func (s *Server) listPipelines(q *req) error {
+	pg, err := q.page()
+	if err != nil {
+		return err
+	}
+	f := store.PipelineFilter{Ref: q.p.Str("ref"), SHA: q.p.Str("sha"), Source: q.p.Str("source"),
+		Limit: pg.PerPage, Offset: pg.offset(), Asc: q.p.Str("sort") == "asc"}
+	switch sc := q.p.Str("scope"); sc {
+	case "", "running", "pending", "finished", "branches", "tags":
+		f.Scope = sc
+	default:
+		return ci.Invalid("scope does not have a valid value")
+	}
+	if st := q.p.Str("status"); st != "" {
+		s2, ok := ci.ParseStatus(st)
+		if !ok {
+			return ci.Invalid("status does not have a valid value")
+		}
+		f.Statuses = []ci.Status{s2}
+	}
+	switch ob := q.p.Str("order_by"); ob {
+	case "", "id", "status", "ref", "updated_at", "user_id":
+		f.OrderBy = ob
+	default:
+		return ci.Invalid("order_by does not have a valid value")
+	}
+	if so := q.p.Str("sort"); so != "" && so != "asc" && so != "desc" {
+		return ci.Invalid("sort does not have a valid value")
+	}
+	for _, k := range []string{"updated_after", "updated_before"} {
+		if v := q.p.Str(k); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return ci.Invalid("%s is invalid", k)
+			}
+			if k == "updated_after" {
+				f.UpdatedAfter = &t
+			} else {
+				f.UpdatedBefore = &t
+			}
+		}
+	}
+	p, err := s.readablePipelineProject(q)
+	if err != nil {
+		return err
+	}
+	f.ProjectID = p.ID
+	if name := q.p.Str("username"); name != "" {
+		u, err := s.store.UserByUsername(q.ctx(), name)
+		if err != nil {
+			s.offsetHeaders(q, pg, false, 0)
+			return q.json(http.StatusOK, []any{})
+		}
+		f.UserID = u.ID
+	}
+	pls, err := s.store.ListPipelines(q.ctx(), f)
+	if err != nil {
+		return err
+	}
+	total, err := s.store.CountPipelines(q.ctx(), f)
+	if err != nil {
+		return err
+	}
+	s.offsetHeaders(q, pg, pg.offset()+len(pls) < total, total)
+	out := make([]PipelineListItem, 0, len(pls))
+	for _, pl := range pls {
+		if pl.Source == "parent_pipeline" && f.Source != "parent_pipeline" {
+			continue
+		}
+		item := PipelineListItem{PipelineBasic: *s.pipelineBasic(p, pl)}
+		if pl.Name != "" {
+			n := pl.Name
+			item.Name = &n
+		}
+		out = append(out, item)
+	}
+	return q.json(http.StatusOK, out)
+}
+
+func (s *Server) writePipeline(q *req, p *ci.Project, pl *ci.Pipeline, status int, meta bool) error {
+	e, err := s.pipelineEntity(q, p, pl)
+	if err != nil {
+		return err
+	}
+	if !meta {
+		return q.json(status, e)
+	}
+	out := PipelineWithMetadata{Pipeline: *e}
+	if pl.Name != "" {
+		n := pl.Name
+		out.Name = &n
+	}
+	return q.json(status, out)
+}
+
+func (s *Server) getPipeline(q *req) error {
+	if _, err := q.pathInt("pipeline_id"); err != nil {
+		return err
+	}
+	p, err := s.readablePipelineProject(q)
+	if err != nil {
+		return err
+	}
+	pl, err := s.findPipeline(q, p)
+	if err != nil {
+		return err
+	}
+	return s.writePipeline(q, p, pl, http.StatusOK, true)
+}
+
+func (s *Server) latestPipeline(q *req) error {
+	p, err := s.readablePipelineProject(q)
+	if err != nil {
+		return err
+	}
+	ref := q.p.Str("ref")
+	if ref == "" {
+		ref = p.DefaultBranch
+	}
+	pls, err := s.store.ListPipelines(q.ctx(), store.PipelineFilter{ProjectID: p.ID, Ref: ref, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(pls) == 0 {
+		return ci.ErrPipelineNotFound
+	}
+	return s.writePipeline(q, p, pls[0], http.StatusOK, true)
+}
+
+// createPipeline is POST /projects/:id/pipeline.
+func (s *Server) createPipeline(q *req) error {
+	if !q.p.Has("ref") {
+		return ci.Invalid("ref is missing")
+	}
+	var vars []ci.Variable
+	if q.p.Has("variables") {
+		var err error
+		if vars, err = q.p.KeyValues("variables"); err != nil {
+			return err
+		}
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
+		UserID: q.caller.User.ID, Variables: vars})
+	if err != nil {
+		return err
+	}
+	return s.writePipeline(q, p, pl, http.StatusCreated, false)
+}
+
+func (s *Server) pipelineAction(q *req, minLvl ci.AccessLevel) (*ci.Project, *ci.Pipeline, error) {
+	if _, err := q.pathInt("pipeline_id"); err != nil {
+		return nil, nil, err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return nil, nil, err
+	}
+	if lvl < minLvl {
+		return nil, nil, ci.ErrForbidden
+	}
+	pl, err := s.findPipeline(q, p)
+	return p, pl, err
+}
+
+func (s *Server) cancelPipeline(q *req) error {
+	p, pl, err := s.pipelineAction(q, ci.Developer)
+	if err != nil {
+		return err
+	}
+	if pl, err = s.eng.CancelPipeline(q.ctx(), pl.ID); err != nil {
+		return err
+	}
+	return s.writePipeline(q, p, pl, http.StatusOK, false)
+}
+
+func (s *Server) retryPipeline(q *req) error {
+	p, pl, err := s.pipelineAction(q, ci.Developer)
+	if err != nil {
+		return err
+	}
+	if pl, err = s.eng.RetryPipeline(q.ctx(), pl.ID, q.caller.User.ID); err != nil {
+		return err
+	}
+	return s.writePipeline(q, p, pl, http.StatusCreated, false)
+}
+
+func (s *Server) deletePipeline(q *req) error {
+	_, pl, err := s.pipelineAction(q, ci.Owner)
+	if err != nil {
+		return err
+	}
+	if err := s.eng.DeletePipeline(q.ctx(), pl); err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) pipelineVariables(q *req) error {
+	if _, err := q.pathInt("pipeline_id"); err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	pl, err := s.findPipeline(q, p)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(pl.Variables))
+	for _, v := range pl.Variables {
+		vt := v.VariableType
+		if vt == "" {
+			vt = "env_var"
+		}
+		out = append(out, map[string]any{"variable_type": vt, "key": v.Key, "value": v.Value, "raw": v.Raw})
+	}
+	return q.json(http.StatusOK, out)
+}
+
+// LintResult is the CI Lint answer.
+type LintResult struct {
+	Valid      bool      `json:"valid"`
+	Errors     []string  `json:"errors"`
+	Warnings   []string  `json:"warnings"`
+	MergedYAML *string   `json:"merged_yaml"`
+	Includes   []any     `json:"includes"`
+	Jobs       []LintJob `json:"jobs,omitempty"`
+}
+
+// LintJob is one job of a lint answer with include_jobs.
+type LintJob struct {
+	Name         string   `json:"name"`
+	Stage        string   `json:"stage"`
+	BeforeScript []string `json:"before_script"`
+	Script       []string `json:"script"`
+	AfterScript  []string `json:"after_script"`
+	TagList      []string `json:"tag_list"`
+	Only         any      `json:"only"`
+	Except       any      `json:"except"`
+	Environment  *string  `json:"environment"`
+	When         string   `json:"when"`
+	AllowFailure bool     `json:"allow_failure"`
+	Needs        any      `json:"needs"`
+}
+
+func (s *Server) lint(q *req, p *ci.Project, src ciconfig.Source) error {
+	res := ciconfig.Lint(src)
+	out := LintResult{Valid: res.Valid, Errors: res.Errors, Warnings: res.Warnings, Includes: []any{}}
+	if out.Errors == nil {
+		out.Errors = []string{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	if res.Valid {
+		m := res.MergedYAML
+		out.MergedYAML = &m
+	}
+	if inc, _ := q.p.Bool("include_jobs", false); inc {
+		for _, j := range res.Jobs {
+			lj := LintJob{Name: j.Name, Stage: j.Stage, BeforeScript: nz(j.BeforeScript), Script: nz(j.Script),
+				AfterScript: nz(j.AfterScript), TagList: nz(j.Tags), When: j.When, AllowFailure: j.AllowFailure}
+			if j.Environment != "" {
+				e := j.Environment
+				lj.Environment = &e
+			}
+			out.Jobs = append(out.Jobs, lj)
+		}
+	}
+	return q.json(http.StatusOK, out)
+}
+
+func nz(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// lintContent is POST /projects/:id/ci/lint.
+func (s *Server) lintContent(q *req) error {
+	if !q.p.Has("content") {
+		return ci.Invalid("content is missing")
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	repo := s.eng.Repo(p.ID)
+	ref := p.DefaultBranch
+	return s.lint(q, p, ciconfig.Source{Content: []byte(q.p.Str("content")), Ref: ref, PipelineSource: "push",
+		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), refOrHead(ref), path) }})
+}
+
+func refOrHead(ref string) string {
+	if ref == "" {
+		return "HEAD"
+	}
+	return ref
+}
+
+// lintRef is GET /projects/:id/ci/lint (the config at sha or ref).
+func (s *Server) lintRef(q *req) error {
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	repo := s.eng.Repo(p.ID)
+	rev := q.p.Str("sha")
+	if rev == "" {
+		rev = q.p.Str("ref")
+	}
+	if rev == "" {
+		rev = p.DefaultBranch
+	}
+	path := p.CIConfigPath
+	if path == "" {
+		path = ".gitlab-ci.yml"
+	}
+	content, err := repo.ReadFile(q.ctx(), refOrHead(rev), path)
+	if err != nil {
+		return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
+			Warnings: []string{}, Includes: []any{}})
+	}
+	return s.lint(q, p, ciconfig.Source{Content: content, Ref: rev, PipelineSource: "push",
+		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), rev, path) }})
+}

@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// req is one API request in flight.
+type req struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	p      *httpx.Params
+	caller *Caller
+}
+
+func (q *req) ctx() context.Context { return q.r.Context() }
+
+// handler options.
+type hopts struct {
+	auth     bool // 401 without credentials
+	jobToken bool // job tokens accepted
+}
+
+// handle wraps a handler with GitLab's order of checks: authentication
+// (401) before parameter validation (400) before lookups.
+func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, perr := httpx.ParseParams(r)
+		if perr != nil {
+			p, _ = httpx.ParseParams(&http.Request{Method: http.MethodGet, URL: r.URL})
+		}
+		if p == nil {
+			s.fail(w, r, perr)
+			return
+		}
+		c, err := s.authenticate(w, r, p, authOpts{jobToken: o.jobToken})
+		if err != nil {
+			var we writtenError
+			if !errors.As(err, &we) {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		if o.auth && c == nil {
+			s.fail(w, r, ci.ErrUnauthorized)
+			return
+		}
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		if err := fn(&req{w: w, r: r, p: p, caller: c}); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
+// pathInt reads an Integer route parameter: non-integers are Grape's
+// "<name> is invalid" (400).
+func (q *req) pathInt(name string) (int64, error) {
+	v := q.r.PathValue(name)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, ci.Invalid("%s is invalid", name)
+	}
+	return n, nil
+}
+
+// project resolves :id (a numeric id or a URL-encoded full path) to a
+// project the caller can see, with the caller's role. Invisible projects are
+// "404 Project Not Found", never 403.
+func (s *Server) project(q *req) (*ci.Project, ci.AccessLevel, error) {
+	id := q.r.PathValue("id")
+	ctx := q.ctx()
+	var p *ci.Project
+	var err error
+	switch {
+	case isInteger(id):
+		n, perr := strconv.ParseInt(id, 10, 64)
+		if perr != nil {
+			return nil, 0, ci.ErrProjectNotFound
+		}
+		p, err = s.store.ProjectByID(ctx, n)
+	case strings.Contains(id, "/"):
+		i := strings.LastIndexByte(id, '/')
+		p, err = s.store.ProjectByPath(ctx, id[:i], id[i+1:])
+	default:
+		return nil, 0, ci.ErrProjectNotFound
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, ci.ErrProjectNotFound
+		}
+		return nil, 0, err
+	}
+	lvl, err := s.access(ctx, q.caller, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !canSee(q.caller, p, lvl) {
+		return nil, 0, ci.ErrProjectNotFound
+	}
+	if q.caller != nil && q.caller.Job != nil && q.caller.Job.ProjectID != p.ID && lvl == ci.NoAccess {
+		src, _ := s.store.ProjectByID(ctx, q.caller.Job.ProjectID)
+		srcPath := ""
+		if src != nil {
+			srcPath = src.FullPath()
+		}
+		return nil, 0, ci.Forbidden("Authentication by CI/CD job token not allowed from " + srcPath +
+			" to project #" + strconv.FormatInt(p.ID, 10) + ".")
+	}
+	return p, lvl, nil
+}
+
+func isInteger(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// page is offset pagination as Kaminari applies it.
+type page struct {
+	Page, PerPage int
+}
+
+func (q *req) page() (page, error) {
+	pg, err := q.p.Int("page", 1)
+	if err != nil {
+		return page{}, err
+	}
+	pp, err := q.p.Int("per_page", 20)
+	if err != nil {
+		return page{}, err
+	}
+	if pp == 0 {
+		return page{}, ci.Invalid("per_page has a value not allowed")
+	}
+	if pp < 0 {
+		pp = 20
+	}
+	if pp > 100 {
+		pp = 100
+	}
+	if pg < 1 {
+		pg = 1
+	}
+	if pg > 1<<31 {
+		pg = 1 << 31
+	}
+	return page{Page: int(pg), PerPage: int(pp)}, nil
+}
+
+func (pg page) offset() int { return (pg.Page - 1) * pg.PerPage }
+
+// linkURL builds a pagination link: the request URL on the external host,
+// with the params (route id included) sorted as Rails' to_query does.
+func (s *Server) linkURL(q *req, set map[string]string) string {
+	vals := url.Values{}
+	if id := q.r.PathValue("id"); id != "" {
+		vals.Set("id", id)
+	}
+	for k, vs := range q.r.URL.Query() {
+		vals[k] = vs
+	}
+	for k, v := range set {
+		vals.Set(k, v)
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		for _, v := range vals[k] {
+			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+		}
+	}
+	base := strings.TrimRight(s.cfg.ExternalURL, "/") + q.r.URL.EscapedPath()
+	return base + "?" + strings.Join(parts, "&")
+}
+
+// offsetHeaders writes X-Page & co and Link; total < 0 means "without
+// count" (no X-Total, X-Total-Pages or rel="last").
+func (s *Server) offsetHeaders(q *req, pg page, hasNext bool, total int) {
+	h := q.w.Header()
+	h.Set("X-Per-Page", strconv.Itoa(pg.PerPage))
+	h.Set("X-Page", strconv.Itoa(pg.Page))
+	next, prev := "", ""
+	if hasNext {
+		next = strconv.Itoa(pg.Page + 1)
+	}
+	if pg.Page > 1 {
+		prev = strconv.Itoa(pg.Page - 1)
+	}
+	h.Set("X-Next-Page", next)
+	h.Set("X-Prev-Page", prev)
+	pp := strconv.Itoa(pg.PerPage)
+	var links []string
+	if prev != "" {
+		links = append(links, "<"+s.linkURL(q, map[string]string{"page": prev, "per_page": pp})+`>; rel="prev"`)
+	}
+	if next != "" {
+		links = append(links, "<"+s.linkURL(q, map[string]string{"page": next, "per_page": pp})+`>; rel="next"`)
+	}
+	links = append(links, "<"+s.linkURL(q, map[string]string{"page": "1", "per_page": pp})+`>; rel="first"`)
+	if total >= 0 && total <= 10000 {
+		pages := max(1, (total+pg.PerPage-1)/pg.PerPage)
+		h.Set("X-Total", strconv.Itoa(total))
+		h.Set("X-Total-Pages", strconv.Itoa(pages))
+		links = append(links, "<"+s.linkURL(q, map[string]string{"page": strconv.Itoa(pages), "per_page": pp})+`>; rel="last"`)
+	}
+	h.Set("Link", strings.Join(links, ", "))
+}
+
+// json answers 200 (or status) with v.
+func (q *req) json(status int, v any) error {
+	httpx.WriteJSON(q.w, status, v)
+	return nil
+}

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gantryci/gantry/internal/httpx"
+)
+
+// routes is the API's one route table. Other packages' routes (the runner
+// protocol) are appended by New.
+func (s *Server) routes() []httpx.Route {
+	auth := hopts{auth: true}
+	authJob := hopts{auth: true, jobToken: true}
+	anyone := hopts{}
+	anyoneJob := hopts{jobToken: true}
+	const v4 = "/api/v4"
+	r := func(method, pattern string, o hopts, fn func(*req) error) httpx.Route {
+		return httpx.Route{Method: method, Pattern: v4 + pattern, Handler: s.handle(o, fn)}
+	}
+	return []httpx.Route{
+		{Method: "GET", Pattern: "/-/health", Handler: s.health},
+		{Method: "GET", Pattern: "/-/liveness", Handler: s.liveness},
+		{Method: "GET", Pattern: "/-/readiness", Handler: s.readiness},
+		r("GET", "/version", auth, s.version),
+		r("GET", "/metadata", auth, s.metadata),
+
+		// Users and tokens.
+		r("GET", "/user", auth, s.currentUser),
+		r("GET", "/users", anyone, s.listUsers),
+		r("GET", "/users/{user_id}", anyone, s.getUser),
+		r("POST", "/users", auth, s.createUser),
+		r("POST", "/users/{user_id}/personal_access_tokens", auth, s.createToken),
+
+		// Projects.
+		r("GET", "/projects", anyone, s.listProjects),
+		r("POST", "/projects", auth, s.createProject),
+		r("GET", "/projects/{id}", anyone, s.getProject),
+		r("POST", "/projects/{id}/members", auth, s.addMember),
+		r("GET", "/projects/{id}/members", auth, s.listMembers),
+		r("POST", "/projects/{id}/variables", auth, s.createVariable),
+
+		// Jobs.
+		r("GET", "/projects/{id}/jobs", authJob, s.listProjectJobs),
+		r("GET", "/projects/{id}/jobs/{job_id}", auth, s.getJob),
+		r("GET", "/projects/{id}/jobs/{job_id}/trace", auth, s.getTrace),
+		r("POST", "/projects/{id}/jobs/{job_id}/cancel", auth, s.cancelJob),
+		r("POST", "/projects/{id}/jobs/{job_id}/retry", auth, s.retryJob),
+		r("POST", "/projects/{id}/jobs/{job_id}/erase", auth, s.eraseJob),
+		r("POST", "/projects/{id}/jobs/{job_id}/play", auth, s.playJob),
+		r("GET", "/job", authJob, s.currentJob),
+		r("GET", "/job/allowed_agents", authJob, s.allowedAgents),
+
+		// Pipelines.
+		r("GET", "/projects/{id}/pipelines", anyoneJob, s.listPipelines),
+		r("POST", "/projects/{id}/pipeline", auth, s.createPipeline),
+		r("GET", "/projects/{id}/pipelines/latest", anyoneJob, s.latestPipeline),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}", anyoneJob, s.getPipeline),
+		r("DELETE", "/projects/{id}/pipelines/{pipeline_id}", auth, s.deletePipeline),
+		r("POST", "/projects/{id}/pipelines/{pipeline_id}/cancel", auth, s.cancelPipeline),
+		r("POST", "/projects/{id}/pipelines/{pipeline_id}/retry", auth, s.retryPipeline),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/variables", anyoneJob, s.pipelineVariables),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/jobs", anyoneJob, s.pipelineJobs(false)),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/bridges", anyoneJob, s.pipelineJobs(true)),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/trigger_jobs", anyoneJob, s.pipelineJobs(true)),
+		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
+		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
+
+		// Runners (management; the runner protocol is in runnerapi).
+		r("POST", "/user/runners", auth, s.createUserRunner),
+		r("GET", "/runners", auth, s.listRunners(false)),
+		r("GET", "/runners/all", auth, s.listRunners(true)),
+		r("GET", "/runners/{runner_id}", auth, s.getRunner),
+		r("PUT", "/runners/{runner_id}", auth, s.updateRunner),
+		r("DELETE", "/runners/{runner_id}", auth, s.deleteRunner),
+		r("GET", "/runners/{runner_id}/jobs", auth, s.runnerJobs),
+		r("GET", "/projects/{id}/runners", auth, s.projectRunners),
+
+		// Job artifacts (users').
+		// One pattern for the four GETs below …/jobs/: ServeMux cannot hold
+		// both /jobs/artifacts/{ref}/… and /jobs/{job_id}/artifacts/… .
+		{Method: "GET", Pattern: v4 + "/projects/{id}/jobs/{job_id}/{rest...}", Handler: s.jobArtifactRoutes(map[string]http.HandlerFunc{
+			"archive":     s.handle(authJob, s.downloadArtifacts),
+			"file":        s.handle(authJob, s.artifactFile),
+			"ref_archive": s.handle(authJob, s.downloadRefArtifacts),
+			"ref_file":    s.handle(authJob, s.refArtifactFile),
+		})},
+		r("POST", "/projects/{id}/jobs/{job_id}/artifacts/keep", auth, s.keepArtifacts),
+		r("DELETE", "/projects/{id}/jobs/{job_id}/artifacts", auth, s.deleteJobArtifacts),
+		r("DELETE", "/projects/{id}/artifacts", auth, s.deleteProjectArtifacts),
+	}
+}
+
+// jobArtifactRoutes dispatches GET …/jobs/{job_id}/{rest...}:
+//
+//	{job_id}/artifacts                      → archive
+//	{job_id}/artifacts/{artifact_path...}   → file
+//	artifacts/{ref_name}/download           → ref_archive
+//	artifacts/{ref_name}/raw/{path...}      → ref_file
+func (s *Server) jobArtifactRoutes(h map[string]http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		jobID, rest := r.PathValue("job_id"), r.PathValue("rest")
+		if jobID == "artifacts" {
+			// The ref name may itself contain slashes; the suffix decides.
+			if ref, ok := strings.CutSuffix(rest, "/download"); ok && ref != "" {
+				r.SetPathValue("ref_name", ref)
+				h["ref_archive"](w, r)
+				return
+			}
+			if i := strings.Index(rest, "/raw/"); i > 0 {
+				r.SetPathValue("ref_name", rest[:i])
+				r.SetPathValue("artifact_path", rest[i+len("/raw/"):])
+				h["ref_file"](w, r)
+				return
+			}
+		}
+		if rest == "artifacts" {
+			h["archive"](w, r)
+			return
+		}
+		if p, ok := strings.CutPrefix(rest, "artifacts/"); ok && p != "" {
+			r.SetPathValue("artifact_path", p)
+			h["file"](w, r)
+			return
+		}
+		s.notFound(w, r)
+	}
+}

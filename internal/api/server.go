@@ -1,0 +1,105 @@
+// Package api serves GitLab's REST API v4 for users and their tools: jobs,
+// pipelines, projects, users, runners and artifacts. Routes live in one
+// table (routes.go); errors are ci.Error values that httpx maps to statuses.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gantryci/gantry/internal/blob"
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
+	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// Config wires the API.
+type Config struct {
+	Store       store.Store
+	Engine      *pipeline.Service
+	Blobs       blob.Store
+	ExternalURL string
+	Log         *slog.Logger
+	// Extra routes served by other packages (the runner protocol).
+	Extra []httpx.Route
+	// Git serves smart-HTTP paths; may be nil.
+	Git http.Handler
+	// IsGitPath selects the requests Git serves.
+	IsGitPath func(string) bool
+	// RunnerRegistrationToken enables legacy runner registration.
+	RunnerRegistrationToken string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg   Config
+	store store.Store
+	eng   *pipeline.Service
+	log   *slog.Logger
+	mux   *http.ServeMux
+	auth  *tokenCache
+}
+
+// New builds the server and its route table.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux(), auth: newTokenCache()}
+	for _, r := range append(s.routes(), cfg.Extra...) {
+		s.mux.HandleFunc(r.Method+" "+r.Pattern, r.Handler)
+	}
+	return s
+}
+
+// ServeHTTP dispatches git paths, then the route table, with panic recovery.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			httpx.WriteError(w, r, s.log, ci.ErrInternal)
+		}
+	}()
+	p := r.URL.Path
+	if s.cfg.Git != nil && !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/-/") && s.cfg.IsGitPath(p) {
+		s.cfg.Git.ServeHTTP(w, r)
+		return
+	}
+	if strings.HasPrefix(p, "/api/v3/") {
+		httpx.WriteError(w, r, s.log, &ci.Error{Code: ci.EGone, Message: "API V3 is no longer supported. Use API V4 instead."})
+		return
+	}
+	// Handler only finds the pattern; ServeHTTP sets the path values.
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.notFound(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// notFound answers unknown routes as Grape does.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteError(w, r, s.log, ci.ErrRouteNotFound)
+}
+
+// fail writes err; context cancellations from gone clients are not logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = ci.ErrNotFoundRecord
+	}
+	httpx.WriteError(w, r, s.log, err)
+}
+
+func (s *Server) now() time.Time { return time.Now().UTC() }

@@ -1,0 +1,110 @@
+// Package blob stores artifacts and archived logs behind a small interface,
+// so that an object store can replace the filesystem later.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Store keeps opaque blobs under keys like "artifacts/12/34/archive.zip".
+type Store interface {
+	// Put writes r under key atomically and durably, returning its size.
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Open reads a blob; the error wraps fs.ErrNotExist when it is absent.
+	Open(ctx context.Context, key string) (File, error)
+	// Delete removes a blob; a missing blob is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// File is an open blob.
+type File interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	Size() int64
+}
+
+// FS is a Store on a local (or shared) filesystem directory.
+type FS struct{ Root string }
+
+func (s FS) path(key string) (string, error) {
+	clean := filepath.Clean("/" + key)
+	if clean == "/" || strings.Contains(key, "..") {
+		return "", fmt.Errorf("blob: bad key %q", key)
+	}
+	return filepath.Join(s.Root, clean), nil
+}
+
+// Put writes to a temporary file, syncs it, then renames it into place, so
+// a crash never leaves a half-written blob under the key.
+func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return 0, fmt.Errorf("blob dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("blob temp: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("blob write %s: %w", key, err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return 0, fmt.Errorf("blob rename %s: %w", key, err)
+	}
+	return n, nil
+}
+
+type osFile struct {
+	*os.File
+	size int64
+}
+
+func (f osFile) Size() int64 { return f.size }
+
+// Open opens a blob for reading.
+func (s FS) Open(ctx context.Context, key string) (File, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("blob open %s: %w", key, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blob stat %s: %w", key, err)
+	}
+	return osFile{f, st.Size()}, nil
+}
+
+// Delete removes a blob.
+func (s FS) Delete(ctx context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob delete %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+package ci
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind tells builds (runner jobs) from bridges (trigger jobs); their state
+// machines differ, so every transition function takes it.
+type Kind uint8
+
+// The two kinds of processable. KindBuild is the zero value because almost
+// every job is a build.
+const (
+	KindBuild Kind = iota
+	KindBridge
+)
+
+// String returns "build" or "bridge".
+func (k Kind) String() string {
+	switch k {
+	case KindBuild:
+		return "build"
+	case KindBridge:
+		return "bridge"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Event is a state-machine event, named as in GitLab so logs and audit
+// entries read the same.
+type Event string
+
+// Events shared by builds and bridges (CommitStatus, Processable, Build in
+// GitLab). For bridges EventSkip and EventSuccess are permissive: any status.
+const (
+	EventProcess                   Event = "process"
+	EventEnqueue                   Event = "enqueue"
+	EventEnqueueScheduled          Event = "enqueue_scheduled"
+	EventEnqueueWaitingForResource Event = "enqueue_waiting_for_resource"
+	EventEnqueuePreparing          Event = "enqueue_preparing" // builds only
+	EventActionize                 Event = "actionize"
+	EventSchedule                  Event = "schedule"   // builds only
+	EventUnschedule                Event = "unschedule" // builds only
+	EventRun                       Event = "run"
+	EventSkip                      Event = "skip"
+	EventDrop                      Event = "drop"
+	EventSuccess                   Event = "success"
+	EventCancel                    Event = "cancel"
+	EventForceCancel               Event = "force_cancel" // builds only
+)
+
+// Bridge-only events. The EventTo* ones move a bridge from any status to the
+// named one; bridges mirror a downstream pipeline, so GitLab lets them jump.
+const (
+	EventToCreated    Event = "created"
+	EventToPending    Event = "pending"
+	EventToManual     Event = "manual"
+	EventToScheduled  Event = "scheduled"
+	EventToCanceled   Event = "canceled"
+	EventToFailed     Event = "failed"
+	EventStartCancel  Event = "start_cancel"
+	EventFinishCancel Event = "finish_cancel"
+)
+
+// AllEvents lists every event either kind knows, builds' first.
+var AllEvents = []Event{
+	EventProcess, EventEnqueue, EventEnqueueScheduled, EventEnqueueWaitingForResource,
+	EventEnqueuePreparing, EventActionize, EventSchedule, EventUnschedule, EventRun,
+	EventSkip, EventDrop, EventSuccess, EventCancel, EventForceCancel,
+	EventToCreated, EventToPending, EventToManual, EventToScheduled, EventToCanceled,
+	EventToFailed, EventStartCancel, EventFinishCancel,
+}
+
+// Guards carries the facts the conditional transitions look at, so Fire can
+// stay a pure function.
+type Guards struct {
+	// HasResourceGroup routes enqueues through waiting_for_resource.
+	HasResourceGroup bool
+	// UnmetPrerequisites routes build enqueues through preparing and holds
+	// enqueue_preparing back.
+	UnmetPrerequisites bool
+	// SupportsCanceling: the runner manager runs after_script on cancel, so
+	// a running build goes to canceling rather than straight to canceled.
+	SupportsCanceling bool
+	// ScheduledAt and Now gate enqueue_scheduled: a build only leaves
+	// scheduled once ScheduledAt is nil or before Now.
+	ScheduledAt *time.Time
+	Now         time.Time
+}
+
+// ErrInvalidTransition is returned (wrapped) when an event does not apply to
+// a status, or a guard halts it. GitLab's non-bang events then leave the
+// record unchanged, so Fire returns the unchanged status alongside it.
+var ErrInvalidTransition = errors.New("invalid status transition")
+
+// Fire applies ev to a job of the given kind in status from. It returns the
+// new status, or from and an error wrapping ErrInvalidTransition.
+func Fire(kind Kind, from Status, ev Event, g Guards) (Status, error) {
+	var to Status
+	switch {
+	case !validStatus(from):
+		// Unknown statuses have no transitions; without this check the
+		// "everything not completed" sets would accept them.
+	case kind == KindBuild:
+		to = fireBuild(from, ev, g)
+	case kind == KindBridge:
+		to = fireBridge(from, ev, g)
+	}
+	if to == "" {
+		return from, fmt.Errorf("%w: cannot %s a %s in status %q", ErrInvalidTransition, ev, kind, from)
+	}
+	return to, nil
+}
+
+// enqueueTarget is where an enqueue lands. GitLab evaluates the branches in
+// definition order (CommitStatus, Processable, Build), so a resource group
+// wins over unmet prerequisites.
+func enqueueTarget(kind Kind, g Guards) Status {
+	switch {
+	case g.HasResourceGroup:
+		return StatusWaitingForResource
+	case g.UnmetPrerequisites && kind == KindBuild:
+		return StatusPreparing
+	}
+	return StatusPending
+}
+
+// fireCommon holds the events builds and bridges inherit from CommitStatus
+// and Processable. It returns "" when the event does not apply.
+func fireCommon(kind Kind, from Status, ev Event, g Guards) Status {
+	switch ev {
+	case EventProcess:
+		if from == StatusSkipped || from == StatusManual {
+			return StatusCreated
+		}
+	case EventEnqueue:
+		switch from {
+		case StatusCreated, StatusSkipped, StatusManual, StatusScheduled:
+			return enqueueTarget(kind, g)
+		}
+	case EventEnqueueWaitingForResource:
+		if from == StatusWaitingForResource {
+			// A resource was assigned; prerequisites may still be missing.
+			if g.UnmetPrerequisites && kind == KindBuild {
+				return StatusPreparing
+			}
+			return StatusPending
+		}
+	case EventActionize:
+		if from == StatusCreated {
+			return StatusManual
+		}
+	case EventRun:
+		if from == StatusPending {
+			return StatusRunning
+		}
+	case EventSkip:
+		switch from {
+		case StatusCreated, StatusWaitingForResource, StatusPreparing, StatusPending:
+			return StatusSkipped
+		}
+	case EventDrop:
+		switch from {
+		case StatusCanceling:
+			// The runner reported back on a job being canceled: it stays canceled.
+			return StatusCanceled
+		case StatusCreated, StatusWaitingForResource, StatusPreparing, StatusWaitingForCallback,
+			StatusPending, StatusRunning, StatusManual, StatusScheduled:
+			return StatusFailed
+		}
+	case EventSuccess:
+		switch from {
+		case StatusCanceling:
+			return StatusCanceled
+		case StatusCreated, StatusWaitingForResource, StatusPreparing, StatusWaitingForCallback,
+			StatusPending, StatusRunning:
+			return StatusSuccess
+		}
+	case EventCancel:
+		// Only builds have a runner manager that can cancel gracefully.
+		if from == StatusRunning && g.SupportsCanceling && kind == KindBuild {
+			return StatusCanceling
+		}
+		if from.Cancelable() {
+			return StatusCanceled
+		}
+	}
+	return ""
+}
+
+func fireBuild(from Status, ev Event, g Guards) Status {
+	switch ev {
+	case EventEnqueueScheduled:
+		if from != StatusScheduled {
+			return ""
+		}
+		// Build's before_transition halts the event until the time has come.
+		if g.ScheduledAt != nil && !g.ScheduledAt.Before(g.Now) {
+			return ""
+		}
+		return enqueueTarget(KindBuild, g)
+	case EventEnqueuePreparing:
+		if from == StatusPreparing && !g.UnmetPrerequisites {
+			return StatusPending
+		}
+		return ""
+	case EventSchedule:
+		if from == StatusCreated {
+			return StatusScheduled
+		}
+		return ""
+	case EventUnschedule:
+		if from == StatusScheduled {
+			return StatusManual
+		}
+		return ""
+	case EventForceCancel:
+		// supports_force_cancel? is always true for builds.
+		if from == StatusCanceling {
+			return StatusCanceled
+		}
+		return ""
+	}
+	return fireCommon(KindBuild, from, ev, g)
+}
+
+func fireBridge(from Status, ev Event, g Guards) Status {
+	switch ev {
+	case EventToCreated:
+		return StatusCreated
+	case EventToPending:
+		return StatusPending
+	case EventToManual:
+		return StatusManual
+	case EventToScheduled:
+		return StatusScheduled
+	case EventSkip:
+		return StatusSkipped
+	case EventSuccess:
+		return StatusSuccess
+	case EventToCanceled:
+		return StatusCanceled
+	case EventToFailed:
+		return StatusFailed
+	case EventStartCancel:
+		if from.Cancelable() {
+			return StatusCanceling
+		}
+		return ""
+	case EventFinishCancel:
+		if from.Cancelable() || from == StatusCanceling {
+			return StatusCanceled
+		}
+		return ""
+	case EventEnqueueScheduled:
+		// Only Processable's branch exists for bridges: without a resource
+		// group there is nowhere to go (bridges are never scheduled anyway).
+		if from == StatusScheduled && g.HasResourceGroup {
+			return StatusWaitingForResource
+		}
+		return ""
+	case EventEnqueuePreparing, EventSchedule, EventUnschedule, EventForceCancel:
+		return ""
+	}
+	return fireCommon(KindBridge, from, ev, g)
+}
+
+func validStatus(s Status) bool {
+	_, ok := ParseStatus(string(s))
+	return ok
+}
+
+// Effect lists the timestamp and side-effect bookkeeping a transition
+// implies (jobs-api.md §2.9 and GitLab's before/after_transition hooks). The
+// caller owns the clock and the storage.
+type Effect struct {
+	// SetQueuedAt: queued_at = now (entering pending from a waiting status).
+	SetQueuedAt bool
+	// SetStartedAt: started_at = now.
+	SetStartedAt bool
+	// SetFinishedAt: finished_at = now (entering success, failed, canceled).
+	SetFinishedAt bool
+	// SetScheduledAt: scheduled_at = now + start_in (created → scheduled).
+	SetScheduledAt bool
+	// ClearScheduledAt: scheduled_at = nil (a build leaving scheduled).
+	ClearScheduledAt bool
+	// SetWaitingForResourceAt: waiting_for_resource_at = now.
+	SetWaitingForResourceAt bool
+	// TriggerDownstream: a bridge reached pending from created, manual or
+	// waiting_for_resource, so its downstream pipeline must be created.
+	TriggerDownstream bool
+}
+
+// Effects reports what a job of the given kind must record when it moves
+// from one status to another. It does not check that the move is legal.
+func Effects(kind Kind, from, to Status) Effect {
+	var e Effect
+	if to == StatusPending {
+		switch from {
+		case StatusCreated, StatusWaitingForResource, StatusPreparing,
+			StatusSkipped, StatusManual, StatusScheduled:
+			e.SetQueuedAt = true
+		}
+	}
+	// Inherited by bridges too, so a bridge's started_at moves again on run.
+	if to == StatusRunning {
+		switch from {
+		case StatusCreated, StatusPreparing, StatusPending:
+			e.SetStartedAt = true
+		}
+	}
+	if kind == KindBridge && to == StatusPending {
+		switch from {
+		case StatusCreated, StatusManual, StatusWaitingForResource:
+			e.SetStartedAt = true
+			e.TriggerDownstream = true
+		}
+	}
+	switch to {
+	case StatusSuccess, StatusFailed, StatusCanceled:
+		e.SetFinishedAt = true
+	case StatusWaitingForResource:
+		e.SetWaitingForResourceAt = true
+	}
+	if kind == KindBuild {
+		e.SetScheduledAt = from == StatusCreated && to == StatusScheduled
+		e.ClearScheduledAt = from == StatusScheduled && to != StatusScheduled
+	}
+	return e
+}

@@ -1,0 +1,186 @@
+package ci
+
+import "time"
+
+// The `when` values of a job (ci-yaml.md §1.2). An empty When means
+// WhenOnSuccess, as GitLab's Processable#when defaults it.
+const (
+	WhenOnSuccess = "on_success"
+	WhenOnFailure = "on_failure"
+	WhenAlways    = "always"
+	WhenManual    = "manual"
+	WhenDelayed   = "delayed"
+)
+
+// Failure reasons the state machine and predicates themselves refer to, plus
+// the ones Gantry's runner and bridge code set most often.
+const (
+	FailureUnknown                         = "unknown_failure"
+	FailureScript                          = "script_failure"
+	FailureAPI                             = "api_failure"
+	FailureStuckOrTimeout                  = "stuck_or_timeout_failure"
+	FailureRunnerSystem                    = "runner_system_failure"
+	FailureMissingDependency               = "missing_dependency_failure"
+	FailureRunnerUnsupported               = "runner_unsupported"
+	FailureStaleSchedule                   = "stale_schedule"
+	FailureJobExecutionTimeout             = "job_execution_timeout"
+	FailureArchived                        = "archived_failure"
+	FailureUnmetPrerequisites              = "unmet_prerequisites"
+	FailureScheduler                       = "scheduler_failure"
+	FailureDataIntegrity                   = "data_integrity_failure"
+	FailurePipelineLoopDetected            = "pipeline_loop_detected"
+	FailureNoMatchingRunner                = "no_matching_runner"
+	FailureTraceSizeExceeded               = "trace_size_exceeded"
+	FailureDeploymentRejected              = "deployment_rejected"
+	FailureJobExecutionServerTimeout       = "job_execution_server_timeout"
+	FailureRunnerInterrupted               = "runner_interrupted"
+	FailureInsufficientBridgePermissions   = "insufficient_bridge_permissions"
+	FailureDownstreamBridgeProjectNotFound = "downstream_bridge_project_not_found"
+	FailureInvalidBridgeTrigger            = "invalid_bridge_trigger"
+	FailureDownstreamPipelineCreation      = "downstream_pipeline_creation_failed"
+	FailureReachedMaxDescendantDepth       = "reached_max_descendant_pipelines_depth"
+	FailureReachedMaxHierarchySize         = "reached_max_pipeline_hierarchy_size"
+)
+
+// FailureReasons is GitLab CE's failure_reason enum in declaration order
+// (Enums::Ci::CommitStatus). The runner payload advertises it, so the order
+// and spelling matter.
+var FailureReasons = []string{
+	"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
+	"runner_system_failure", "missing_dependency_failure", "runner_unsupported",
+	"stale_schedule", "job_execution_timeout", "archived_failure", "unmet_prerequisites",
+	"scheduler_failure", "data_integrity_failure", "forward_deployment_failure",
+	"user_blocked", "project_deleted", "ci_quota_exceeded", "pipeline_loop_detected",
+	"no_matching_runner", "trace_size_exceeded", "builds_disabled",
+	"environment_creation_failure", "deployment_rejected", "failed_outdated_deployment_job",
+	"job_execution_server_timeout", "stuck_pending_with_matching_runners",
+	"stuck_pending_no_matching_runners", "no_updates_running", "no_updates_canceling",
+	"server_timeout_running", "server_timeout_canceling", "runner_configuration_error",
+	"runner_external_dependency_failure", "runner_interrupted",
+	"protected_environment_failure", "insufficient_bridge_permissions",
+	"downstream_bridge_project_not_found", "invalid_bridge_trigger",
+	"upstream_bridge_project_not_found", "insufficient_upstream_permissions",
+	"bridge_pipeline_is_child_pipeline", "downstream_pipeline_creation_failed",
+	"secrets_provider_not_found", "reached_max_descendant_pipelines_depth",
+	"ip_restriction_failure", "reached_max_pipeline_hierarchy_size",
+	"reached_downstream_pipeline_trigger_rate_limit", "duo_workflow_not_allowed",
+	"job_router_failure", "job_token_expired", "id_token_burned_project_path",
+	"downstream_project_trigger_resolved_to_empty",
+}
+
+// JobView is what the Jobs API predicates (jobs-api.md §3.3) need to know
+// about one job or bridge.
+type JobView struct {
+	Kind   Kind
+	Status Status
+	// When is the job's `when`; "" means on_success.
+	When     string
+	Retried  bool
+	Archived bool
+	// FailureReason is the enum name; meaningful only when failed.
+	FailureReason string
+	// HasArtifacts: a live (unexpired, present) artifacts archive.
+	HasArtifacts bool
+	// HasJobArtifacts: any job_artifacts row (reports, metadata, trace...).
+	HasJobArtifacts bool
+	HasTrace        bool
+}
+
+// Action reports whether the job is an action: when manual or delayed for
+// builds, only manual for bridges (bridges cannot be delayed).
+func (j JobView) Action() bool {
+	if j.Kind == KindBridge {
+		return j.When == WhenManual
+	}
+	return j.When == WhenManual || j.When == WhenDelayed
+}
+
+// Retryable mirrors Processable#retryable? (plus Bridge's extra refusals):
+// a finished or canceling job that is neither retried, archived nor a
+// rejected deployment.
+func (j JobView) Retryable() bool {
+	if j.Retried || j.Archived || j.FailureReason == FailureDeploymentRejected {
+		return false
+	}
+	// Retrying these would only hit the same loop or depth limit again.
+	if j.Kind == KindBridge && j.Status == StatusFailed &&
+		(j.FailureReason == FailurePipelineLoopDetected || j.FailureReason == FailureReachedMaxDescendantDepth) {
+		return false
+	}
+	switch j.Status {
+	case StatusSuccess, StatusFailed, StatusCanceled, StatusCanceling:
+		return true
+	}
+	return false
+}
+
+// Playable reports whether POST /play is allowed. A build action that
+// already finished stays playable (play then retries it); a bridge only
+// while manual.
+func (j JobView) Playable() bool {
+	if !j.Action() || j.Archived {
+		return false
+	}
+	if j.Kind == KindBridge {
+		return j.Status == StatusManual
+	}
+	return j.Status == StatusManual || j.Status == StatusScheduled || j.Retryable()
+}
+
+// Erasable reports whether POST /erase is allowed: a completed build with
+// something to erase. Bridges have nothing to erase.
+func (j JobView) Erasable() bool {
+	if j.Kind != KindBuild {
+		return false
+	}
+	return j.Status.Complete() && (j.HasArtifacts || j.HasJobArtifacts || j.HasTrace)
+}
+
+// Cancelable is Build#cancelable?: active or created and not canceling. It
+// is narrower than the cancel event (manual and scheduled jobs can still be
+// canceled); the UI uses it, the API does not. Bridges answer false.
+func (j JobView) Cancelable() bool {
+	if j.Kind != KindBuild {
+		return false
+	}
+	return (j.Status.Active() || j.Status == StatusCreated) && j.Status != StatusCanceling
+}
+
+// ForceCancelable is Build#force_cancelable?: canceling, because builds
+// always support force cancel. Bridges answer false.
+func (j JobView) ForceCancelable() bool {
+	return j.Kind == KindBuild && j.Status == StatusCanceling
+}
+
+// Duration is CommitStatus#duration in seconds: nil before the job started,
+// then (finishedAt or now) - startedAt, so it grows while the job runs.
+func Duration(startedAt, finishedAt *time.Time, now time.Time) *float64 {
+	if startedAt == nil {
+		return nil
+	}
+	return seconds(*startedAt, firstTime(now, finishedAt))
+}
+
+// QueuedDuration is the time spent queued in seconds: nil without queuedAt,
+// then (startedAt or finishedAt or now) - queuedAt, growing while pending.
+func QueuedDuration(queuedAt, startedAt, finishedAt *time.Time, now time.Time) *float64 {
+	if queuedAt == nil {
+		return nil
+	}
+	return seconds(*queuedAt, firstTime(now, startedAt, finishedAt))
+}
+
+// firstTime returns the first non-nil time, or def.
+func firstTime(def time.Time, ts ...*time.Time) time.Time {
+	for _, t := range ts {
+		if t != nil {
+			return *t
+		}
+	}
+	return def
+}
+
+func seconds(from, to time.Time) *float64 {
+	d := to.Sub(from).Seconds()
+	return &d
+}

@@ -1,0 +1,278 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/gitrepo"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// ZeroSHA is git's all-zero object name (no previous commit).
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
+// CreateRequest describes a pipeline to create.
+type CreateRequest struct {
+	Project *ci.Project
+	// Ref is a branch or tag name; Tag says which (resolved when RefKnown is false).
+	Ref      string
+	Tag      bool
+	RefKnown bool
+	// SHA is the commit; empty resolves Ref.
+	SHA       string
+	BeforeSHA string
+	Source    string
+	UserID    int64
+	Variables []ci.Variable
+	// SaveOnErrors persists a failed pipeline for config errors (pushes);
+	// without it config errors are returned (API create).
+	SaveOnErrors bool
+	// Parent links a downstream pipeline to its bridge.
+	ParentPipeline *ci.Pipeline
+	ParentJob      *ci.Job
+	// ConfigContent overrides the file read from the commit (child
+	// pipelines compose their config from trigger:include).
+	ConfigContent []byte
+}
+
+// ConfigError is a configuration problem: API create answers 400 with
+// {"message": {"base": [...]}}.
+func ConfigError(msgs ...string) *ci.Error {
+	return &ci.Error{Code: ci.EBadRequest, Message: strings.Join(msgs, ", "), Body: map[string][]string{"base": msgs}}
+}
+
+// Create makes a pipeline for a commit and starts processing it.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, error) {
+	repo := s.Repo(req.Project.ID)
+	if !req.RefKnown {
+		if req.Ref == "" {
+			req.Ref = req.Project.DefaultBranch
+		}
+		branch, err := repo.BranchExists(ctx, req.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("ref %s: %w", req.Ref, err)
+		}
+		if !branch {
+			tag, err := repo.TagExists(ctx, req.Ref)
+			if err != nil {
+				return nil, fmt.Errorf("ref %s: %w", req.Ref, err)
+			}
+			if !tag {
+				return nil, ConfigError("Reference not found")
+			}
+			req.Tag = true
+		}
+	}
+	if req.SHA == "" {
+		full := "refs/heads/" + req.Ref
+		if req.Tag {
+			full = "refs/tags/" + req.Ref
+		}
+		sha, err := repo.ResolveRef(ctx, full)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, ConfigError("Reference not found")
+			}
+			return nil, fmt.Errorf("resolve %s: %w", req.Ref, err)
+		}
+		req.SHA = sha
+	}
+	if req.BeforeSHA == "" {
+		req.BeforeSHA = ZeroSHA
+	}
+	commit, err := repo.Commit(ctx, req.SHA)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ConfigError("Commit not found")
+		}
+		return nil, fmt.Errorf("commit %s: %w", req.SHA, err)
+	}
+	sc := toStoreCommit(commit)
+	if err := s.store.SaveCommit(ctx, req.Project.ID, sc); err != nil {
+		return nil, err
+	}
+	p := &ci.Pipeline{
+		ProjectID: req.Project.ID, Ref: req.Ref, Tag: req.Tag, SHA: req.SHA, BeforeSHA: req.BeforeSHA,
+		Source: req.Source, Status: ci.StatusCreated, UserID: req.UserID, Variables: req.Variables,
+		CommittedAt: &commit.CommittedDate,
+	}
+	committed := commit.CommittedDate.UTC()
+	p.CommittedAt = &committed
+	if req.ParentPipeline != nil {
+		p.ParentPipelineID = req.ParentPipeline.ID
+	}
+	if req.ParentJob != nil {
+		p.ParentJobID = req.ParentJob.ID
+	}
+
+	content := req.ConfigContent
+	if content == nil {
+		content, err = repo.ReadFile(ctx, req.SHA, s.configPath(req.Project))
+		if errors.Is(err, fs.ErrNotExist) {
+			if !req.SaveOnErrors {
+				return nil, ConfigError("Missing CI config file")
+			}
+			// A push without a config creates no pipeline, as in GitLab.
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	vars, err := s.rulesVariables(ctx, req, commit)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	if req.Source == "push" && !gitrepo.IsZeroSHA(req.BeforeSHA) {
+		if c, err := repo.ChangedFiles(ctx, req.BeforeSHA, req.SHA); err == nil {
+			changed = c
+		}
+	}
+	var files []string
+	src := ciconfig.Source{
+		Content:  content,
+		ReadFile: func(p string) ([]byte, error) { return repo.ReadFile(ctx, req.SHA, p) },
+		Exists: func(glob string) bool {
+			if files == nil {
+				files, _ = repo.ListFiles(ctx, req.SHA)
+				if files == nil {
+					files = []string{}
+				}
+			}
+			return slices.ContainsFunc(files, func(f string) bool { return globMatch(glob, f) })
+		},
+		ChangedFiles:   changed,
+		Variables:      vars,
+		Ref:            req.Ref,
+		Tag:            req.Tag,
+		PipelineSource: req.Source,
+	}
+	plan, err := ciconfig.Compile(src)
+	if err != nil {
+		var ce *ciconfig.Error
+		if !errors.As(err, &ce) || len(ce.Errors) == 0 {
+			return nil, fmt.Errorf("compile config: %w", err)
+		}
+		msg := ce.Errors[0]
+		if !req.SaveOnErrors {
+			return nil, ConfigError(msg)
+		}
+		if errors.Is(err, ciconfig.ErrWorkflowFiltered) {
+			return nil, nil
+		}
+		now := s.Now()
+		p.Status, p.YAMLErrors, p.FailureReason, p.FinishedAt = ci.StatusFailed, msg, "config_error", &now
+		if err := s.store.CreatePipeline(ctx, p, nil); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	p.Name = plan.WorkflowName
+	jobs, err := s.jobsFromPlan(req, plan)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreatePipeline(ctx, p, jobs); err != nil {
+		return nil, err
+	}
+	// Persistent ref: keeps the commit fetchable even if the branch moves.
+	if err := repo.UpdateRef(ctx, fmt.Sprintf("refs/pipelines/%d", p.ID), p.SHA); err != nil {
+		s.log.Warn("persistent ref", "pipeline", p.ID, "err", err)
+	}
+	if err := s.Process(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	return s.store.PipelineByID(ctx, p.ID)
+}
+
+func (s *Service) configPath(p *ci.Project) string {
+	if p.CIConfigPath != "" {
+		return p.CIConfigPath
+	}
+	return ".gitlab-ci.yml"
+}
+
+// jobsFromPlan turns compiled jobs into job rows in created.
+func (s *Service) jobsFromPlan(req CreateRequest, plan *ciconfig.Plan) ([]*ci.Job, error) {
+	jobs := make([]*ci.Job, 0, len(plan.Jobs))
+	for _, pj := range plan.Jobs {
+		def, err := json.Marshal(pj)
+		if err != nil {
+			return nil, fmt.Errorf("encode job %s: %w", pj.Name, err)
+		}
+		j := &ci.Job{
+			Kind: ci.KindBuild, Name: pj.Name, Stage: pj.Stage, StageIdx: pj.StageIdx, Status: ci.StatusCreated,
+			Ref: req.Ref, Tag: req.Tag, When: pj.When, AllowFailure: pj.AllowFailure, UserID: req.UserID,
+			Tags: sortedTags(pj.Tags), Definition: def, ResourceGroup: pj.ResourceGroup, Interruptible: pj.Interruptible,
+		}
+		if j.When == "" {
+			j.When = ci.WhenOnSuccess
+		}
+		if pj.Bridge {
+			j.Kind = ci.KindBridge
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+func sortedTags(tags []string) []string {
+	out := slices.Clone(tags)
+	sort.Strings(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func toStoreCommit(c *gitrepo.Commit) *store.Commit {
+	return &store.Commit{
+		ID: c.ID, ShortID: c.ShortID, Title: c.Title, Message: c.Message, ParentIDs: c.ParentIDs,
+		AuthorName: c.AuthorName, AuthorEmail: c.AuthorEmail, AuthoredDate: c.AuthoredDate,
+		CommitterName: c.CommitterName, CommitterEmail: c.CommitterEmail, CommittedDate: c.CommittedDate,
+		Trailers: c.Trailers,
+	}
+}
+
+// globMatch matches rules:exists and rules:changes style globs, with ** for
+// any number of directories.
+func globMatch(pattern, name string) bool {
+	pattern = strings.TrimPrefix(pattern, "/")
+	if !strings.Contains(pattern, "**") {
+		ok, _ := path.Match(pattern, name)
+		return ok
+	}
+	return matchDoubleStar(strings.Split(pattern, "/"), strings.Split(name, "/"))
+}
+
+func matchDoubleStar(pat, parts []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := 0; i <= len(parts); i++ {
+				if matchDoubleStar(pat[1:], parts[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(parts) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pat[0], parts[0]); !ok {
+			return false
+		}
+		pat, parts = pat[1:], parts[1:]
+	}
+	return len(parts) == 0
+}
+

@@ -1,0 +1,343 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/ciconfig"
+)
+
+// Definition decodes a job's compiled definition.
+func Definition(j *ci.Job) (*ciconfig.Job, error) {
+	var d ciconfig.Job
+	if len(j.Definition) == 0 {
+		return &d, nil
+	}
+	if err := json.Unmarshal(j.Definition, &d); err != nil {
+		return nil, fmt.Errorf("job %d definition: %w", j.ID, err)
+	}
+	return &d, nil
+}
+
+// procJob turns a stored job into processing input.
+func procJob(j *ci.Job) ci.ProcJob {
+	p := ci.ProcJob{
+		ID: j.ID, Name: j.Name, Kind: j.Kind, StageIdx: j.StageIdx, Status: j.Status, When: j.When,
+		AllowFailure: j.AllowFailure, Retried: j.Retried, HasResourceGroup: j.ResourceGroup != "",
+		EnqueueImmediately: j.EnqueueImmediately,
+	}
+	d, err := Definition(j)
+	if err != nil {
+		return p
+	}
+	if d.Needs != nil {
+		p.Needs = make([]ci.Need, 0, len(d.Needs))
+		for _, n := range d.Needs {
+			p.Needs = append(p.Needs, ci.Need{Name: n.Job, Optional: n.Optional})
+		}
+	}
+	if d.StartIn != "" {
+		if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
+			p.StartIn = &dur
+		}
+	}
+	return p
+}
+
+// maxPasses bounds processing rounds; each round can only move jobs forward,
+// so a handful always suffices.
+const maxPasses = 20
+
+// Process advances a pipeline: jobs leave created as their predecessors
+// complete, bridges trigger downstream pipelines, and the pipeline's status
+// follows its jobs (and a dependent parent bridge follows the pipeline).
+func (s *Service) Process(ctx context.Context, pipelineID int64) error {
+	unlock := s.lock(pipelineID)
+	p, changed, err := s.processLocked(ctx, pipelineID)
+	unlock()
+	if err != nil {
+		return err
+	}
+	if changed && p.ParentJobID != 0 && p.Status.Complete() {
+		return s.updateSourceBridge(ctx, p)
+	}
+	return nil
+}
+
+func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, error) {
+	for pass := 0; pass < maxPasses; pass++ {
+		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
+		if err != nil {
+			return nil, false, err
+		}
+		byID := make(map[int64]*ci.Job, len(jobs))
+		procs := make([]ci.ProcJob, 0, len(jobs))
+		for _, j := range jobs {
+			byID[j.ID] = j
+			procs = append(procs, procJob(j))
+		}
+		now := s.Now()
+		changes := ci.Process(procs, now)
+		retry := false
+		var triggered []*ci.Job
+		for _, ch := range changes {
+			j := byID[ch.ID]
+			if j.Status != ch.From {
+				retry = true
+				continue
+			}
+			s.apply(j, ch.From, ch.To, now)
+			if ch.ScheduledAt != nil {
+				j.ScheduledAt = ch.ScheduledAt
+			}
+			if j.EnqueueImmediately && ch.To != ci.StatusSkipped {
+				j.EnqueueImmediately = false
+			}
+			if err := s.store.UpdateJob(ctx, j, ch.From); err != nil {
+				if isStale(err) {
+					retry = true
+					continue
+				}
+				return nil, false, err
+			}
+			if j.Kind == ci.KindBridge && ch.To == ci.StatusPending {
+				triggered = append(triggered, j)
+			}
+		}
+		for _, b := range triggered {
+			if err := s.triggerDownstream(ctx, b); err != nil {
+				return nil, false, err
+			}
+			retry = true
+		}
+		if len(changes) > 0 && !retry {
+			// Another pass lets jobs unblocked by this one move.
+			continue
+		}
+		if retry {
+			continue
+		}
+		p, changed, err := s.updatePipelineStatus(ctx, pipelineID, jobs)
+		return p, changed, err
+	}
+	return nil, false, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
+}
+
+// updatePipelineStatus sets the pipeline's status from its latest jobs.
+func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, jobs []*ci.Job) (*ci.Pipeline, bool, error) {
+	p, err := s.store.PipelineByID(ctx, pipelineID)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(jobs) == 0 {
+		return p, false, nil
+	}
+	procs := make([]ci.ProcJob, 0, len(jobs))
+	for _, j := range jobs {
+		procs = append(procs, procJob(j))
+	}
+	composite, warnings := ci.PipelineStatus(procs)
+	next := ci.NextPipelineStatus(p.Status, composite)
+	if next == p.Status && warnings == p.Warnings {
+		return p, false, nil
+	}
+	now := s.Now()
+	if next == ci.StatusRunning && p.StartedAt == nil {
+		p.StartedAt = &now
+	}
+	switch next {
+	case ci.StatusSuccess, ci.StatusFailed, ci.StatusCanceled, ci.StatusSkipped:
+		p.FinishedAt = &now
+	default:
+		if next.Active() || next == ci.StatusCreated {
+			p.FinishedAt = nil
+		}
+	}
+	p.Status, p.Warnings = next, warnings
+	if err := s.store.UpdatePipeline(ctx, p); err != nil {
+		return nil, false, err
+	}
+	return p, true, nil
+}
+
+// triggerDownstream creates the pipeline a bridge asks for and moves the
+// bridge on: success at once without a strategy, running while a depended-on
+// downstream runs, failed when creation fails.
+func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
+	if b.DownstreamPipelineID != 0 {
+		return nil
+	}
+	parent, err := s.store.PipelineByID(ctx, b.PipelineID)
+	if err != nil {
+		return err
+	}
+	d, err := Definition(b)
+	if err != nil {
+		return err
+	}
+	fail := func(reason string) error {
+		now := s.Now()
+		b.Status, b.FailureReason, b.FinishedAt = ci.StatusFailed, reason, &now
+		if err := s.store.UpdateJob(ctx, b, ci.StatusPending); err != nil && !isStale(err) {
+			return err
+		}
+		return nil
+	}
+	if d.Trigger == nil {
+		return fail("invalid_bridge_trigger")
+	}
+	depth, err := s.depth(ctx, parent)
+	if err != nil {
+		return err
+	}
+	if d.Trigger.Project == "" && depth >= s.cfg.MaxDepth {
+		return fail("reached_max_descendant_pipelines_depth")
+	}
+	project, err := s.store.ProjectByID(ctx, b.ProjectID)
+	if err != nil {
+		return err
+	}
+	req := CreateRequest{
+		Project: project, Ref: parent.Ref, Tag: parent.Tag, RefKnown: true, SHA: parent.SHA,
+		BeforeSHA: parent.BeforeSHA, Source: "parent_pipeline", UserID: b.UserID, SaveOnErrors: true,
+		ParentPipeline: parent, ParentJob: b,
+	}
+	var vars []ci.Variable
+	if d.Trigger.ForwardYAMLVariables {
+		for _, v := range d.Variables {
+			vars = append(vars, ci.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw})
+		}
+	}
+	if d.Trigger.ForwardPipelineVariables {
+		vars = append(vars, parent.Variables...)
+	}
+	req.Variables = vars
+	if d.Trigger.Project != "" {
+		ns, path, ok := splitPath(d.Trigger.Project)
+		if !ok {
+			return fail("downstream_bridge_project_not_found")
+		}
+		target, err := s.store.ProjectByPath(ctx, ns, path)
+		if err != nil {
+			return fail("downstream_bridge_project_not_found")
+		}
+		if target.ID == project.ID {
+			return fail("invalid_bridge_trigger")
+		}
+		req.Project, req.Source, req.RefKnown, req.SHA, req.BeforeSHA = target, "pipeline", false, "", ""
+		req.Ref, req.Tag = d.Trigger.Branch, false
+		if req.Ref == "" {
+			req.Ref = target.DefaultBranch
+		}
+	} else {
+		content, err := childConfig(d.Trigger)
+		if err != nil {
+			return fail("downstream_pipeline_creation_failed")
+		}
+		req.ConfigContent = content
+	}
+	down, err := s.Create(ctx, req)
+	if err != nil || down == nil {
+		if err != nil {
+			s.log.Info("downstream pipeline not created", "bridge", b.ID, "err", err)
+		}
+		return fail("downstream_pipeline_creation_failed")
+	}
+	b.DownstreamPipelineID = down.ID
+	now := s.Now()
+	to := ci.StatusRunning
+	if st, ok := ci.BridgeStatusFromDownstream(ci.Strategy(d.Trigger.Strategy), down.Status); ok {
+		to = st
+	}
+	if to != ci.StatusRunning || ci.Strategy(d.Trigger.Strategy) == ci.StrategyNone {
+		if ci.Strategy(d.Trigger.Strategy) == ci.StrategyNone {
+			to = ci.StatusSuccess
+		}
+		b.FinishedAt = &now
+		if to == ci.StatusFailed {
+			b.FailureReason = "downstream_pipeline_creation_failed"
+		}
+	}
+	b.Status = to
+	if err := s.store.UpdateJob(ctx, b, ci.StatusPending); err != nil && !isStale(err) {
+		return err
+	}
+	return nil
+}
+
+// childConfig composes a child pipeline's configuration from trigger:include.
+func childConfig(t *ciconfig.Trigger) ([]byte, error) {
+	if len(t.Include) == 0 {
+		return nil, fmt.Errorf("trigger without include")
+	}
+	inc := make([]map[string]string, 0, len(t.Include))
+	for _, f := range t.Include {
+		inc = append(inc, map[string]string{"local": f})
+	}
+	return json.Marshal(map[string]any{"include": inc})
+}
+
+// depth counts the ancestors of a pipeline.
+func (s *Service) depth(ctx context.Context, p *ci.Pipeline) (int, error) {
+	d := 0
+	for p.ParentPipelineID != 0 && p.Source == "parent_pipeline" {
+		parent, err := s.store.PipelineByID(ctx, p.ParentPipelineID)
+		if err != nil {
+			return 0, err
+		}
+		p = parent
+		d++
+	}
+	return d, nil
+}
+
+// updateSourceBridge lets a dependent bridge follow its finished downstream
+// pipeline, then reprocesses the parent.
+func (s *Service) updateSourceBridge(ctx context.Context, down *ci.Pipeline) error {
+	b, err := s.store.JobByID(ctx, down.ParentJobID)
+	if err != nil {
+		return err
+	}
+	d, err := Definition(b)
+	if err != nil || d.Trigger == nil {
+		return err
+	}
+	strategy := ci.Strategy(d.Trigger.Strategy)
+	if strategy == ci.StrategyNone {
+		return nil
+	}
+	to, ok := ci.BridgeStatusFromDownstream(strategy, down.Status)
+	if !ok || to == b.Status {
+		return nil
+	}
+	from := b.Status
+	now := s.Now()
+	b.Status = to
+	if to.Complete() {
+		b.FinishedAt = &now
+	}
+	b.FailureReason = ""
+	if to == ci.StatusFailed {
+		b.FailureReason = "unknown_failure"
+	}
+	if err := s.store.UpdateJob(ctx, b, from); err != nil {
+		if isStale(err) {
+			return nil
+		}
+		return err
+	}
+	return s.Process(ctx, b.PipelineID)
+}
+
+func splitPath(full string) (string, string, bool) {
+	for i := len(full) - 1; i > 0; i-- {
+		if full[i] == '/' {
+			return full[:i], full[i+1:], i < len(full)-1
+		}
+	}
+	return "", "", false
+}
+
+

@@ -1,0 +1,127 @@
+// Package pipeline is Gantry's CI engine: it creates pipelines from a commit's
+// .gitlab-ci.yml, processes them with GitLab's semantics (stages, needs, when,
+// allow_failure, bridges and downstream pipelines), and carries out the job
+// and pipeline actions (cancel, retry, play, erase) and the runner's reports.
+// It talks to storage only through store.Store.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gantryci/gantry/internal/blob"
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/gitrepo"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// Config holds the engine's settings.
+type Config struct {
+	// ExternalURL is the server's base URL, used in web_url and CI_* variables.
+	ExternalURL string
+	// ReposDir holds the bare repositories, as <ReposDir>/<project id>.git.
+	ReposDir string
+	// MaxTraceSize bounds a job log in bytes (0 = unlimited).
+	MaxTraceSize int64
+	// MaxDepth is how many levels of child pipelines may exist under a root.
+	MaxDepth int
+}
+
+// Service is the CI engine.
+type Service struct {
+	store store.Store
+	blobs blob.Store
+	cfg   Config
+	log   *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+
+	locks [64]sync.Mutex
+}
+
+// New returns an engine.
+func New(st store.Store, blobs blob.Store, cfg Config, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.MaxDepth == 0 {
+		cfg.MaxDepth = 2
+	}
+	return &Service{store: st, blobs: blobs, cfg: cfg, log: log, Now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Repo returns the bare repository of a project.
+func (s *Service) Repo(projectID int64) *gitrepo.Repo {
+	return gitrepo.Open(s.RepoDir(projectID))
+}
+
+// RepoDir is where a project's bare repository lives.
+func (s *Service) RepoDir(projectID int64) string {
+	return filepath.Join(s.cfg.ReposDir, strconv.FormatInt(projectID, 10)+".git")
+}
+
+// lock serialises processing of one pipeline within this process; across
+// coordinators the compare-and-set updates keep processing correct.
+func (s *Service) lock(pipelineID int64) func() {
+	h := fnv.New32a()
+	_, _ = fmt.Fprint(h, pipelineID)
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// ExternalURL is the configured base URL.
+func (s *Service) ExternalURL() string { return s.cfg.ExternalURL }
+
+// transition fires ev on j, records the implied timestamps, applies mutate
+// and stores the result if j still has the status it was read with.
+func (s *Service) transition(ctx context.Context, j *ci.Job, ev ci.Event, g ci.Guards, mutate func(*ci.Job)) error {
+	if g.Now.IsZero() {
+		g.Now = s.Now()
+	}
+	from := j.Status
+	to, err := ci.Fire(j.Kind, from, ev, g)
+	if err != nil {
+		return err
+	}
+	s.apply(j, from, to, g.Now)
+	if mutate != nil {
+		mutate(j)
+	}
+	if err := s.store.UpdateJob(ctx, j, from); err != nil {
+		j.Status = from
+		return err
+	}
+	return nil
+}
+
+// apply sets the status and the timestamps a move implies.
+func (s *Service) apply(j *ci.Job, from, to ci.Status, now time.Time) {
+	e := ci.Effects(j.Kind, from, to)
+	j.Status = to
+	if e.SetQueuedAt {
+		j.QueuedAt = &now
+	}
+	if e.SetStartedAt {
+		j.StartedAt = &now
+	}
+	if e.SetFinishedAt {
+		j.FinishedAt = &now
+	}
+	if e.ClearScheduledAt {
+		j.ScheduledAt = nil
+	}
+	if to != ci.StatusFailed {
+		j.FailureReason = ""
+	}
+}
+
+// isStale reports a lost compare-and-set.
+func isStale(err error) bool { return errors.Is(err, store.ErrStale) }

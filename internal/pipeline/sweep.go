@@ -1,0 +1,110 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// SweepConfig sets the background periods.
+type SweepConfig struct {
+	// Interval between sweeps.
+	Interval time.Duration
+	// RunningStale fails running jobs whose runner went silent this long
+	// (GitLab: 1 h).
+	RunningStale time.Duration
+	// PendingStale fails pending jobs nobody took this long (GitLab: 1 day).
+	PendingStale time.Duration
+	// Owner names this process for the cluster-wide sweep lease.
+	Owner string
+}
+
+// Sweep runs background work until ctx ends: delayed jobs that are due,
+// jobs past their timeout, stuck jobs, and expired artifacts. A lease in the
+// store makes one coordinator of a cluster do it at a time.
+func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.RunningStale <= 0 {
+		cfg.RunningStale = time.Hour
+	}
+	if cfg.PendingStale <= 0 {
+		cfg.PendingStale = 24 * time.Hour
+	}
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	for {
+		ok, err := s.store.TryLock(ctx, "sweeper", cfg.Owner, s.Now().Add(3*cfg.Interval))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep lease", "err", err)
+		}
+		if ok {
+			s.SweepOnce(ctx, cfg)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepOnce does one round of background work.
+func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
+	now := s.Now()
+	// Delayed jobs whose time has come.
+	due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})
+	s.logErr("sweep scheduled", err)
+	for _, j := range due {
+		err := s.transition(ctx, j, ci.EventEnqueueScheduled, ci.Guards{ScheduledAt: j.ScheduledAt, Now: now.Add(time.Millisecond),
+			HasResourceGroup: j.ResourceGroup != ""}, nil)
+		if err == nil {
+			s.logErr("process", s.Process(ctx, j.PipelineID))
+		}
+	}
+	// Running jobs past their timeout, or whose runner went silent.
+	running, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusRunning, ci.StatusCanceling}})
+	s.logErr("sweep running", err)
+	for _, j := range running {
+		switch {
+		case j.Timeout > 0 && j.StartedAt != nil && now.Sub(*j.StartedAt) > time.Duration(j.Timeout)*time.Second+time.Minute:
+			s.logErr("drop timed out job", s.dropQuiet(ctx, j, ci.FailureJobExecutionTimeout))
+		case now.Sub(j.UpdatedAt) > cfg.RunningStale:
+			s.logErr("drop stuck job", s.dropQuiet(ctx, j, ci.FailureStuckOrTimeout))
+		}
+	}
+	stale := now.Add(-cfg.PendingStale)
+	pending, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusPending}, UpdatedBefore: &stale})
+	s.logErr("sweep pending", err)
+	for _, j := range pending {
+		s.logErr("drop stuck pending job", s.dropQuiet(ctx, j, "stuck_pending_with_matching_runners"))
+	}
+	// Expired artifacts.
+	arts, err := s.store.ExpiredArtifacts(ctx, now, 500)
+	s.logErr("sweep artifacts", err)
+	for _, a := range arts {
+		if a.FileType == "trace" {
+			continue
+		}
+		s.deleteBlobs(ctx, []string{a.BlobKey})
+		s.logErr("delete artifact", s.store.DeleteArtifactByID(ctx, a.ID))
+	}
+}
+
+func (s *Service) dropQuiet(ctx context.Context, j *ci.Job, reason string) error {
+	err := s.Drop(ctx, j, reason)
+	if isStale(err) || errors.Is(err, ci.ErrInvalidTransition) {
+		return nil
+	}
+	return err
+}
+
+func (s *Service) logErr(what string, err error) {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn(what, "err", err)
+	}
+}

@@ -1,0 +1,241 @@
+package runnerapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// maxTracePatch bounds one PATCH body. The runner sends at most 1 MiB
+// (DefaultTracePatchLimit); the slack tolerates other clients.
+const maxTracePatch = 4 << 20
+
+// finishAttempts bounds retries of a final update that lost a race with
+// another writer (a cancel, a touch on another coordinator).
+const finishAttempts = 3
+
+// updateJob is PUT /jobs/:id (§3): touches and the final state.
+func (a *API) updateJob(w http.ResponseWriter, r *http.Request) {
+	a.jobHeaders(w, "")
+	p, err := httpx.ParseParams(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	// 14.10 puts the job token only in the body; newer runners send both.
+	token := p.Str("token")
+	if token == "" {
+		token = r.Header.Get("JOB-TOKEN")
+	}
+	ctx := r.Context()
+	j, err := a.authJob(ctx, r.PathValue("id"), token)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	state := p.Str("state")
+	final := state == "success" || state == "failed"
+	if !j.Status.Executing() {
+		a.jobHeaders(w, j.Status)
+		if final && j.Status.Complete() {
+			// A repeated final update (the first 200 was lost). 200 ends
+			// the runner's final-update loop; old runners loop on others.
+			writeStatus(w, http.StatusOK)
+			return
+		}
+		a.fail(w, r, errNotProcessing)
+		return
+	}
+	switch state {
+	case "running":
+		j = a.touchJob(ctx, j)
+		a.jobHeaders(w, j.Status)
+		writeStatus(w, http.StatusOK)
+	case "success", "failed":
+		reason := normaliseReason(p.Str("failure_reason"))
+		var exitCode *int
+		if p.Has("exit_code") {
+			n, err := p.Int("exit_code", 0)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			c := int(n)
+			exitCode = &c
+		}
+		j, err = a.finish(ctx, j, state == "success", reason, exitCode)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.jobHeaders(w, j.Status)
+		if !j.Status.Complete() {
+			// Another writer moved the job somewhere the runner no
+			// longer owns it and it is not finished: the runner must stop.
+			a.fail(w, r, errNotProcessing)
+			return
+		}
+		writeStatus(w, http.StatusOK)
+	default:
+		a.jobHeaders(w, j.Status)
+		a.fail(w, r, ci.BadRequest("invalid state"))
+	}
+}
+
+// finish records the final state, re-reading the job when a concurrent
+// update (a cancel moving running to canceling) won the compare-and-set.
+func (a *API) finish(ctx context.Context, j *ci.Job, success bool, reason string, exitCode *int) (*ci.Job, error) {
+	// The runner is owed an answer even if it hangs up now: finishing
+	// half-way would leave the pipeline unprocessed.
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 0; ; attempt++ {
+		err := a.eng.Finish(ctx, j, success, reason, exitCode)
+		if err == nil {
+			return j, nil
+		}
+		if !errors.Is(err, store.ErrStale) || attempt == finishAttempts-1 {
+			// The state may already be stored (a failure while
+			// processing the pipeline afterwards); then the report
+			// succeeded and retrying would only repeat the work.
+			if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil && fresh.Status.Complete() {
+				a.log.Error("after final update", "job", j.ID, "err", err)
+				return fresh, nil
+			}
+			return nil, fmt.Errorf("finish job %d: %w", j.ID, err)
+		}
+		if j, err = a.store.JobByID(ctx, j.ID); err != nil {
+			return nil, fmt.Errorf("reload job: %w", err)
+		}
+		if !j.Status.Executing() {
+			return j, nil
+		}
+	}
+}
+
+// normaliseReason maps reasons outside GitLab's enum (job_canceled, which
+// 14.10 reports for a canceled job, or anything newer) to unknown_failure,
+// as GitLab's enum would refuse them.
+func normaliseReason(reason string) string {
+	if reason == "" || slices.Contains(ci.FailureReasons, reason) {
+		return reason
+	}
+	return ci.FailureUnknown
+}
+
+// touchJob refreshes the job's updated_at so the stuck-job sweep sees it
+// alive, at most once per touchJobEvery (judged from the stored
+// updated_at, so it holds across coordinators). It returns the job as
+// stored now, whose status may have moved (a cancel) meanwhile.
+func (a *API) touchJob(ctx context.Context, j *ci.Job) *ci.Job {
+	if a.now().Sub(j.UpdatedAt) < touchJobEvery {
+		return j
+	}
+	err := a.store.UpdateJob(ctx, j, j.Status)
+	if errors.Is(err, store.ErrStale) {
+		if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil {
+			return fresh
+		}
+	} else if err != nil {
+		a.log.Warn("touch job", "job", j.ID, "err", err)
+	}
+	return j
+}
+
+func writeStatus(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, strconv.Itoa(status))
+}
+
+// errRange is GitLab's trace offset mismatch answer.
+var errRange = &ci.Error{Code: ci.ERange, Message: "416 Range Not Satisfiable"}
+
+// patchTrace is PATCH /jobs/:id/trace (§4): append at the offset the
+// runner believes is the end; answer the real end either way.
+func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) {
+	a.jobHeaders(w, "")
+	token := r.Header.Get("JOB-TOKEN")
+	if token == "" {
+		token = r.URL.Query().Get("token")
+	}
+	ctx := r.Context()
+	j, err := a.authJob(ctx, r.PathValue("id"), token)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.jobHeaders(w, j.Status)
+	if !j.Status.Executing() {
+		a.fail(w, r, errNotProcessing)
+		return
+	}
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		a.fail(w, r, &ci.Error{Code: ci.EBadRequest, Message: "400 Missing header Content-Range"})
+		return
+	}
+	start, ok := parseContentRange(cr)
+	if !ok {
+		a.fail(w, r, &ci.Error{Code: ci.EBadRequest, Message: "400 Invalid header Content-Range"})
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxTracePatch+1))
+	if err != nil {
+		return // the runner went away mid-body; it resends from its offset
+	}
+	if len(data) > maxTracePatch {
+		a.fail(w, r, &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"})
+		return
+	}
+	size, err := a.store.AppendTrace(ctx, j.ID, start, data, a.cfg.MaxTraceSize)
+	if errors.Is(err, store.ErrTraceLimit) {
+		if derr := a.eng.Drop(context.WithoutCancel(ctx), j, ci.FailureTraceSizeExceeded); derr != nil {
+			a.log.Error("drop job over trace limit", "job", j.ID, "err", derr)
+		}
+		if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil {
+			a.jobHeaders(w, fresh.Status)
+		}
+		a.fail(w, r, ci.Forbidden("Trace size exceeded"))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("append trace: %w", err))
+		return
+	}
+	// Any PATCH proves the job alive; a cancel that landed meanwhile shows
+	// up in Job-Status so graceful runners start after_script.
+	j = a.touchJob(ctx, j)
+	a.jobHeaders(w, j.Status)
+	// Range is what is stored, never more: the runner reads its buffer up
+	// to it, and a larger value fails every later patch.
+	w.Header().Set("Range", "0-"+strconv.FormatInt(size, 10))
+	if size != start+int64(len(data)) {
+		a.fail(w, r, errRange)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// parseContentRange reads the runner's "start-end" (inclusive end, no
+// unit); only start matters, the body length gives the end.
+func parseContentRange(s string) (int64, bool) {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "bytes"))
+	first, _, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

@@ -1,0 +1,395 @@
+package runnerapi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/pipeline"
+)
+
+// The job payload (§2.3). Field types follow gitlab-runner's common/spec
+// exactly: one mismatch makes the runner drop the whole job silently. So
+// ints are numbers, optional objects are omitted rather than null, and
+// there is never a `run` key.
+type jobPayload struct {
+	ID            int64                     `json:"id"`
+	Token         string                    `json:"token"`
+	AllowGitFetch bool                      `json:"allow_git_fetch"`
+	JobInfo       jobInfo                   `json:"job_info"`
+	GitInfo       gitInfo                   `json:"git_info"`
+	RunnerInfo    runnerInfo                `json:"runner_info"`
+	Variables     []pipeline.RunnerVariable `json:"variables"`
+	Steps         []step                    `json:"steps"`
+	Image         *image                    `json:"image,omitempty"`
+	Services      []image                   `json:"services,omitempty"`
+	Artifacts     []artifact                `json:"artifacts"`
+	Cache         []cache                   `json:"cache"`
+	Dependencies  []dependency              `json:"dependencies"`
+	Features      features                  `json:"features"`
+}
+
+type jobInfo struct {
+	ID              int64  `json:"id"`
+	Name            string `json:"name"`
+	Stage           string `json:"stage"`
+	ProjectID       int64  `json:"project_id"`
+	ProjectName     string `json:"project_name"`
+	ProjectFullPath string `json:"project_full_path"`
+}
+
+type gitInfo struct {
+	RepoURL   string   `json:"repo_url"`
+	Ref       string   `json:"ref"`
+	Sha       string   `json:"sha"`
+	BeforeSha string   `json:"before_sha"`
+	RefType   string   `json:"ref_type"`
+	Refspecs  []string `json:"refspecs"`
+	Depth     int      `json:"depth"`
+	Protected bool     `json:"protected"`
+}
+
+type runnerInfo struct {
+	Timeout int `json:"timeout"`
+}
+
+type step struct {
+	Name         string   `json:"name"`
+	Script       []string `json:"script"`
+	Timeout      int      `json:"timeout"`
+	When         string   `json:"when"`
+	AllowFailure bool     `json:"allow_failure"`
+}
+
+type image struct {
+	Name       string   `json:"name"`
+	Alias      string   `json:"alias,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	PullPolicy []string `json:"pull_policy,omitempty"`
+}
+
+type artifact struct {
+	Name           string   `json:"name"`
+	Untracked      bool     `json:"untracked"`
+	Paths          []string `json:"paths"`
+	Exclude        []string `json:"exclude"`
+	When           string   `json:"when"`
+	ExpireIn       string   `json:"expire_in"`
+	ArtifactType   string   `json:"artifact_type"`
+	ArtifactFormat string   `json:"artifact_format"`
+}
+
+type cache struct {
+	Key          string   `json:"key"`
+	Untracked    bool     `json:"untracked"`
+	Paths        []string `json:"paths"`
+	Policy       string   `json:"policy"`
+	When         string   `json:"when"`
+	FallbackKeys []string `json:"fallback_keys"`
+}
+
+type dependency struct {
+	ID            int64         `json:"id"`
+	Name          string        `json:"name"`
+	Token         string        `json:"token"`
+	ArtifactsFile artifactsFile `json:"artifacts_file"`
+}
+
+type artifactsFile struct {
+	Filename string `json:"filename"`
+	Size     int64  `json:"size"`
+}
+
+type features struct {
+	TraceSections  bool     `json:"trace_sections"`
+	FailureReasons []string `json:"failure_reasons"`
+}
+
+// defaultGitDepth is GitLab's default shallow-clone depth for new projects.
+const defaultGitDepth = 20
+
+// buildPayload presents a claimed job to the runner.
+func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token string, cc *claimCache) (*jobPayload, error) {
+	def, err := pipeline.Definition(j)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := cc.pipeline(ctx, j.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := cc.project(ctx, j.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := a.eng.JobVariables(ctx, pipeline.JobEnv{Job: j, Pipeline: pl, Project: proj, Runner: rn, Token: token, Def: def})
+	if err != nil {
+		return nil, fmt.Errorf("job variables: %w", err)
+	}
+	for i := range vars {
+		// gitlab-runner 14.10 crashes on a masked variable with an empty
+		// value, and there is nothing to mask anyway.
+		if vars[i].Masked && vars[i].Value == "" {
+			vars[i].Masked = false
+		}
+	}
+	depth := defaultGitDepth
+	for _, v := range vars {
+		if v.Key == "GIT_DEPTH" {
+			if n, err := strconv.Atoi(v.Value); err == nil && n >= 0 {
+				depth = n
+			}
+		}
+	}
+	deps, err := a.dependencies(ctx, j, def, token)
+	if err != nil {
+		return nil, err
+	}
+	out := &jobPayload{
+		ID: j.ID, Token: token, AllowGitFetch: true,
+		JobInfo: jobInfo{ID: j.ID, Name: j.Name, Stage: j.Stage, ProjectID: proj.ID, ProjectName: proj.Path,
+			ProjectFullPath: proj.FullPath()},
+		GitInfo: gitInfo{
+			RepoURL: a.eng.RepoURLWithToken(proj, token), Ref: pl.Ref, Sha: pl.SHA, BeforeSha: pl.BeforeSHA,
+			RefType: "branch", Refspecs: refspecs(pl, depth), Depth: depth, Protected: pl.Protected,
+		},
+		RunnerInfo:   runnerInfo{Timeout: j.Timeout},
+		Variables:    vars,
+		Steps:        steps(def, j.Timeout),
+		Artifacts:    artifacts(def),
+		Cache:        caches(def, pl.Protected),
+		Dependencies: deps,
+		Features:     features{TraceSections: true, FailureReasons: ci.FailureReasons},
+	}
+	if pl.Tag {
+		out.GitInfo.RefType = "tag"
+	}
+	if out.GitInfo.BeforeSha == "" {
+		out.GitInfo.BeforeSha = pipeline.ZeroSHA
+	}
+	if def.Image != nil && def.Image.Name != "" {
+		img := toImage(*def.Image)
+		out.Image = &img
+	}
+	for _, s := range def.Services {
+		if s.Name != "" {
+			out.Services = append(out.Services, toImage(s))
+		}
+	}
+	return out, nil
+}
+
+// refspecs are GitLab's (build_runner_presenter.rb): the pipeline's
+// persistent ref, then the branch or tag, or everything for a full clone.
+func refspecs(pl *ci.Pipeline, depth int) []string {
+	specs := []string{fmt.Sprintf("+refs/pipelines/%d:refs/pipelines/%d", pl.ID, pl.ID)}
+	switch {
+	case depth == 0:
+		specs = append(specs, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+	case pl.Tag:
+		specs = append(specs, "+refs/tags/"+pl.Ref+":refs/tags/"+pl.Ref)
+	default:
+		specs = append(specs, "+refs/heads/"+pl.Ref+":refs/remotes/origin/"+pl.Ref)
+	}
+	return specs
+}
+
+func steps(def *ciconfig.Job, timeout int) []step {
+	script := append(slices.Clone(def.BeforeScript), def.Script...)
+	if script == nil {
+		script = []string{}
+	}
+	out := []step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
+	if len(def.AfterScript) > 0 {
+		out = append(out, step{Name: "after_script", Script: def.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
+	}
+	return out
+}
+
+func toImage(i ciconfig.Image) image {
+	return image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+}
+
+// reportFormats is GitLab's Ci::JobArtifact TYPE_AND_FORMAT_PAIRS for the
+// report types whose format is not raw.
+var reportFormats = map[string]string{
+	"archive": "zip", "metadata": "gzip", "junit": "gzip", "metrics": "gzip", "metrics_referee": "gzip",
+	"network_referee": "gzip", "dotenv": "gzip", "cobertura": "gzip", "jacoco": "gzip",
+	"cluster_applications": "gzip", "lsif": "zip", "cyclonedx": "gzip", "annotations": "gzip",
+	"repository_xray": "gzip",
+}
+
+func reportFormat(t string) string {
+	if f, ok := reportFormats[t]; ok {
+		return f
+	}
+	return "raw"
+}
+
+// artifacts is the presenter's create_archive plus create_reports.
+func artifacts(def *ciconfig.Job) []artifact {
+	out := []artifact{}
+	art := def.Artifacts
+	if art == nil {
+		return out
+	}
+	if len(art.Paths) > 0 || art.Untracked {
+		when := art.When
+		if when == "" {
+			when = ci.WhenOnSuccess
+		}
+		out = append(out, artifact{
+			Name: art.Name, Untracked: art.Untracked, Paths: nonNil(art.Paths), Exclude: nonNil(art.Exclude),
+			When: when, ExpireIn: art.ExpireIn, ArtifactType: "archive", ArtifactFormat: "zip",
+		})
+	}
+	types := make([]string, 0, len(art.Reports))
+	for t := range art.Reports {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		paths := art.Reports[t]
+		if len(paths) == 0 {
+			continue
+		}
+		typ := t
+		if t == "coverage_report" {
+			// The report's type is its format (cobertura, jacoco).
+			if art.CoverageFormat == "" {
+				continue
+			}
+			typ = art.CoverageFormat
+		}
+		out = append(out, artifact{
+			Name: typ, Paths: paths, Exclude: []string{}, When: ci.WhenAlways, ExpireIn: art.ExpireIn,
+			ArtifactType: typ, ArtifactFormat: reportFormat(typ),
+		})
+	}
+	return out
+}
+
+// caches carries cache: entries. Keys get GitLab's -protected or
+// -non_protected suffix unless cache:unprotect is set, so protected and
+// unprotected refs never share a cache.
+func caches(def *ciconfig.Job, protected bool) []cache {
+	out := []cache{}
+	suffix := "-non_protected"
+	if protected {
+		suffix = "-protected"
+	}
+	for _, c := range def.Cache {
+		key := c.Key
+		if key == "" {
+			// cache:key:files needs the files' last commits, which
+			// Gantry does not compute yet; fall back to the default key.
+			key = "default"
+			if c.KeyPrefix != "" {
+				key = c.KeyPrefix + "-" + key
+			}
+		}
+		fallback := slices.Clone(c.FallbackKeys)
+		if !c.Unprotect {
+			key += suffix
+			for i := range fallback {
+				fallback[i] += suffix
+			}
+		}
+		policy, when := c.Policy, c.When
+		if policy == "" {
+			policy = "pull-push"
+		}
+		if when == "" {
+			when = ci.WhenOnSuccess
+		}
+		out = append(out, cache{Key: key, Untracked: c.Untracked, Paths: nonNil(c.Paths), Policy: policy, When: when,
+			FallbackKeys: nonNil(fallback)})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// dependencies lists the jobs whose archives the job downloads: the
+// `dependencies:` list when given, else needs with artifacts: true when
+// needs is set, else every job of an earlier stage. Only jobs with a live
+// archive are listed. The token is the running job's own: the download
+// authenticates the dependent job (GitLab's
+// ci_expose_running_job_token_for_artifacts).
+func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]dependency, error) {
+	out := []dependency{}
+	var names []string
+	switch {
+	case def.Dependencies != nil:
+		names = def.Dependencies
+		if len(names) == 0 {
+			return out, nil
+		}
+	case def.Needs != nil:
+		for _, n := range def.Needs {
+			if n.Artifacts && n.Pipeline == "" && n.Project == "" {
+				names = append(names, n.Job)
+			}
+		}
+		if len(names) == 0 {
+			return out, nil
+		}
+	}
+	jobs, err := a.store.PipelineJobs(ctx, j.PipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline jobs: %w", err)
+	}
+	var cands []*ci.Job
+	for _, o := range jobs {
+		if o.ID == j.ID || o.Retried || o.Kind != ci.KindBuild {
+			continue
+		}
+		if names != nil {
+			if slices.Contains(names, o.Name) {
+				cands = append(cands, o)
+			}
+		} else if o.StageIdx < j.StageIdx {
+			cands = append(cands, o)
+		}
+	}
+	if len(cands) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(cands))
+	for i, c := range cands {
+		ids[i] = c.ID
+	}
+	arts, err := a.store.ArtifactsByJobIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("dependency artifacts: %w", err)
+	}
+	now := a.now()
+	for _, c := range cands {
+		if arc := liveArchive(arts[c.ID], now); arc != nil {
+			out = append(out, dependency{ID: c.ID, Name: c.Name, Token: token,
+				ArtifactsFile: artifactsFile{Filename: arc.Filename, Size: arc.Size}})
+		}
+	}
+	return out, nil
+}
+
+// liveArchive returns the job's archive unless it is absent or expired.
+func liveArchive(arts []*ci.Artifact, now time.Time) *ci.Artifact {
+	for _, a := range arts {
+		if a.FileType == "archive" && (a.ExpireAt == nil || a.ExpireAt.After(now)) {
+			return a
+		}
+	}
+	return nil
+}

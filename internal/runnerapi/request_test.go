@@ -1,0 +1,304 @@
+package runnerapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gantryci/gantry/internal/auth"
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/ciconfig"
+)
+
+func TestRequestJobNoJob(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		runner *ci.Runner
+		token  string // overrides the runner's token
+		jobs   []jobSpec
+		status int
+		// minWait is how long the answer must have been held (long poll).
+		minWait time.Duration
+	}{
+		{name: "unknown token", token: "glrt-nope", status: http.StatusForbidden},
+		{name: "paused answers at once", runner: &ci.Runner{RunUntagged: true, Paused: true},
+			jobs: []jobSpec{{name: "a"}}, status: http.StatusNoContent},
+		{name: "nothing pending waits", status: http.StatusNoContent, minWait: 250 * time.Millisecond},
+		{name: "untagged job needs run_untagged", runner: &ci.Runner{Tags: []string{"x"}},
+			jobs: []jobSpec{{name: "a"}}, status: http.StatusNoContent},
+		{name: "job tags must be runner tags", runner: &ci.Runner{Tags: []string{"x"}, RunUntagged: true},
+			jobs: []jobSpec{{name: "a", tags: []string{"x", "y"}}}, status: http.StatusNoContent},
+		{name: "ref_protected runner skips unprotected refs", runner: &ci.Runner{RunUntagged: true, AccessLevel: "ref_protected"},
+			jobs: []jobSpec{{name: "a"}}, status: http.StatusNoContent},
+		{name: "only pending jobs", jobs: []jobSpec{{name: "a", status: ci.StatusCreated}, {name: "b", status: ci.StatusManual}},
+			status: http.StatusNoContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			token, _ := e.runner(tt.runner)
+			if tt.token != "" {
+				token = tt.token
+			}
+			if len(tt.jobs) > 0 {
+				e.pipeline(nil, tt.jobs...)
+			}
+			start := time.Now()
+			resp, body := e.request(token)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tt.status)
+			}
+			if tt.status == http.StatusNoContent {
+				if resp.Header.Get("X-GitLab-Last-Update") == "" {
+					t.Error("204 without X-GitLab-Last-Update")
+				}
+				if d := time.Since(start); d < tt.minWait {
+					t.Errorf("answered after %v, want a long poll of at least %v", d, tt.minWait)
+				}
+				if tt.minWait == 0 && time.Since(start) > 250*time.Millisecond && tt.runner != nil && tt.runner.Paused {
+					t.Errorf("paused runner was held %v", time.Since(start))
+				}
+			}
+		})
+	}
+}
+
+func TestRequestJobClaims(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		runner  *ci.Runner
+		project int // project build timeout, 0 = default 3600
+		spec    jobSpec
+		timeout int
+	}{
+		{name: "untagged", spec: jobSpec{name: "a"}, timeout: 3600},
+		{name: "tag subset", runner: &ci.Runner{Tags: []string{"docker", "linux"}},
+			spec: jobSpec{name: "a", tags: []string{"linux"}}, timeout: 3600},
+		{name: "job timeout above project", project: 1200, spec: jobSpec{name: "a", def: ciconfig.Job{Timeout: 7200}}, timeout: 7200},
+		{name: "runner maximum caps", runner: &ci.Runner{RunUntagged: true, MaximumTimeout: 900},
+			spec: jobSpec{name: "a", def: ciconfig.Job{Timeout: 7200}}, timeout: 900},
+		{name: "project timeout", project: 1800, spec: jobSpec{name: "a"}, timeout: 1800},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tt.project != 0 {
+				e.proj.BuildTimeout = tt.project
+				if err := e.st.UpdateProject(e.ctx, e.proj); err != nil {
+					t.Fatal(err)
+				}
+			}
+			token, rn := e.runner(tt.runner)
+			_, jobs := e.pipeline(nil, tt.spec)
+			resp, body := e.request(token)
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("status = %d %s", resp.StatusCode, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			var p jobPayload
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatal(err)
+			}
+			j := e.job(jobs[0].ID)
+			// Running at assignment: 14.10 never acknowledges with a PUT.
+			if p.ID != j.ID || j.Status != ci.StatusRunning || j.RunnerID != rn.ID || j.StartedAt == nil {
+				t.Errorf("job after claim = %+v", j)
+			}
+			if j.Timeout != tt.timeout || p.RunnerInfo.Timeout != tt.timeout {
+				t.Errorf("timeout = %d (payload %d), want %d", j.Timeout, p.RunnerInfo.Timeout, tt.timeout)
+			}
+			if byTok, err := e.st.JobByTokenDigest(e.ctx, auth.Digest(p.Token)); err != nil || byTok.ID != j.ID {
+				t.Errorf("job token not stored: %v", err)
+			}
+			// The 14.10 poll has no system_id: its manager has an empty one.
+			ms, err := e.st.ListRunnerManagers(e.ctx, rn.ID)
+			if err != nil || len(ms) != 1 || ms[0].SystemID != "" || j.RunnerManagerID != ms[0].ID {
+				t.Errorf("managers = %+v (%v), job manager %d", ms, err, j.RunnerManagerID)
+			}
+			// The job is handed out once.
+			if resp, body := e.request(token); resp.StatusCode != http.StatusNoContent {
+				t.Errorf("second request = %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+func TestEffectiveTimeout(t *testing.T) {
+	t.Parallel()
+	// The truth table of ci-yaml.md §7 (project default always exists here).
+	tests := []struct{ base, runnerMax, want int }{
+		{100, 300, 100}, {100, 0, 100}, {200, 300, 200}, {200, 0, 200}, {100, 50, 50}, {200, 100, 100}, {0, 100, 100}, {0, 0, 0},
+	}
+	for _, tt := range tests {
+		if got := effectiveTimeout(tt.base, tt.runnerMax); got != tt.want {
+			t.Errorf("effectiveTimeout(%d, %d) = %d, want %d", tt.base, tt.runnerMax, got, tt.want)
+		}
+	}
+}
+
+// TestRequestJobHeaderToken covers 19.4: RUNNER-TOKEN header and system_id.
+func TestRequestJobHeaderToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	token, rn := e.runner(nil)
+	e.pipeline(nil, jobSpec{name: "a"})
+	resp, body := e.json(http.MethodPost, "/api/v4/jobs/request", map[string]any{
+		"token": token, "system_id": "s_0123456789ab", "last_update": "abc",
+		"info": map[string]any{"version": "19.4.0", "features": map[string]bool{"cancel_gracefully": true}},
+	}, map[string]string{"RUNNER-TOKEN": token})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status = %d %s", resp.StatusCode, body)
+	}
+	ms, err := e.st.ListRunnerManagers(e.ctx, rn.ID)
+	if err != nil || len(ms) != 1 || ms[0].SystemID != "s_0123456789ab" || !ms[0].Features["cancel_gracefully"] {
+		t.Errorf("managers = %+v (%v)", ms, err)
+	}
+	if r, err := e.st.RunnerByID(e.ctx, rn.ID); err != nil || r.ContactedAt == nil {
+		t.Errorf("runner contact not recorded: %+v %v", r, err)
+	}
+}
+
+// TestLongPollWakes parks a request and makes a job pending: the request
+// must answer with the job within milliseconds, not at the poll's end.
+func TestLongPollWakes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.LongPoll = 5 * time.Second })
+	token, _ := e.runner(nil)
+	type result struct {
+		status int
+		at     time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, _ := e.request(token)
+		done <- result{resp.StatusCode, time.Now()}
+	}()
+	waitParked(t, e.api, 1)
+	created := time.Now()
+	e.pipeline(nil, jobSpec{name: "late"}) // CreatePipeline fires OnJobPending
+	select {
+	case r := <-done:
+		if r.status != http.StatusCreated {
+			t.Fatalf("status = %d, want 201", r.status)
+		}
+		lat := r.at.Sub(created)
+		t.Logf("woke %v after the job became pending", lat)
+		if lat > 500*time.Millisecond {
+			t.Errorf("woke after %v", lat)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("parked request was not woken")
+	}
+}
+
+// waitParked waits until n requests are parked on the wake channel.
+func waitParked(t *testing.T, a *API, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for a.parked.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests parked, want %d", a.parked.Load(), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestNotifyCoalesces checks that a burst of notifications becomes one
+// immediate wake-up plus at most one trailing one.
+func TestNotifyCoalesces(t *testing.T) {
+	t.Parallel()
+	a := New(Config{})
+	first, _ := a.waiter()
+	for range 1000 {
+		a.NotifyPending()
+	}
+	select {
+	case <-first:
+	default:
+		t.Fatal("first notification did not wake at once")
+	}
+	time.Sleep(5 * wakeGap)
+	a.wakeMu.Lock()
+	gen := a.gen
+	a.wakeMu.Unlock()
+	if gen < 1 || gen > 2 {
+		t.Errorf("1000 notifications made %d wake-ups, want 1 or 2", gen)
+	}
+	// A later notification still wakes immediately.
+	w, _ := a.waiter()
+	a.NotifyPending()
+	select {
+	case <-w:
+	case <-time.After(wakeGap * 3):
+		t.Error("notification after the gap did not wake")
+	}
+}
+
+// TestConcurrentClaims: 50 HTTP clients race for 500 pending jobs; every
+// job must be handed out exactly once.
+func TestConcurrentClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.LongPoll = 50 * time.Millisecond })
+	token, _ := e.runner(nil)
+	specs := make([]jobSpec, 0, 500)
+	for i := range 500 {
+		specs = append(specs, jobSpec{name: "job" + strconv.Itoa(i)})
+	}
+	// Ten pipelines of 50 jobs, so the claim crosses pipelines.
+	for i := 0; i < len(specs); i += 50 {
+		e.pipeline(nil, specs[i:i+50]...)
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[int64]int{}
+		errs atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				resp, body := e.request(token)
+				switch resp.StatusCode {
+				case http.StatusCreated:
+					var p jobPayload
+					if err := json.Unmarshal(body, &p); err != nil {
+						errs.Add(1)
+						return
+					}
+					mu.Lock()
+					seen[p.ID]++
+					mu.Unlock()
+				case http.StatusNoContent:
+					return
+				default:
+					errs.Add(1)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if errs.Load() > 0 {
+		t.Errorf("%d failed requests", errs.Load())
+	}
+	if len(seen) != 500 {
+		t.Errorf("%d distinct jobs handed out, want 500", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("job %d handed out %d times", id, n)
+		}
+	}
+}

@@ -1,0 +1,416 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+const jobCols = `id, project_id, pipeline_id, kind, name, stage, stage_idx, status, ref, tag, when_, allow_failure, user_id,
+	created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at, erased_by, coverage,
+	failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout, artifacts_expire_at,
+	downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size, archived, interruptible, enqueue_immediately`
+
+func scanJob(row interface{ Scan(...any) error }) (*ci.Job, error) {
+	var j ci.Job
+	var kind int
+	var status, tags, vars string
+	var created, updated int64
+	var queued, started, finished, scheduled, erased, expire sql.NullInt64
+	var coverage sql.NullFloat64
+	var exit sql.NullInt64
+	if err := row.Scan(&j.ID, &j.ProjectID, &j.PipelineID, &kind, &j.Name, &j.Stage, &j.StageIdx, &status, &j.Ref,
+		&j.Tag, &j.When, &j.AllowFailure, &j.UserID, &created, &updated, &queued, &started, &finished, &scheduled,
+		&erased, &j.ErasedBy, &coverage, &j.FailureReason, &exit, &j.Retried, &j.RunnerID, &j.RunnerManagerID, &tags,
+		&j.Timeout, &expire, &j.DownstreamPipelineID, &j.ResourceGroup, &j.Definition, &vars, &j.RetryCount,
+		&j.TraceSize, &j.Archived, &j.Interruptible, &j.EnqueueImmediately); err != nil {
+		return nil, err
+	}
+	j.Kind = ci.Kind(kind)
+	j.Status = ci.Status(status)
+	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
+	j.QueuedAt, j.StartedAt, j.FinishedAt = fromNull(queued), fromNull(started), fromNull(finished)
+	j.ScheduledAt, j.ErasedAt, j.ArtifactsExpireAt = fromNull(scheduled), fromNull(erased), fromNull(expire)
+	if coverage.Valid {
+		c := coverage.Float64
+		j.Coverage = &c
+	}
+	if exit.Valid {
+		e := int(exit.Int64)
+		j.ExitCode = &e
+	}
+	j.Tags = splitList(tags)
+	if vars != "" {
+		if err := json.Unmarshal([]byte(vars), &j.JobVariables); err != nil {
+			return nil, fmt.Errorf("decode job variables: %w", err)
+		}
+	}
+	return &j, nil
+}
+
+func nullFloat(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
+}
+
+func nullInt(i *int) any {
+	if i == nil {
+		return nil
+	}
+	return *i
+}
+
+func (db *DB) insertJob(ctx context.Context, q querier, j *ci.Job) error {
+	now := time.Now().UTC()
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	j.UpdatedAt = now
+	vars, err := encodeVars(j.JobVariables)
+	if err != nil {
+		return fmt.Errorf("encode job variables: %w", err)
+	}
+	id, err := db.insert(ctx, q, `INSERT INTO jobs (project_id, pipeline_id, kind, name, stage, stage_idx, status, ref, tag,
+		when_, allow_failure, user_id, created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at,
+		erased_by, coverage, failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout,
+		artifacts_expire_at, downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size,
+		archived, interruptible, enqueue_immediately)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ProjectID, j.PipelineID, int(j.Kind), j.Name, j.Stage, j.StageIdx, string(j.Status), j.Ref, j.Tag, j.When,
+		j.AllowFailure, j.UserID, tv(j.CreatedAt), tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt), tp(j.FinishedAt),
+		tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason, nullInt(j.ExitCode),
+		j.Retried, j.RunnerID, j.RunnerManagerID, joinList(j.Tags), j.Timeout, tp(j.ArtifactsExpireAt),
+		j.DownstreamPipelineID, j.ResourceGroup, j.Definition, vars, j.RetryCount, j.TraceSize, j.Archived, j.Interruptible,
+		j.EnqueueImmediately)
+	if err != nil {
+		return fmt.Errorf("insert job %s: %w", j.Name, err)
+	}
+	j.ID = id
+	return nil
+}
+
+// JobByID finds a job or bridge.
+func (db *DB) JobByID(ctx context.Context, id int64) (*ci.Job, error) {
+	j, err := scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE id = ?`), id))
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, db.wrap(err))
+	}
+	return j, nil
+}
+
+// JobByTokenDigest finds the job holding a token.
+func (db *DB) JobByTokenDigest(ctx context.Context, digest string) (*ci.Job, error) {
+	j, err := scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE token_digest = ?`), digest))
+	if err != nil {
+		return nil, fmt.Errorf("job by token: %w", db.wrap(err))
+	}
+	return j, nil
+}
+
+func jobWhere(f store.JobFilter) (string, []any) {
+	where := ` WHERE 1 = 1`
+	var args []any
+	if f.ProjectID != 0 {
+		where += ` AND project_id = ?`
+		args = append(args, f.ProjectID)
+	}
+	if f.PipelineID != 0 {
+		where += ` AND pipeline_id = ?`
+		args = append(args, f.PipelineID)
+	}
+	switch f.Kind {
+	case store.BuildsOnly:
+		where += ` AND kind = ?`
+		args = append(args, int(ci.KindBuild))
+	case store.BridgesOnly:
+		where += ` AND kind = ?`
+		args = append(args, int(ci.KindBridge))
+	}
+	if len(f.Statuses) > 0 {
+		list, a := in(f.Statuses)
+		where += ` AND status IN ` + list
+		args = append(args, a...)
+	}
+	if f.Ref != "" {
+		where += ` AND pipeline_id IN (SELECT id FROM pipelines WHERE project_id = ? AND ref = ?)`
+		args = append(args, f.ProjectID, f.Ref)
+	}
+	if f.LatestOnly {
+		where += ` AND retried = ?`
+		args = append(args, false)
+	}
+	if f.BeforeID > 0 {
+		where += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	return where, args
+}
+
+// ListJobs lists jobs by id descending (ascending with Asc).
+func (db *DB) ListJobs(ctx context.Context, f store.JobFilter) ([]*ci.Job, error) {
+	where, args := jobWhere(f)
+	order := ` ORDER BY id DESC`
+	if f.Asc {
+		order = ` ORDER BY id ASC`
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs`+where+order+limitOffset(f.Limit, f.Offset)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return collectJobs(rows)
+}
+
+func collectJobs(rows *sql.Rows) ([]*ci.Job, error) {
+	defer rows.Close()
+	var out []*ci.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan job: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// CountJobs counts jobs.
+func (db *DB) CountJobs(ctx context.Context, f store.JobFilter) (int, error) {
+	where, args := jobWhere(f)
+	var n int
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs`+where), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", err)
+	}
+	return n, nil
+}
+
+// PipelineJobs returns all of a pipeline's jobs by id. It reads through the
+// writer pool so processing sees its own latest writes.
+func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error) {
+	rows, err := db.w.QueryContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE pipeline_id = ? ORDER BY id`), pipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline jobs: %w", err)
+	}
+	return collectJobs(rows)
+}
+
+// UpdateJob writes a job's mutable fields when its status is still expect.
+func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error {
+	j.UpdatedAt = time.Now().UTC()
+	vars, err := encodeVars(j.JobVariables)
+	if err != nil {
+		return fmt.Errorf("encode job variables: %w", err)
+	}
+	res, err := db.exec(ctx, db.w, `UPDATE jobs SET status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
+		queued_at = ?, started_at = ?, finished_at = ?, scheduled_at = ?, erased_at = ?, erased_by = ?, coverage = ?,
+		failure_reason = ?, exit_code = ?, retried = ?, runner_id = ?, runner_manager_id = ?, timeout = ?,
+		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?
+		WHERE id = ? AND status = ?`,
+		string(j.Status), j.When, j.AllowFailure, j.UserID, tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt),
+		tp(j.FinishedAt), tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason,
+		nullInt(j.ExitCode), j.Retried, j.RunnerID, j.RunnerManagerID, j.Timeout, tp(j.ArtifactsExpireAt),
+		j.DownstreamPipelineID, vars, j.Archived, j.ID, string(expect))
+	if err != nil {
+		return fmt.Errorf("update job %d: %w", j.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update job %d: %w", j.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("update job %d from %s: %w", j.ID, expect, store.ErrStale)
+	}
+	if j.Status == ci.StatusPending && expect != ci.StatusPending && j.Kind == ci.KindBuild {
+		db.notifyPending(ctx)
+	}
+	return nil
+}
+
+// InsertJobs adds jobs to a pipeline, marking older same-name jobs retried.
+func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []string) error {
+	pending := false
+	err := db.tx(ctx, func(q querier) error {
+		if len(retriedNames) > 0 && len(jobs) > 0 {
+			list, args := in(retriedNames)
+			args = append([]any{true, time.Now().UTC().UnixMicro(), jobs[0].PipelineID}, args...)
+			if _, err := db.exec(ctx, q, `UPDATE jobs SET retried = ?, updated_at = ? WHERE pipeline_id = ? AND name IN `+list, args...); err != nil {
+				return fmt.Errorf("mark retried: %w", err)
+			}
+		}
+		for _, j := range jobs {
+			if err := db.insertJob(ctx, q, j); err != nil {
+				return err
+			}
+			pending = pending || (j.Status == ci.StatusPending && j.Kind == ci.KindBuild)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	if pending {
+		db.notifyPending(ctx)
+	}
+	return nil
+}
+
+// claimBatch is how many pending candidates one claim looks at.
+const claimBatch = 64
+
+// ClaimJob hands the oldest matching pending build to a runner. The final
+// UPDATE is a compare-and-set on status, so two claimers (even on two
+// coordinators) can never both win the same job.
+func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
+	var afterID int64
+	for {
+		query := `SELECT ` + jobCols + ` FROM jobs WHERE status = 'pending' AND kind = 0 AND id > ?`
+		args := []any{afterID}
+		if c.Runner.RunnerType == ci.RunnerProject {
+			query += ` AND project_id IN (SELECT project_id FROM runner_projects WHERE runner_id = ?)`
+			args = append(args, c.Runner.ID)
+		}
+		query += fmt.Sprintf(` ORDER BY id LIMIT %d`, claimBatch)
+		rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+		if err != nil {
+			return nil, fmt.Errorf("claim candidates: %w", err)
+		}
+		cands, err := collectJobs(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range cands {
+			afterID = j.ID
+			if c.Match != nil && !c.Match(j) {
+				continue
+			}
+			timeout := 0
+			if c.Timeout != nil {
+				timeout = c.Timeout(j)
+			}
+			now := c.Now.UTC()
+			var digest any // no token is NULL: the unique index allows many
+			if c.TokenDigest != "" {
+				digest = c.TokenDigest
+			}
+			res, err := db.exec(ctx, db.w, `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
+				runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = 'pending'`,
+				tv(now), tv(now), c.Runner.ID, c.ManagerID, digest, timeout, j.ID)
+			if err != nil {
+				return nil, fmt.Errorf("claim job %d: %w", j.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				j.Status, j.StartedAt, j.UpdatedAt = ci.StatusRunning, &now, now
+				j.RunnerID, j.RunnerManagerID, j.Timeout = c.Runner.ID, c.ManagerID, timeout
+				return j, nil
+			}
+		}
+		if len(cands) < claimBatch {
+			return nil, store.ErrNotFound
+		}
+	}
+}
+
+// SetJobToken replaces a job's token digest.
+func (db *DB) SetJobToken(ctx context.Context, jobID int64, digest string) error {
+	var d any
+	if digest != "" {
+		d = digest
+	}
+	if _, err := db.exec(ctx, db.w, `UPDATE jobs SET token_digest = ? WHERE id = ?`, d, jobID); err != nil {
+		return fmt.Errorf("set job token: %w", err)
+	}
+	return nil
+}
+
+// JobsToSweep lists jobs for background maintenance.
+func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, error) {
+	query := `SELECT ` + jobCols + ` FROM jobs WHERE 1 = 1`
+	var args []any
+	if len(f.Statuses) > 0 {
+		list, a := in(f.Statuses)
+		query += ` AND status IN ` + list
+		args = append(args, a...)
+	}
+	if f.UpdatedBefore != nil {
+		query += ` AND updated_at < ?`
+		args = append(args, tv(*f.UpdatedBefore))
+	}
+	if f.ScheduledBefore != nil {
+		query += ` AND scheduled_at IS NOT NULL AND scheduled_at <= ?`
+		args = append(args, tv(*f.ScheduledBefore))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(query+` ORDER BY id`+limitOffset(limit, 0)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sweep jobs: %w", err)
+	}
+	return collectJobs(rows)
+}
+
+// AppendTrace appends a log chunk when offset matches the stored size.
+func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (int64, error) {
+	var size int64
+	err := db.tx(ctx, func(q querier) error {
+		if err := q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size); err != nil {
+			return db.wrap(err)
+		}
+		if offset != size || len(data) == 0 {
+			return nil
+		}
+		if limit > 0 && size+int64(len(data)) > limit {
+			return errTraceLimit
+		}
+		if _, err := db.exec(ctx, q, `INSERT INTO trace_chunks (job_id, pos, data) VALUES (?, ?, ?)`, jobID, offset, data); err != nil {
+			return err
+		}
+		size += int64(len(data))
+		_, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = ? WHERE id = ?`, size, jobID)
+		return err
+	})
+	if errors.Is(err, errTraceLimit) {
+		return size, store.ErrTraceLimit
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append trace %d: %w", jobID, err)
+	}
+	return size, nil
+}
+
+var errTraceLimit = errors.New("trace limit")
+
+// ReadTrace returns a job's whole live log.
+func (db *DB) ReadTrace(ctx context.Context, jobID int64) ([]byte, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT data FROM trace_chunks WHERE job_id = ? ORDER BY pos`), jobID)
+	if err != nil {
+		return nil, fmt.Errorf("read trace: %w", err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, err
+		}
+		b.Write(chunk)
+	}
+	return []byte(b.String()), rows.Err()
+}
+
+// DeleteTrace drops a job's live log chunks and resets its size.
+func (db *DB) DeleteTrace(ctx context.Context, jobID int64) error {
+	return db.tx(ctx, func(q querier) error {
+		if _, err := db.exec(ctx, q, `DELETE FROM trace_chunks WHERE job_id = ?`, jobID); err != nil {
+			return fmt.Errorf("delete trace: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,253 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, created_at, updated_at,
+	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
+	parent_job_id, protected, warnings`
+
+func scanPipeline(row interface{ Scan(...any) error }) (*ci.Pipeline, error) {
+	var p ci.Pipeline
+	var created, updated int64
+	var started, finished, committed sql.NullInt64
+	var vars, status string
+	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &status,
+		&p.UserID, &created, &updated, &started, &finished, &committed, &p.YAMLErrors, &p.FailureReason, &p.Name,
+		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings); err != nil {
+		return nil, err
+	}
+	p.Status = ci.Status(status)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.StartedAt, p.FinishedAt, p.CommittedAt = fromNull(started), fromNull(finished), fromNull(committed)
+	if vars != "" {
+		if err := json.Unmarshal([]byte(vars), &p.Variables); err != nil {
+			return nil, fmt.Errorf("decode pipeline variables: %w", err)
+		}
+	}
+	return &p, nil
+}
+
+func encodeVars(vs []ci.Variable) (string, error) {
+	if len(vs) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(vs)
+	return string(b), err
+}
+
+// CreatePipeline stores a pipeline with its jobs atomically.
+func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job) error {
+	now := time.Now().UTC()
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = now
+	}
+	p.UpdatedAt = p.CreatedAt
+	vars, err := encodeVars(p.Variables)
+	if err != nil {
+		return fmt.Errorf("encode variables: %w", err)
+	}
+	pending := false
+	err = db.tx(ctx, func(q querier) error {
+		if err := q.QueryRowContext(ctx, db.q(`INSERT INTO internal_ids (project_id, usage, last_value) VALUES (?, 'pipelines', 1)
+			ON CONFLICT (project_id, usage) DO UPDATE SET last_value = internal_ids.last_value + 1 RETURNING last_value`),
+			p.ProjectID).Scan(&p.IID); err != nil {
+			return fmt.Errorf("next iid: %w", err)
+		}
+		id, err := db.insert(ctx, q, `INSERT INTO pipelines (project_id, iid, ref, tag, sha, before_sha, source, status, user_id,
+			created_at, updated_at, started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables,
+			parent_pipeline_id, parent_job_id, protected, warnings)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ProjectID, p.IID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, string(p.Status), p.UserID,
+			tv(p.CreatedAt), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), tp(p.CommittedAt), p.YAMLErrors,
+			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings)
+		if err != nil {
+			return fmt.Errorf("insert pipeline: %w", err)
+		}
+		p.ID = id
+		for _, j := range jobs {
+			j.PipelineID, j.ProjectID = p.ID, p.ProjectID
+			if err := db.insertJob(ctx, q, j); err != nil {
+				return err
+			}
+			pending = pending || (j.Status == ci.StatusPending && j.Kind == ci.KindBuild)
+		}
+		if p.ParentJobID != 0 {
+			if _, err := db.exec(ctx, q, `UPDATE jobs SET downstream_pipeline_id = ? WHERE id = ?`, p.ID, p.ParentJobID); err != nil {
+				return fmt.Errorf("link bridge: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create pipeline: %w", err)
+	}
+	if pending {
+		db.notifyPending(ctx)
+	}
+	return nil
+}
+
+func (db *DB) notifyPending(ctx context.Context) {
+	if db.d.AfterCommitJobPending != nil {
+		db.d.AfterCommitJobPending(ctx)
+	}
+}
+
+// PipelineByID finds a pipeline.
+func (db *DB) PipelineByID(ctx context.Context, id int64) (*ci.Pipeline, error) {
+	p, err := scanPipeline(db.r.QueryRowContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines WHERE id = ?`), id))
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %d: %w", id, db.wrap(err))
+	}
+	return p, nil
+}
+
+// PipelinesByIDs loads several pipelines.
+func (db *DB) PipelinesByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Pipeline, error) {
+	out := make(map[int64]*ci.Pipeline, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, args := in(ids)
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines WHERE id IN `+list), args...)
+	if err != nil {
+		return nil, fmt.Errorf("pipelines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPipeline(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[p.ID] = p
+	}
+	return out, rows.Err()
+}
+
+func pipelineWhere(f store.PipelineFilter) (string, []any) {
+	where := ` WHERE 1 = 1`
+	var args []any
+	if f.ProjectID != 0 {
+		where += ` AND project_id = ?`
+		args = append(args, f.ProjectID)
+	}
+	if f.ParentPipelineID != 0 {
+		where += ` AND parent_pipeline_id = ?`
+		args = append(args, f.ParentPipelineID)
+	}
+	if len(f.Statuses) > 0 {
+		list, a := in(f.Statuses)
+		where += ` AND status IN ` + list
+		args = append(args, a...)
+	}
+	switch f.Scope {
+	case "running":
+		where += ` AND status = 'running'`
+	case "pending":
+		where += ` AND status = 'pending'`
+	case "finished":
+		where += ` AND status IN ('success', 'failed', 'canceled')`
+	case "branches":
+		where += ` AND tag = ?`
+		args = append(args, false)
+	case "tags":
+		where += ` AND tag = ?`
+		args = append(args, true)
+	}
+	if f.Ref != "" {
+		where += ` AND ref = ?`
+		args = append(args, f.Ref)
+	}
+	if f.SHA != "" {
+		where += ` AND sha = ?`
+		args = append(args, f.SHA)
+	}
+	if f.Source != "" {
+		where += ` AND source = ?`
+		args = append(args, f.Source)
+	}
+	if f.UserID != 0 {
+		where += ` AND user_id = ?`
+		args = append(args, f.UserID)
+	}
+	if f.UpdatedAfter != nil {
+		where += ` AND updated_at > ?`
+		args = append(args, tv(*f.UpdatedAfter))
+	}
+	if f.UpdatedBefore != nil {
+		where += ` AND updated_at < ?`
+		args = append(args, tv(*f.UpdatedBefore))
+	}
+	return where, args
+}
+
+// ListPipelines lists pipelines.
+func (db *DB) ListPipelines(ctx context.Context, f store.PipelineFilter) ([]*ci.Pipeline, error) {
+	where, args := pipelineWhere(f)
+	order := "id"
+	switch f.OrderBy {
+	case "status", "ref", "updated_at", "user_id":
+		order = f.OrderBy
+	}
+	dir := " DESC"
+	if f.Asc {
+		dir = " ASC"
+	}
+	orderBy := ` ORDER BY ` + order + dir
+	if order != "id" {
+		orderBy += `, id` + dir
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines`+where+orderBy+limitOffset(f.Limit, f.Offset)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list pipelines: %w", err)
+	}
+	defer rows.Close()
+	var out []*ci.Pipeline
+	for rows.Next() {
+		p, err := scanPipeline(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// CountPipelines counts pipelines.
+func (db *DB) CountPipelines(ctx context.Context, f store.PipelineFilter) (int, error) {
+	where, args := pipelineWhere(f)
+	var n int
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM pipelines`+where), args...).Scan(&n)
+	return n, err
+}
+
+// UpdatePipeline writes a pipeline's status fields.
+func (db *DB) UpdatePipeline(ctx context.Context, p *ci.Pipeline) error {
+	p.UpdatedAt = time.Now().UTC()
+	_, err := db.exec(ctx, db.w, `UPDATE pipelines SET status = ?, updated_at = ?, started_at = ?, finished_at = ?,
+		warnings = ?, yaml_errors = ?, failure_reason = ? WHERE id = ?`,
+		string(p.Status), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), p.Warnings, p.YAMLErrors, p.FailureReason, p.ID)
+	if err != nil {
+		return fmt.Errorf("update pipeline %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+// DeletePipeline removes a pipeline with its jobs, logs and artifact rows.
+func (db *DB) DeletePipeline(ctx context.Context, id int64) error {
+	return db.tx(ctx, func(q querier) error {
+		if _, err := db.exec(ctx, q, `DELETE FROM pipelines WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("delete pipeline %d: %w", id, err)
+		}
+		return nil
+	})
+}

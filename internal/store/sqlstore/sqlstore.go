@@ -1,0 +1,233 @@
+// Package sqlstore is the one SQL implementation of store.Store, shared by
+// SQLite and PostgreSQL. Queries are written once with ? placeholders and
+// rebound for the dialect; the few real differences (claiming jobs, unique
+// violations) are Dialect fields.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// Dialect describes what differs between databases.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// Numbered placeholders ($1, $2, …) instead of ?.
+	Numbered bool
+	// SkipLocked appends FOR UPDATE SKIP LOCKED to the claim candidate query.
+	SkipLocked bool
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique func(error) bool
+	// AfterCommitJobPending is called when a build became pending (to wake
+	// long-polling runners on other coordinators); may be nil.
+	AfterCommitJobPending func(ctx context.Context)
+}
+
+// DB implements store.Store over database/sql.
+type DB struct {
+	r, w    *sql.DB // reads and writes; the same pool for PostgreSQL
+	d       Dialect
+	rebound sync.Map // query text → dialect text
+}
+
+// New returns a store over read and write pools. SQLite wants a single
+// writer connection (w) so writers queue in Go instead of failing busy.
+func New(r, w *sql.DB, d Dialect) *DB {
+	if d.IsUnique == nil {
+		d.IsUnique = func(error) bool { return false }
+	}
+	return &DB{r: r, w: w, d: d}
+}
+
+var _ store.Store = (*DB)(nil)
+
+// OnJobPending sets the hook called after a build became pending (used to
+// wake long-polling runners).
+func (db *DB) OnJobPending(fn func(ctx context.Context)) { db.d.AfterCommitJobPending = fn }
+
+// Ping checks both pools.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	var one int
+	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.r.Close()
+	if db.w != db.r {
+		err = errors.Join(err, db.w.Close())
+	}
+	return err
+}
+
+// q rebinds ? placeholders for numbered dialects, caching the result.
+func (db *DB) q(query string) string {
+	if !db.d.Numbered {
+		return query
+	}
+	if v, ok := db.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	inStr := false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c == '\'' {
+			inStr = !inStr
+		}
+		if c == '?' && !inStr {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	out := b.String()
+	db.rebound.Store(query, out)
+	return out
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx runs fn in a write transaction.
+func (db *DB) tx(ctx context.Context, fn func(q querier) error) error {
+	t, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(t); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	res, err := q.ExecContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	return res, nil
+}
+
+func (db *DB) wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case db.d.IsUnique(err):
+		return fmt.Errorf("%w: %v", store.ErrConflict, err)
+	}
+	return err
+}
+
+// insert runs an INSERT … RETURNING id.
+func (db *DB) insert(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	var id int64
+	if err := q.QueryRowContext(ctx, db.q(query+" RETURNING id"), args...).Scan(&id); err != nil {
+		return 0, db.wrap(err)
+	}
+	return id, nil
+}
+
+// Time helpers: times are stored as Unix microseconds.
+
+func tv(t time.Time) int64 { return t.UnixMicro() }
+
+func tp(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNull(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// in builds "(?, ?, ?)" and the args for a list.
+func in[T any](xs []T) (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(xs))
+	b.WriteByte('(')
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('?')
+		args[i] = x
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+func joinList(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return "," + strings.Join(xs, ",") + ","
+}
+
+func splitList(s string) []string {
+	s = strings.Trim(s, ",")
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func limitOffset(limit, offset int) string {
+	s := ""
+	if limit > 0 {
+		s += " LIMIT " + strconv.Itoa(limit)
+	}
+	if offset > 0 {
+		if limit <= 0 {
+			s += " LIMIT 9223372036854775807"
+		}
+		s += " OFFSET " + strconv.Itoa(offset)
+	}
+	return s
+}
+
+// TryLock takes or renews a lease.
+func (db *DB) TryLock(ctx context.Context, name, owner string, until time.Time) (bool, error) {
+	now := time.Now()
+	res, err := db.exec(ctx, db.w, `INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE locks.owner = excluded.owner OR locks.until < ?`, name, owner, tv(until), tv(now))
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}

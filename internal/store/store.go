@@ -1,0 +1,254 @@
+// Package store is Gantry's storage seam: the Store interface every database
+// implements, its errors and filters. All SQL lives below this package
+// (store/sqlstore holds the shared SQL, store/sqlite and store/postgres open
+// the databases and own their migrations); nothing above it knows which
+// database answers.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+)
+
+// Errors every implementation returns (wrapped) so callers can use errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict is a unique-key violation (a taken username or path).
+	ErrConflict = errors.New("store: conflict")
+	// ErrStale means a compare-and-set lost: the row changed underneath.
+	ErrStale = errors.New("store: stale")
+	// ErrTraceLimit means a log append would pass the size limit.
+	ErrTraceLimit = errors.New("store: trace size limit exceeded")
+)
+
+// Store is the whole persistence API.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Users and tokens.
+	CreateUser(ctx context.Context, u *ci.User) error
+	UserByID(ctx context.Context, id int64) (*ci.User, error)
+	UserByUsername(ctx context.Context, username string) (*ci.User, error)
+	UsersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]*ci.User, error)
+	CountUsers(ctx context.Context) (int, error)
+	CreateToken(ctx context.Context, t *ci.PersonalAccessToken, digest string) error
+	// TokenByDigest finds a personal access token by the digest of its value.
+	TokenByDigest(ctx context.Context, digest string) (*ci.PersonalAccessToken, error)
+
+	// Projects, members and variables.
+	CreateProject(ctx context.Context, p *ci.Project) error
+	ProjectByID(ctx context.Context, id int64) (*ci.Project, error)
+	// ProjectByPath matches namespace and path case-insensitively.
+	ProjectByPath(ctx context.Context, namespace, path string) (*ci.Project, error)
+	ListProjects(ctx context.Context, f ProjectFilter) ([]*ci.Project, error)
+	UpdateProject(ctx context.Context, p *ci.Project) error
+	SetMember(ctx context.Context, m *ci.Member) error
+	// MemberAccess is the user's access level in the project, ci.NoAccess if none.
+	MemberAccess(ctx context.Context, projectID, userID int64) (ci.AccessLevel, error)
+	ListMembers(ctx context.Context, projectID int64) ([]*ci.Member, error)
+	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
+	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
+
+	// Commits are cached from git when a pipeline is created.
+	SaveCommit(ctx context.Context, projectID int64, c *Commit) error
+	CommitsBySHA(ctx context.Context, projectID int64, shas []string) (map[string]*Commit, error)
+
+	// Pipelines.
+	// CreatePipeline stores a pipeline and its jobs in one transaction,
+	// assigning ids and the per-project iid.
+	CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job) error
+	PipelineByID(ctx context.Context, id int64) (*ci.Pipeline, error)
+	PipelinesByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Pipeline, error)
+	ListPipelines(ctx context.Context, f PipelineFilter) ([]*ci.Pipeline, error)
+	CountPipelines(ctx context.Context, f PipelineFilter) (int, error)
+	// UpdatePipeline writes status, timestamps and warnings.
+	UpdatePipeline(ctx context.Context, p *ci.Pipeline) error
+	DeletePipeline(ctx context.Context, id int64) error
+
+	// Jobs.
+	JobByID(ctx context.Context, id int64) (*ci.Job, error)
+	// JobByTokenDigest finds the job whose current job token has this digest.
+	JobByTokenDigest(ctx context.Context, digest string) (*ci.Job, error)
+	ListJobs(ctx context.Context, f JobFilter) ([]*ci.Job, error)
+	CountJobs(ctx context.Context, f JobFilter) (int, error)
+	// PipelineJobs returns every job of a pipeline, retried ones included, by id.
+	PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error)
+	// UpdateJob writes the job's mutable fields if its stored status is
+	// still expect; otherwise it returns ErrStale.
+	UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error
+	// InsertJobs adds jobs to an existing pipeline; when retried is non-nil
+	// every other latest job of the pipeline with one of those names is
+	// marked retried in the same transaction.
+	InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []string) error
+	// ClaimJob atomically hands the oldest pending build that the runner may
+	// take to that runner: status running, runner ids, token digest and
+	// timeout set. It returns ErrNotFound when there is none. match decides
+	// tag and protection rules that are not expressed in SQL.
+	ClaimJob(ctx context.Context, c Claim) (*ci.Job, error)
+	// SetJobToken stores the digest of a job's token.
+	SetJobToken(ctx context.Context, jobID int64, digest string) error
+	// JobsToSweep lists jobs for background work (stuck, timed out, delayed).
+	JobsToSweep(ctx context.Context, f SweepFilter) ([]*ci.Job, error)
+
+	// Logs in flight. AppendTrace writes data at offset only when offset is
+	// the current size, and returns the size after the call.
+	AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (size int64, err error)
+	ReadTrace(ctx context.Context, jobID int64) ([]byte, error)
+	DeleteTrace(ctx context.Context, jobID int64) error
+
+	// Artifacts.
+	CreateArtifact(ctx context.Context, a *ci.Artifact) error
+	// ReplaceArtifact deletes the job's artifacts of a.FileType then stores a,
+	// returning the blob keys of what it replaced.
+	ReplaceArtifact(ctx context.Context, a *ci.Artifact) ([]string, error)
+	ArtifactsByJobIDs(ctx context.Context, ids []int64) (map[int64][]*ci.Artifact, error)
+	// DeleteArtifacts removes the job's artifacts (all types when fileTypes is
+	// empty) and returns their blob keys.
+	DeleteArtifacts(ctx context.Context, jobID int64, fileTypes ...string) ([]string, error)
+	ExpireArtifacts(ctx context.Context, projectID int64, at time.Time) error
+	// ExpiredArtifacts lists artifacts whose expiry is before now.
+	ExpiredArtifacts(ctx context.Context, now time.Time, limit int) ([]*ci.Artifact, error)
+	DeleteArtifactByID(ctx context.Context, id int64) error
+
+	// Runners.
+	CreateRunner(ctx context.Context, r *ci.Runner, tokenDigest string) error
+	RunnerByID(ctx context.Context, id int64) (*ci.Runner, error)
+	RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runner, error)
+	RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error)
+	ListRunners(ctx context.Context, f RunnerFilter) ([]*ci.Runner, error)
+	UpdateRunner(ctx context.Context, r *ci.Runner) error
+	SetRunnerToken(ctx context.Context, id int64, digest, prefix string) error
+	TouchRunner(ctx context.Context, id int64, at time.Time) error
+	DeleteRunner(ctx context.Context, id int64) error
+	// UpsertRunnerManager creates or refreshes the manager (runner, system_id).
+	UpsertRunnerManager(ctx context.Context, m *ci.RunnerManager) error
+	RunnerManagersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.RunnerManager, error)
+	ListRunnerManagers(ctx context.Context, runnerID int64) ([]*ci.RunnerManager, error)
+	DeleteRunnerManager(ctx context.Context, runnerID int64, systemID string) error
+
+	// Locks coordinate background work across coordinators. TryLock takes or
+	// renews the named lease for owner until the given time.
+	TryLock(ctx context.Context, name, owner string, until time.Time) (bool, error)
+}
+
+// Commit is a commit's data as the API shows it, cached from git.
+type Commit struct {
+	ID             string            `json:"id"`
+	ShortID        string            `json:"short_id"`
+	Title          string            `json:"title"`
+	Message        string            `json:"message"`
+	ParentIDs      []string          `json:"parent_ids"`
+	AuthorName     string            `json:"author_name"`
+	AuthorEmail    string            `json:"author_email"`
+	AuthoredDate   time.Time         `json:"authored_date"`
+	CommitterName  string            `json:"committer_name"`
+	CommitterEmail string            `json:"committer_email"`
+	CommittedDate  time.Time         `json:"committed_date"`
+	Trailers       map[string]string `json:"trailers"`
+}
+
+// UserFilter selects users.
+type UserFilter struct {
+	Username string
+	Limit    int
+	Offset   int
+}
+
+// ProjectFilter selects projects. With VisibleTo > 0 only projects the user
+// is a member of, or that are public or internal, are returned; Anonymous
+// restricts to public projects.
+type ProjectFilter struct {
+	VisibleTo  int64
+	Anonymous  bool
+	All        bool // admin: no visibility filter
+	MemberOnly bool
+	Limit      int
+	Offset     int
+}
+
+// JobKind restricts a job query.
+type JobKind int
+
+// Job kinds for filters.
+const (
+	AnyKind JobKind = iota
+	BuildsOnly
+	BridgesOnly
+)
+
+// JobFilter selects jobs, ordered by id descending (ascending with Asc).
+type JobFilter struct {
+	ProjectID  int64
+	PipelineID int64
+	Kind       JobKind
+	Statuses   []ci.Status
+	// Ref filters on the pipeline's ref.
+	Ref string
+	// LatestOnly hides retried jobs.
+	LatestOnly bool
+	// BeforeID is the keyset cursor: only ids below it.
+	BeforeID int64
+	Limit    int
+	Offset   int
+	Asc      bool
+}
+
+// PipelineFilter selects pipelines.
+type PipelineFilter struct {
+	ProjectID     int64
+	Statuses      []ci.Status
+	Scope         string // running, pending, finished, branches, tags
+	Ref           string
+	SHA           string
+	Source        string
+	UserID        int64
+	UpdatedAfter  *time.Time
+	UpdatedBefore *time.Time
+	OrderBy       string // id, status, ref, updated_at, user_id
+	Asc           bool
+	Limit         int
+	Offset        int
+	// ParentPipelineID lists a pipeline's downstream pipelines.
+	ParentPipelineID int64
+}
+
+// RunnerFilter selects runners.
+type RunnerFilter struct {
+	ProjectID  int64 // runners assigned to a project
+	OwnedBy    int64 // runners of projects where the user is maintainer+ or creator
+	Type       string
+	Paused     *bool
+	TagList    []string
+	Limit      int
+	Offset     int
+	IncludeAll bool
+}
+
+// Claim asks for a job for a runner.
+type Claim struct {
+	Runner    *ci.Runner
+	ManagerID int64
+	Now       time.Time
+	// TokenDigest is the digest of the job token to store with the job.
+	TokenDigest string
+	// Match reports whether the runner may take the candidate job (tags,
+	// protection); candidates come oldest first.
+	Match func(*ci.Job) bool
+	// Timeout returns the job's effective timeout in seconds.
+	Timeout func(*ci.Job) int
+}
+
+// SweepFilter selects jobs for background maintenance.
+type SweepFilter struct {
+	Statuses []ci.Status
+	// UpdatedBefore selects jobs whose row has not changed since then.
+	UpdatedBefore *time.Time
+	// ScheduledBefore selects scheduled jobs that are due.
+	ScheduledBefore *time.Time
+	Limit           int
+}

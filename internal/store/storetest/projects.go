@@ -1,0 +1,238 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+var projectTests = []test{
+	{"Projects/CreateAndGet", testProjectCreateAndGet},
+	{"Projects/Update", testProjectUpdate},
+	{"Projects/Visibility", testProjectVisibility},
+	{"Projects/Members", testMembers},
+	{"Projects/Variables", testVariables},
+}
+
+var commitTests = []test{
+	{"Commits", testCommits},
+}
+
+func testProjectCreateAndGet(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := &ci.Project{Namespace: "Acme", Path: "Widget", Name: "Widget", Description: "d", Visibility: ci.VisibilityInternal,
+		DefaultBranch: "main", CreatorID: 7, CreatedAt: base, PublicBuilds: true, CIConfigPath: "ci.yml",
+		JobTokenScopeEnabled: true}
+	must(t, s.CreateProject(ctx, p), "create")
+	if p.ID == 0 || p.BuildTimeout != 3600 || !p.UpdatedAt.Equal(base) {
+		t.Fatalf("after create: id %d timeout %d updated %v", p.ID, p.BuildTimeout, p.UpdatedAt)
+	}
+	for _, lookup := range []struct {
+		name string
+		get  func() (*ci.Project, error)
+	}{
+		{"by id", func() (*ci.Project, error) { return s.ProjectByID(ctx, p.ID) }},
+		{"by path", func() (*ci.Project, error) { return s.ProjectByPath(ctx, "Acme", "Widget") }},
+		{"by lower path", func() (*ci.Project, error) { return s.ProjectByPath(ctx, "acme", "widget") }},
+		{"by mixed path", func() (*ci.Project, error) { return s.ProjectByPath(ctx, "ACME", "wIdGeT") }},
+	} {
+		got, err := lookup.get()
+		must(t, err, lookup.name)
+		g, w := *got, *p
+		if !g.CreatedAt.Equal(w.CreatedAt) || !g.UpdatedAt.Equal(w.UpdatedAt) {
+			t.Errorf("%s: times %v, %v, want %v, %v", lookup.name, g.CreatedAt, g.UpdatedAt, w.CreatedAt, w.UpdatedAt)
+		}
+		g.CreatedAt, g.UpdatedAt, w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if g != w {
+			t.Errorf("%s: got %+v, want %+v", lookup.name, g, w)
+		}
+	}
+	_, err := s.ProjectByID(ctx, p.ID+1000)
+	wantErr(t, err, store.ErrNotFound, "missing id")
+	_, err = s.ProjectByPath(ctx, "acme", "gadget")
+	wantErr(t, err, store.ErrNotFound, "missing path")
+	_, err = s.ProjectByPath(ctx, "acme/widget", "")
+	wantErr(t, err, store.ErrNotFound, "path split differently")
+
+	err = s.CreateProject(ctx, &ci.Project{Namespace: "acme", Path: "WIDGET", Name: "x", Visibility: ci.VisibilityPrivate})
+	wantErr(t, err, store.ErrConflict, "same path, other case")
+	other := mustProject(t, s, "acme", "gadget", ci.VisibilityPrivate)
+	if other.ID == p.ID {
+		t.Errorf("second project reused id %d", p.ID)
+	}
+}
+
+func testProjectUpdate(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "ns", "proj", ci.VisibilityPrivate)
+	before := time.Now().Add(-time.Second)
+	p.Name, p.Description, p.Visibility, p.DefaultBranch = "Renamed", "new", ci.VisibilityPublic, "trunk"
+	p.PublicBuilds, p.BuildTimeout, p.CIConfigPath, p.JobTokenScopeEnabled = false, 600, "other.yml", true
+	must(t, s.UpdateProject(ctx, p), "update")
+	got, err := s.ProjectByID(ctx, p.ID)
+	must(t, err, "get")
+	if got.Name != "Renamed" || got.Description != "new" || got.Visibility != ci.VisibilityPublic ||
+		got.DefaultBranch != "trunk" || got.PublicBuilds || got.BuildTimeout != 600 ||
+		got.CIConfigPath != "other.yml" || !got.JobTokenScopeEnabled {
+		t.Errorf("after update: %+v", got)
+	}
+	if got.UpdatedAt.Before(before) || !got.CreatedAt.Equal(base) {
+		t.Errorf("created %v updated %v, want created kept and updated now", got.CreatedAt, got.UpdatedAt)
+	}
+	// Namespace and path are not updatable: the path index stays valid.
+	if _, err := s.ProjectByPath(ctx, "NS", "PROJ"); err != nil {
+		t.Errorf("path lookup after update: %v", err)
+	}
+}
+
+func testProjectVisibility(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	pub := mustProject(t, s, "o", "public", ci.VisibilityPublic)
+	internal := mustProject(t, s, "o", "internal", ci.VisibilityInternal)
+	mine := mustProject(t, s, "o", "alices", ci.VisibilityPrivate)
+	secret := mustProject(t, s, "o", "secret", ci.VisibilityPrivate)
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: mine.ID, UserID: alice.ID, AccessLevel: ci.Developer}), "member")
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: pub.ID, UserID: alice.ID, AccessLevel: ci.Guest}), "member")
+	for _, tc := range []struct {
+		name string
+		f    store.ProjectFilter
+		want []int64 // id descending
+	}{
+		{"admin sees all", store.ProjectFilter{All: true}, []int64{secret.ID, mine.ID, internal.ID, pub.ID}},
+		{"anonymous", store.ProjectFilter{Anonymous: true}, []int64{pub.ID}},
+		{"nobody", store.ProjectFilter{}, []int64{pub.ID}},
+		{"member sees own private", store.ProjectFilter{VisibleTo: alice.ID}, []int64{mine.ID, internal.ID, pub.ID}},
+		{"non-member", store.ProjectFilter{VisibleTo: bob.ID}, []int64{internal.ID, pub.ID}},
+		{"member only", store.ProjectFilter{VisibleTo: alice.ID, MemberOnly: true}, []int64{mine.ID, pub.ID}},
+		{"member only, none", store.ProjectFilter{VisibleTo: bob.ID, MemberOnly: true}, []int64{}},
+		{"all, paged", store.ProjectFilter{All: true, Limit: 2, Offset: 1}, []int64{mine.ID, internal.ID}},
+		{"visible, offset", store.ProjectFilter{VisibleTo: alice.ID, Offset: 2}, []int64{pub.ID}},
+	} {
+		ps, err := s.ListProjects(ctx, tc.f)
+		must(t, err, tc.name)
+		got := make([]int64, 0, len(ps))
+		for _, p := range ps {
+			got = append(got, p.ID)
+		}
+		sameIDs(t, tc.name, got, tc.want)
+	}
+}
+
+func testMembers(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	u1, u2, u3 := mustUser(t, s, "u1"), mustUser(t, s, "u2"), mustUser(t, s, "u3")
+	p, other := mustProject(t, s, "o", "p", ci.VisibilityPrivate), mustProject(t, s, "o", "q", ci.VisibilityPrivate)
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: p.ID, UserID: u2.ID, AccessLevel: ci.Developer, CreatedAt: base}), "set u2")
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: p.ID, UserID: u1.ID, AccessLevel: ci.Reporter, CreatedAt: base}), "set u1")
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: other.ID, UserID: u3.ID, AccessLevel: ci.Owner}), "set u3")
+	// Changing a role keeps one membership.
+	must(t, s.SetMember(ctx, &ci.Member{ProjectID: p.ID, UserID: u2.ID, AccessLevel: ci.Maintainer}), "promote u2")
+	for _, tc := range []struct {
+		project, user int64
+		want          ci.AccessLevel
+	}{
+		{p.ID, u1.ID, ci.Reporter},
+		{p.ID, u2.ID, ci.Maintainer},
+		{p.ID, u3.ID, ci.NoAccess},
+		{other.ID, u3.ID, ci.Owner},
+		{other.ID, u1.ID, ci.NoAccess},
+		{other.ID + 100, u1.ID, ci.NoAccess},
+	} {
+		got, err := s.MemberAccess(ctx, tc.project, tc.user)
+		must(t, err, "member access")
+		if got != tc.want {
+			t.Errorf("MemberAccess(%d, %d) = %d, want %d", tc.project, tc.user, got, tc.want)
+		}
+	}
+	ms, err := s.ListMembers(ctx, p.ID)
+	must(t, err, "list")
+	if len(ms) != 2 || ms[0].UserID != u1.ID || ms[1].UserID != u2.ID || ms[1].AccessLevel != ci.Maintainer ||
+		ms[0].ProjectID != p.ID || !ms[0].CreatedAt.Equal(base) || !ms[1].CreatedAt.Equal(base) {
+		t.Errorf("members = %+v, want u1 reporter then u2 maintainer, created at base", ms)
+	}
+}
+
+func testVariables(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p, other := mustProject(t, s, "o", "p", ci.VisibilityPrivate), mustProject(t, s, "o", "q", ci.VisibilityPrivate)
+	vars := []*ci.ProjectVariable{
+		{ProjectID: p.ID, Key: "TOKEN", Value: "s3cret", Protected: true, Masked: true},
+		{ProjectID: p.ID, Key: "CONFIG", Value: "a=b\n", File: true, Raw: true},
+		{ProjectID: other.ID, Key: "TOKEN", Value: "other"},
+		{ProjectID: p.ID, Key: "TOKEN", Value: "rotated", Masked: true}, // replaces
+	}
+	for _, v := range vars {
+		must(t, s.SetProjectVariable(ctx, v), "set "+v.Key)
+	}
+	got, err := s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	want := []ci.ProjectVariable{*vars[1], *vars[3]}
+	if len(got) != len(want) {
+		t.Fatalf("variables = %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if *got[i] != want[i] {
+			t.Errorf("variable %d = %+v, want %+v", i, *got[i], want[i])
+		}
+	}
+	got, err = s.ListProjectVariables(ctx, other.ID)
+	must(t, err, "list other")
+	if len(got) != 1 || got[0].Value != "other" {
+		t.Errorf("other project's variables = %+v", got)
+	}
+}
+
+func testCommits(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p, other := mustProject(t, s, "o", "p", ci.VisibilityPrivate), mustProject(t, s, "o", "q", ci.VisibilityPrivate)
+	cest := time.FixedZone("", 2*3600)
+	pdt := time.FixedZone("", -7*3600)
+	c1 := &store.Commit{ID: "1111111111111111111111111111111111111111", ShortID: "11111111", Title: "First",
+		Message: "First\n\nBody.\n", ParentIDs: []string{"0000000000000000000000000000000000000000"},
+		AuthorName: "Ann", AuthorEmail: "ann@example.com", AuthoredDate: time.Date(2024, 1, 2, 3, 4, 5, 0, cest),
+		CommitterName: "Cy", CommitterEmail: "cy@example.com", CommittedDate: time.Date(2024, 1, 2, 9, 0, 0, 0, pdt),
+		Trailers: map[string]string{"Signed-off-by": "Ann"}}
+	c2 := &store.Commit{ID: "2222222222222222222222222222222222222222", ShortID: "22222222", Title: "Second",
+		ParentIDs: []string{c1.ID}, AuthoredDate: base, CommittedDate: base}
+	must(t, s.SaveCommit(ctx, p.ID, c1), "save c1")
+	must(t, s.SaveCommit(ctx, p.ID, c2), "save c2")
+	must(t, s.SaveCommit(ctx, p.ID, c1), "save c1 again")
+
+	got, err := s.CommitsBySHA(ctx, p.ID, []string{c1.ID, c2.ID, "3333333333333333333333333333333333333333"})
+	must(t, err, "load")
+	if len(got) != 2 {
+		t.Fatalf("commits = %d, want 2", len(got))
+	}
+	g := got[c1.ID]
+	if g == nil || g.Title != "First" || g.Message != c1.Message || len(g.ParentIDs) != 1 || g.AuthorEmail != c1.AuthorEmail ||
+		g.CommitterName != "Cy" || g.Trailers["Signed-off-by"] != "Ann" {
+		t.Errorf("c1 = %+v", g)
+	} else {
+		for _, d := range []struct {
+			name      string
+			got, want time.Time
+		}{{"authored", g.AuthoredDate, c1.AuthoredDate}, {"committed", g.CommittedDate, c1.CommittedDate}} {
+			_, gotOff := d.got.Zone()
+			_, wantOff := d.want.Zone()
+			if !d.got.Equal(d.want) || gotOff != wantOff {
+				t.Errorf("%s date = %v, want %v with its offset", d.name, d.got, d.want)
+			}
+		}
+	}
+	if got[c2.ID] == nil || !got[c2.ID].AuthoredDate.Equal(base) {
+		t.Errorf("c2 = %+v", got[c2.ID])
+	}
+	got, err = s.CommitsBySHA(ctx, other.ID, []string{c1.ID})
+	must(t, err, "other project")
+	if len(got) != 0 {
+		t.Errorf("commits are per project, got %v", got)
+	}
+	got, err = s.CommitsBySHA(ctx, p.ID, nil)
+	must(t, err, "no shas")
+	if got == nil || len(got) != 0 {
+		t.Errorf("CommitsBySHA(nil) = %#v, want an empty map", got)
+	}
+}
