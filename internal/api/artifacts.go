@@ -1,11 +1,470 @@
 package api
 
-import "github.com/gantryci/gantry/internal/ci"
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
-func (s *Server) downloadArtifacts(q *req) error      { return ci.ErrRouteNotFound }
-func (s *Server) artifactFile(q *req) error           { return ci.ErrRouteNotFound }
-func (s *Server) downloadRefArtifacts(q *req) error   { return ci.ErrRouteNotFound }
-func (s *Server) refArtifactFile(q *req) error        { return ci.ErrRouteNotFound }
-func (s *Server) keepArtifacts(q *req) error          { return ci.ErrRouteNotFound }
-func (s *Server) deleteJobArtifacts(q *req) error     { return ci.ErrRouteNotFound }
-func (s *Server) deleteProjectArtifacts(q *req) error { return ci.ErrRouteNotFound }
+	"github.com/gantryci/gantry/internal/blob"
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// The users' Job Artifacts API (lib/api/ci/job_artifacts.rb). Runners
+// upload and fetch artifacts through package runnerapi.
+
+// errBadArtifactPath is bad_request! without a reason.
+var errBadArtifactPath = &ci.Error{Code: ci.EBadRequest, Message: "400 Bad request"}
+
+// refSearchLimit is how many successful pipelines of a ref
+// search_recent_successful_pipelines looks through.
+const refSearchLimit = 100
+
+// maxDescendantPipelines bounds the walk through child pipelines when
+// looking for a job by name.
+const maxDescendantPipelines = 200
+
+// jobArtifacts loads a job's artifact rows.
+func (s *Server) jobArtifacts(ctx context.Context, jobID int64) ([]*ci.Artifact, error) {
+	arts, err := s.store.ArtifactsByJobIDs(ctx, []int64{jobID})
+	if err != nil {
+		return nil, fmt.Errorf("job %d artifacts: %w", jobID, err)
+	}
+	return arts[jobID], nil
+}
+
+// downloadableArchive is the job's archive when it can be downloaded:
+// present, and expired neither itself nor through the job's expiry.
+func (s *Server) downloadableArchive(ctx context.Context, j *ci.Job) (*ci.Artifact, error) {
+	if j.ArtifactsExpireAt != nil && !j.ArtifactsExpireAt.After(s.now()) {
+		return nil, nil
+	}
+	arts, err := s.jobArtifacts(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	return liveArchive(arts, s.now()), nil
+}
+
+// downloadArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
+func (s *Server) downloadArtifacts(q *req) error {
+	_, _, j, err := s.jobInProject(q, false)
+	if err != nil {
+		return err
+	}
+	a, err := s.downloadableArchive(q.ctx(), j)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return ci.ErrNotFoundGeneric
+	}
+	return s.serveArchive(q, a)
+}
+
+// artifactFile is GET /projects/:id/jobs/:job_id/artifacts/*artifact_path.
+func (s *Server) artifactFile(q *req) error {
+	_, _, j, err := s.jobInProject(q, false)
+	if err != nil {
+		return err
+	}
+	a, err := s.downloadableArchive(q.ctx(), j)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return ci.ErrNotFoundGeneric
+	}
+	return s.serveArchiveEntry(q, a, q.r.PathValue("artifact_path"))
+}
+
+// downloadRefArtifacts is GET /projects/:id/jobs/artifacts/:ref_name/download.
+func (s *Server) downloadRefArtifacts(q *req) error {
+	a, err := s.refArchive(q)
+	if err != nil {
+		return err
+	}
+	return s.serveArchive(q, a)
+}
+
+// refArtifactFile is GET /projects/:id/jobs/artifacts/:ref_name/raw/*artifact_path.
+func (s *Server) refArtifactFile(q *req) error {
+	a, err := s.refArchive(q)
+	if err != nil {
+		return err
+	}
+	return s.serveArchiveEntry(q, a, q.r.PathValue("artifact_path"))
+}
+
+// refArchive resolves the by-ref routes to an archive: the newest
+// successful job named job, with a downloadable archive, of the latest
+// successful pipeline of ref_name (or of its child pipelines). With
+// search_recent_successful_pipelines the 100 latest successful pipelines
+// are searched, newest first. Anything missing is RecordNotFound's
+// "404 Not found", as latest_successful_build_for_ref! raises it.
+func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
+	if !q.p.Has("job") {
+		return nil, ci.Invalid("job is missing")
+	}
+	name := q.p.Str("job")
+	recent, err := q.p.Bool("search_recent_successful_pipelines", false)
+	if err != nil {
+		return nil, err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return nil, err
+	}
+	if !canReadBuilds(q.caller, p, lvl) {
+		return nil, ci.ErrForbidden
+	}
+	ctx := q.ctx()
+	limit := 1
+	if recent {
+		limit = refSearchLimit
+	}
+	pls, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, Ref: q.r.PathValue("ref_name"),
+		Statuses: []ci.Status{ci.StatusSuccess}, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("ref pipelines: %w", err)
+	}
+	for _, pl := range pls {
+		a, err := s.namedArchive(ctx, pl, name)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			return a, nil
+		}
+	}
+	return nil, ci.ErrNotFoundRecord
+}
+
+// namedArchive finds, in pl and its descendant pipelines, the newest
+// successful, non-retried build named name with a downloadable archive.
+func (s *Server) namedArchive(ctx context.Context, pl *ci.Pipeline, name string) (*ci.Artifact, error) {
+	queue := []int64{pl.ID}
+	for seen := 0; len(queue) > 0 && seen < maxDescendantPipelines; seen++ {
+		id := queue[0]
+		queue = queue[1:]
+		jobs, err := s.store.ListJobs(ctx, store.JobFilter{PipelineID: id, Kind: store.BuildsOnly, LatestOnly: true,
+			Statuses: []ci.Status{ci.StatusSuccess}})
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %d jobs: %w", id, err)
+		}
+		for _, j := range jobs {
+			if j.Name != name {
+				continue
+			}
+			a, err := s.downloadableArchive(ctx, j)
+			if err != nil || a != nil {
+				return a, err
+			}
+		}
+		children, err := s.store.ListPipelines(ctx, store.PipelineFilter{ParentPipelineID: id})
+		if err != nil {
+			return nil, fmt.Errorf("child pipelines of %d: %w", id, err)
+		}
+		for _, c := range children {
+			queue = append(queue, c.ID)
+		}
+	}
+	return nil, nil
+}
+
+// openArchive opens an artifact's blob; a blob gone from storage is the
+// same 404 as no artifact at all.
+func (s *Server) openArchive(ctx context.Context, a *ci.Artifact) (blob.File, error) {
+	f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ci.ErrNotFoundGeneric
+		}
+		return nil, fmt.Errorf("open artifact %d: %w", a.ID, err)
+	}
+	return f, nil
+}
+
+// serveArchive sends the whole archive. http.ServeContent adds Range and
+// conditional request support, which download tools use to resume.
+func (s *Server) serveArchive(q *req, a *ci.Artifact) error {
+	f, err := s.openArchive(q.ctx(), a)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	name := a.Filename
+	if name == "" {
+		name = "artifacts.zip"
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", attachment(name))
+	http.ServeContent(q.w, q.r, "", a.CreatedAt, f)
+	return nil
+}
+
+// serveArchiveEntry sends one file out of a zip archive, as Workhorse's
+// artifacts entry handler does.
+func (s *Server) serveArchiveEntry(q *req, a *ci.Artifact, entry string) error {
+	// Gitlab::Ci::Build::Artifacts::Path#valid?: no NUL, valid UTF-8.
+	if strings.ContainsRune(entry, 0) || !utf8.ValidString(entry) {
+		return errBadArtifactPath
+	}
+	f, err := s.openArchive(q.ctx(), a)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := zip.NewReader(f, f.Size())
+	if err != nil {
+		// Not a zip (a gzip archive, or damaged): nothing to extract.
+		return ci.ErrNotFoundGeneric
+	}
+	var zf *zip.File
+	for _, e := range zr.File {
+		if e.Name == entry && !e.FileInfo().IsDir() {
+			zf = e
+			break
+		}
+	}
+	if zf == nil {
+		return ci.ErrNotFoundGeneric
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return fmt.Errorf("open %q in artifact %d: %w", entry, a.ID, err)
+	}
+	defer rc.Close()
+	base := path.Base(entry)
+	ctype := mime.TypeByExtension(path.Ext(base))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", attachment(base))
+	// The bytes are the job's, not ours: never let a browser sniff them
+	// into something executable.
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.FormatUint(zf.UncompressedSize64, 10))
+	q.w.WriteHeader(http.StatusOK)
+	if q.r.Method != http.MethodHead {
+		// Headers are gone; a copy failure can only cut the body short.
+		_, _ = io.Copy(q.w, rc)
+	}
+	return nil
+}
+
+// attachment is a Content-Disposition header as Rails'
+// ActionDispatch::Http::ContentDisposition.format writes it: the
+// percent-escaped name, quoted, then the RFC 5987 form.
+func attachment(name string) string {
+	return `attachment; filename="` + percentEscape(name, " !#$+.^_`|~-") + `"; filename*=UTF-8''` +
+		percentEscape(name, "!#$&+.^_`|~-")
+}
+
+// percentEscape escapes every byte but ASCII letters, digits and keep.
+func percentEscape(s, keep string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || strings.IndexByte(keep, c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// keepArtifacts is POST /projects/:id/jobs/:job_id/artifacts/keep: the
+// job's artifacts no longer expire.
+func (s *Server) keepArtifacts(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	// authorize_update_builds! is project-level, before the job lookup.
+	if lvl < ci.Developer {
+		return ci.ErrForbidden
+	}
+	j, err := s.findJob(q, p, id, false)
+	if err != nil {
+		return err
+	}
+	ctx := q.ctx()
+	a, err := s.downloadableArchive(ctx, j)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return ci.ErrNotFoundGeneric
+	}
+	if j, err = s.clearJobExpiry(ctx, j); err != nil {
+		return err
+	}
+	if err := s.clearArtifactExpiry(ctx, j.ID); err != nil {
+		return err
+	}
+	return s.writeJob(q, p, j, http.StatusOK, false)
+}
+
+// clearJobExpiry sets the job's artifacts_expire_at to null. UpdateJob is a
+// compare-and-set on the status, so a job changing under us (a runner
+// finishing it) is re-read and tried again.
+func (s *Server) clearJobExpiry(ctx context.Context, j *ci.Job) (*ci.Job, error) {
+	for attempt := 0; ; attempt++ {
+		if j.ArtifactsExpireAt == nil {
+			return j, nil
+		}
+		j.ArtifactsExpireAt = nil
+		err := s.store.UpdateJob(ctx, j, j.Status)
+		if err == nil {
+			return j, nil
+		}
+		if !errors.Is(err, store.ErrStale) || attempt == 2 {
+			return nil, fmt.Errorf("keep artifacts of job %d: %w", j.ID, err)
+		}
+		if j, err = s.store.JobByID(ctx, j.ID); err != nil {
+			return nil, fmt.Errorf("reload job: %w", err)
+		}
+	}
+}
+
+// clearArtifactExpiry sets expire_at to null on the job's artifact rows, so
+// the sweeper leaves them alone. The store has no "keep" method, so each
+// expiring row is re-stored without expiry through ReplaceArtifact (one
+// transaction per file type). Rows already past their expiry are left to
+// the sweeper: it may hold them (and delete their blobs) right now.
+//
+// TODO: replace with a store method, KeepArtifacts(ctx, jobID) error,
+// doing one UPDATE job_artifacts SET expire_at = NULL WHERE job_id = ?.
+func (s *Server) clearArtifactExpiry(ctx context.Context, jobID int64) error {
+	arts, err := s.jobArtifacts(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	byType := map[string][]*ci.Artifact{}
+	var types []string
+	for _, a := range arts {
+		if _, ok := byType[a.FileType]; !ok {
+			types = append(types, a.FileType)
+		}
+		byType[a.FileType] = append(byType[a.FileType], a)
+	}
+	for _, t := range types {
+		group := byType[t]
+		expiring, expired := false, false
+		for _, a := range group {
+			if a.ExpireAt != nil {
+				expiring = true
+				expired = expired || !a.ExpireAt.After(now)
+			}
+		}
+		// A type with a row already past its expiry is left alone: the
+		// sweeper may be deleting that row's blob right now, and reviving
+		// the row would leave it pointing at nothing.
+		if !expiring || expired {
+			continue
+		}
+		// ReplaceArtifact drops every row of the type and stores one; the
+		// type's other rows (rare: one per type is the rule) follow as
+		// plain inserts. Blob keys stay, so no bytes move.
+		for i, a := range group {
+			c := *a
+			c.ID, c.ExpireAt = 0, nil
+			if i == 0 {
+				if _, err := s.store.ReplaceArtifact(ctx, &c); err != nil {
+					return fmt.Errorf("keep %s artifact of job %d: %w", t, jobID, err)
+				}
+				continue
+			}
+			if err := s.store.CreateArtifact(ctx, &c); err != nil {
+				return fmt.Errorf("keep %s artifact of job %d: %w", t, jobID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteJobArtifacts is DELETE /projects/:id/jobs/:job_id/artifacts: every
+// artifact but the trace goes, rows then blobs.
+func (s *Server) deleteJobArtifacts(q *req) error {
+	id, err := q.pathInt("job_id")
+	if err != nil {
+		return err
+	}
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	// authorize_destroy_artifacts! (delete_job_artifact, maintainer) comes
+	// before find_build!.
+	if lvl < ci.Maintainer {
+		return ci.ErrForbidden
+	}
+	j, err := s.findJob(q, p, id, false)
+	if err != nil {
+		return err
+	}
+	ctx := q.ctx()
+	arts, err := s.jobArtifacts(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	var types []string
+	for _, a := range arts {
+		if a.FileType != "trace" && !slices.Contains(types, a.FileType) {
+			types = append(types, a.FileType)
+		}
+	}
+	if len(types) > 0 {
+		keys, err := s.store.DeleteArtifacts(ctx, j.ID, types...)
+		if err != nil {
+			return fmt.Errorf("delete artifacts of job %d: %w", j.ID, err)
+		}
+		// The rows are gone, so the answer is 204 whatever happens to the
+		// bytes; a blob left behind is only wasted space.
+		for _, k := range keys {
+			if err := s.cfg.Blobs.Delete(ctx, k); err != nil {
+				s.log.Warn("delete artifact blob", "key", k, "err", err)
+			}
+		}
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteProjectArtifacts is DELETE /projects/:id/artifacts: every deletable
+// artifact of the project expires now and the background sweeper removes
+// them, hence 202.
+func (s *Server) deleteProjectArtifacts(q *req) error {
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return err
+	}
+	if lvl < ci.Maintainer {
+		return ci.ErrForbidden
+	}
+	if err := s.store.ExpireArtifacts(q.ctx(), p.ID, s.now()); err != nil {
+		return fmt.Errorf("expire artifacts of project %d: %w", p.ID, err)
+	}
+	// accepted! is render_api_error!('202 Accepted', 202).
+	return q.json(http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+}

@@ -51,7 +51,7 @@ func (s *Server) listProjectJobs(q *req) error {
 	if !canReadBuilds(q.caller, p, lvl) {
 		return ci.ErrForbidden
 	}
-	f := store.JobFilter{ProjectID: p.ID, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1}
+	f := store.JobFilter{ProjectID: p.ID, Kind: store.BuildsOnly, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1}
 	if keyset {
 		if c := q.p.Str("cursor"); c != "" {
 			id, ok := decodeCursor(c)

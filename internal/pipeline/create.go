@@ -275,4 +275,3 @@ func matchDoubleStar(pat, parts []string) bool {
 	}
 	return len(parts) == 0
 }
-

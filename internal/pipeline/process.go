@@ -339,5 +339,3 @@ func splitPath(full string) (string, string, bool) {
 	}
 	return "", "", false
 }
-
-

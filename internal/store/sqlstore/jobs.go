@@ -369,12 +369,24 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 		if limit > 0 && size+int64(len(data)) > limit {
 			return errTraceLimit
 		}
+		// Compare-and-set on the size first: of concurrent appends at one
+		// offset (PostgreSQL runs them in parallel) exactly one moves it; the
+		// others wait for its row lock, match nothing and report its size.
+		res, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = ? WHERE id = ? AND trace_size = ?`,
+			size+int64(len(data)), jobID, size)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size)
+		}
 		if _, err := db.exec(ctx, q, `INSERT INTO trace_chunks (job_id, pos, data) VALUES (?, ?, ?)`, jobID, offset, data); err != nil {
 			return err
 		}
 		size += int64(len(data))
-		_, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = ? WHERE id = ?`, size, jobID)
-		return err
+		return nil
 	})
 	if errors.Is(err, errTraceLimit) {
 		return size, store.ErrTraceLimit
@@ -410,6 +422,9 @@ func (db *DB) DeleteTrace(ctx context.Context, jobID int64) error {
 	return db.tx(ctx, func(q querier) error {
 		if _, err := db.exec(ctx, q, `DELETE FROM trace_chunks WHERE job_id = ?`, jobID); err != nil {
 			return fmt.Errorf("delete trace: %w", err)
+		}
+		if _, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = 0 WHERE id = ?`, jobID); err != nil {
+			return fmt.Errorf("reset trace size: %w", err)
 		}
 		return nil
 	})
