@@ -5,7 +5,7 @@
 #
 #   1. installs PostgreSQL from Debian's packages when no server binaries are
 #      found under /usr/lib/postgresql/*/bin (apt-get update; apt-get install -y
-#      postgresql; without creating or starting Debian's "main" cluster);
+#      postgresql, turning off the creation of Debian's "main" cluster);
 #   2. creates a fresh cluster with initdb in a temporary directory (owned by
 #      the postgres system user when run as root, since initdb and postgres
 #      refuse to run as root);
@@ -19,7 +19,8 @@
 # Example: bash scripts/with-postgres.sh go test ./internal/store/...
 #
 # Safe to run repeatedly and concurrently: every run has its own cluster,
-# directory and port. Nothing is left running afterwards.
+# directory (under ${GANTRY_PG_TMPDIR:-/tmp}) and port. Nothing is left
+# running afterwards.
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -51,13 +52,15 @@ as_root() {
 BINDIR=$(find_bindir)
 if [ -z "$BINDIR" ]; then
 	log "PostgreSQL not found; installing it from Debian's packages"
-	# Only the binaries are wanted: do not create (and start) the system's
-	# "main" cluster on port 5432 unless the machine was already set up to.
-	if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-		as_root mkdir -p /etc/postgresql-common
-		echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
-	fi
 	as_root apt-get update
+	# Only the binaries are wanted: install postgresql-common first and turn
+	# off the creation (and start) of the system's "main" cluster on port
+	# 5432, as the official PostgreSQL images do, then the server.
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-common
+	if [ -f /etc/postgresql-common/createcluster.conf ]; then
+		as_root sed -ri 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*$/create_main_cluster = false/' \
+			/etc/postgresql-common/createcluster.conf
+	fi
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
 	BINDIR=$(find_bindir)
 	if [ -z "$BINDIR" ]; then
@@ -77,7 +80,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	RUN_AS=(runuser -u postgres --)
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gantry-pg.XXXXXX")
+# Under /tmp rather than $TMPDIR: the postgres user must be able to reach it.
+TMP=$(mktemp -d "${GANTRY_PG_TMPDIR:-/tmp}/gantry-pg.XXXXXX")
 PGDATA="$TMP/data"
 SOCKDIR="$TMP/sock"
 mkdir -p "$SOCKDIR"
@@ -134,8 +138,21 @@ pg "$BINDIR/createdb" -h 127.0.0.1 -p "$PORT" -U postgres gantry_test
 export GANTRY_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/gantry_test?sslmode=disable"
 log "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT ($TMP)"
 
-set +e
-"$@"
-status=$?
-set -e
+# Run the command in the background so that a signal sent to this script is
+# handled at once: it is forwarded to the command, and the cluster is still
+# stopped and removed afterwards. Standard input is passed on explicitly
+# (a background job would otherwise read /dev/null).
+exec 3<&0
+"$@" <&3 3<&- &
+child=$!
+exec 3<&-
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM
+trap 'kill -INT "$child" 2>/dev/null || true' INT
+trap 'kill -HUP "$child" 2>/dev/null || true' HUP
+status=0
+while :; do
+	wait "$child" && status=0 || status=$?
+	# wait also returns when a trapped signal arrives: go on until it exits.
+	kill -0 "$child" 2>/dev/null || break
+done
 exit "$status"

@@ -36,7 +36,7 @@ type Pipeline struct {
 	FinishedAt     *Time          `json:"finished_at"`
 	CommittedAt    *Time          `json:"committed_at"`
 	Duration       *int64         `json:"duration"`
-	QueuedDuration *Float         `json:"queued_duration"`
+	QueuedDuration *int64         `json:"queued_duration"`
 	Coverage       *string        `json:"coverage"`
 	DetailedStatus DetailedStatus `json:"detailed_status"`
 }
@@ -96,8 +96,10 @@ func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipe
 		}
 		d := int64(end.Sub(*p.StartedAt) / time.Second)
 		out.Duration = &d
-		qd := Float(p.StartedAt.Sub(p.CreatedAt).Seconds())
-		out.QueuedDuration = &qd
+		// Pipeline#queued_duration: whole seconds, nil when zero.
+		if qd := int64(p.StartedAt.Sub(p.CreatedAt) / time.Second); qd != 0 {
+			out.QueuedDuration = &qd
+		}
 	}
 	return out, nil
 }

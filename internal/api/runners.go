@@ -43,12 +43,12 @@ var (
 )
 
 var (
-	errRunnerNotFound  = ci.NotFound("Runner")
-	errNoRunnerAccess  = ci.Forbidden("No access granted")
-	errRunnerScope     = &ci.Error{Code: ci.EBadRequest, Message: "Scope contains invalid value"}
-	errNotRunnerAdmin  = ci.Forbidden("Insufficient permissions")
-	versionPrefixRe    = regexp.MustCompile(`^[\d+.]+`)
-	runnerUpdateParams = []string{"description", "active", "paused", "tag_list", "run_untagged", "locked",
+	errRunnerNotFound          = ci.NotFound("Runner")
+	errNoRunnerAccess          = ci.Forbidden("No access granted")
+	errRunnerScope             = &ci.Error{Code: ci.EBadRequest, Message: "Scope contains invalid value"}
+	errInsufficientPermissions = ci.Forbidden("Insufficient permissions")
+	versionPrefixRe            = regexp.MustCompile(`^[\d+.]+`)
+	runnerUpdateParams         = []string{"description", "active", "paused", "tag_list", "run_untagged", "locked",
 		"access_level", "maximum_timeout", "maintenance_note"}
 )
 
@@ -309,7 +309,7 @@ func (s *Server) createUserRunner(q *req) error {
 	switch typ {
 	case ci.RunnerInstance:
 		if !q.caller.Admin() {
-			return errNotRunnerAdmin
+			return errInsufficientPermissions
 		}
 	case ci.RunnerGroup:
 		// Gantry has no groups, so every group id is "missing/invalid".
@@ -327,7 +327,7 @@ func (s *Server) createUserRunner(q *req) error {
 			return err
 		}
 		if lvl < ci.Maintainer {
-			return errNotRunnerAdmin
+			return errInsufficientPermissions
 		}
 		r.ProjectIDs = []int64{p.ID}
 	}
@@ -498,9 +498,8 @@ func runnerHasScope(r *ci.Runner, scope string, now time.Time) bool {
 	return false
 }
 
-// apply filters runners in memory (the store filters type, paused and tags
-// only, and cannot count): scope, type, status, paused, version prefix,
-// tags.
+// filterRunners applies every list filter in memory: the store knows
+// neither statuses nor manager versions, and cannot count.
 func (s *Server) filterRunners(ctx context.Context, rs []*ci.Runner, f *runnerFilter) ([]*ci.Runner, error) {
 	now := s.now()
 	out := rs[:0:0]

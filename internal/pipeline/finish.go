@@ -27,8 +27,12 @@ func (s *Service) Finish(ctx context.Context, j *ci.Job, success bool, reason st
 	if reason == "" && !success {
 		reason = ci.FailureScript
 	}
+	coverage := s.coverage(ctx, j, d)
 	err = s.transition(ctx, j, ev, ci.Guards{}, func(j *ci.Job) {
 		j.ExitCode = exitCode
+		if coverage != nil {
+			j.Coverage = coverage
+		}
 		if j.Status == ci.StatusFailed {
 			j.FailureReason = reason
 			if exitCode != nil && slices.Contains(d.AllowFailureExitCodes, *exitCode) {
@@ -58,20 +62,27 @@ func (s *Service) Drop(ctx context.Context, j *ci.Job, reason string) error {
 	return s.afterFinish(ctx, j, d)
 }
 
-// afterFinish archives the log, parses coverage, retries automatically when
-// retry: allows it, and processes the pipeline.
-func (s *Service) afterFinish(ctx context.Context, j *ci.Job, d *ciconfig.Job) error {
-	trace, err := s.ArchiveTrace(ctx, j)
-	if err != nil {
-		s.log.Warn("archive trace", "job", j.ID, "err", err)
+// coverage parses the job's coverage from its live log, so the value is
+// stored together with the final status.
+func (s *Service) coverage(ctx context.Context, j *ci.Job, d *ciconfig.Job) *float64 {
+	if d.Coverage == "" {
+		return nil
 	}
-	if d.Coverage != "" && trace != nil {
-		if c, ok := parseCoverage(d.Coverage, trace); ok {
-			j.Coverage = &c
-			if err := s.store.UpdateJob(ctx, j, j.Status); err != nil && !isStale(err) {
-				return err
-			}
-		}
+	trace, err := s.store.ReadTrace(ctx, j.ID)
+	if err != nil {
+		return nil
+	}
+	if c, ok := parseCoverage(d.Coverage, trace); ok {
+		return &c
+	}
+	return nil
+}
+
+// afterFinish archives the log, retries automatically when retry: allows
+// it, and processes the pipeline.
+func (s *Service) afterFinish(ctx context.Context, j *ci.Job, d *ciconfig.Job) error {
+	if _, err := s.ArchiveTrace(ctx, j); err != nil {
+		s.log.Warn("archive trace", "job", j.ID, "err", err)
 	}
 	if j.Status == ci.StatusFailed && shouldAutoRetry(d, j) {
 		clone := s.clone(j, j.UserID)

@@ -302,3 +302,71 @@ func TestConcurrentClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestWakeManyParked: one job becoming pending while 20 requests are
+// parked goes to exactly one of them; the rest keep waiting and end in 204.
+func TestWakeManyParked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.LongPoll = time.Second })
+	token, _ := e.runner(nil)
+	statuses := make(chan int, 20)
+	for range 20 {
+		go func() {
+			resp, _ := e.request(token)
+			statuses <- resp.StatusCode
+		}()
+	}
+	waitParked(t, e.api, 20)
+	e.pipeline(nil, jobSpec{name: "only"})
+	counts := map[int]int{}
+	for range 20 {
+		counts[<-statuses]++
+	}
+	if counts[http.StatusCreated] != 1 || counts[http.StatusNoContent] != 19 {
+		t.Errorf("answers = %v, want one 201 and nineteen 204", counts)
+	}
+}
+
+// TestContactThrottled: polls record the manager and runner contact at
+// most once per contactEvery, unless the reported info changes.
+func TestContactThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.LongPoll = 10 * time.Millisecond })
+	token, rn := e.runner(nil)
+	base := time.Now().UTC().Truncate(time.Second)
+	now := base
+	e.api.now = func() time.Time { return now }
+	contacted := func() time.Time {
+		t.Helper()
+		ms, err := e.st.ListRunnerManagers(e.ctx, rn.ID)
+		if err != nil || len(ms) != 1 || ms[0].ContactedAt == nil {
+			t.Fatalf("managers = %+v (%v)", ms, err)
+		}
+		return *ms[0].ContactedAt
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		version string
+		want    time.Duration // expected contacted_at - base
+	}{
+		{"first poll writes", 0, "14.10.0", 0},
+		{"poll within the window is skipped", 5 * time.Second, "14.10.0", 0},
+		{"changed info writes at once", 1 * time.Second, "15.0.0", 6 * time.Second},
+		{"window passed writes", contactEvery, "15.0.0", 6*time.Second + contactEvery},
+	}
+	for _, s := range steps {
+		now = now.Add(s.advance)
+		resp, body := e.json(http.MethodPost, "/api/v4/jobs/request", map[string]any{"token": token,
+			"info": map[string]any{"version": s.version}}, nil)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("%s: %d %s", s.name, resp.StatusCode, body)
+		}
+		if got := contacted().Sub(base); got != s.want {
+			t.Errorf("%s: contacted_at = base%+v, want base%+v", s.name, got, s.want)
+		}
+	}
+	if r, err := e.st.RunnerByID(e.ctx, rn.ID); err != nil || r.ContactedAt == nil || !r.ContactedAt.Equal(base.Add(6*time.Second+contactEvery)) {
+		t.Errorf("runner contacted_at = %v (%v)", r.ContactedAt, err)
+	}
+}
