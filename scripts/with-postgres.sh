@@ -93,10 +93,9 @@ chmod 700 "$TMP"
 # pg runs a command as the cluster's owner, from a directory it can read.
 pg() { (cd "$TMP" && "${RUN_AS[@]}" "$@"); }
 
-STARTED=0
 cleanup() {
 	local rc=$?
-	if [ "$STARTED" = 1 ]; then
+	if [ -f "$PGDATA/postmaster.pid" ]; then
 		pg "$BINDIR/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
 	rm -rf "$TMP"
@@ -122,7 +121,6 @@ for _ in $(seq 1 20); do
 		-o "-p $p -c listen_addresses=127.0.0.1 -k $SOCKDIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
 		start >/dev/null 2>&1; then
 		PORT=$p
-		STARTED=1
 		break
 	fi
 	# Lost a race for the port (or another failure): show why, then retry.

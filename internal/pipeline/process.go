@@ -55,9 +55,12 @@ const maxPasses = 20
 // follows its jobs (and a dependent parent bridge follows the pipeline).
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 	unlock := s.lock(pipelineID)
-	p, changed, err := s.processLocked(ctx, pipelineID)
+	p, changed, jobs, err := s.processLocked(ctx, pipelineID)
 	unlock()
 	if err != nil {
+		return err
+	}
+	if err := s.resourceGroups(ctx, p.ProjectID, jobs); err != nil {
 		return err
 	}
 	if changed && p.ParentJobID != 0 && p.Status.Complete() {
@@ -66,11 +69,11 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 	return nil
 }
 
-func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, error) {
+func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, []*ci.Job, error) {
 	for pass := 0; pass < maxPasses; pass++ {
 		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		byID := make(map[int64]*ci.Job, len(jobs))
 		procs := make([]ci.ProcJob, 0, len(jobs))
@@ -100,7 +103,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 					retry = true
 					continue
 				}
-				return nil, false, err
+				return nil, false, nil, err
 			}
 			if j.Kind == ci.KindBridge && ch.To == ci.StatusPending {
 				triggered = append(triggered, j)
@@ -108,7 +111,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		}
 		for _, b := range triggered {
 			if err := s.triggerDownstream(ctx, b); err != nil {
-				return nil, false, err
+				return nil, false, nil, err
 			}
 			retry = true
 		}
@@ -120,9 +123,9 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 			continue
 		}
 		p, changed, err := s.updatePipelineStatus(ctx, pipelineID, jobs)
-		return p, changed, err
+		return p, changed, jobs, err
 	}
-	return nil, false, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
+	return nil, false, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
 }
 
 // updatePipelineStatus sets the pipeline's status from its latest jobs.

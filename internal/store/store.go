@@ -191,6 +191,8 @@ type JobFilter struct {
 	Ref string
 	// LatestOnly hides retried jobs.
 	LatestOnly bool
+	// ResourceGroup restricts to jobs of that resource group.
+	ResourceGroup string
 	// BeforeID is the keyset cursor: only ids below it.
 	BeforeID int64
 	Limit    int

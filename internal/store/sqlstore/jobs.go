@@ -148,6 +148,10 @@ func jobWhere(f store.JobFilter) (string, []any) {
 		where += ` AND retried = ?`
 		args = append(args, false)
 	}
+	if f.ResourceGroup != "" {
+		where += ` AND resource_group = ?`
+		args = append(args, f.ResourceGroup)
+	}
 	if f.BeforeID > 0 {
 		where += ` AND id < ?`
 		args = append(args, f.BeforeID)

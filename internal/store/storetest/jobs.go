@@ -123,6 +123,7 @@ func testJobListFilters(t *testing.T, s store.Store) {
 	a3, a4 := newBridge("a3", ci.StatusSuccess), newJob("a4", ci.StatusPending)
 	pa := mustPipeline(t, s, pr.ID, "main", a1, a2, a3, a4)
 	b1, b2 := newJob("b1", ci.StatusRunning), newJob("b2", ci.StatusPending)
+	a4.ResourceGroup, b2.ResourceGroup = "production", "production"
 	pb := mustPipeline(t, s, pr.ID, "dev", b1, b2)
 	retry := newJob("a2", ci.StatusPending)
 	retry.PipelineID, retry.ProjectID, retry.Ref = pa.ID, pr.ID, "main"
@@ -151,6 +152,8 @@ func testJobListFilters(t *testing.T, s store.Store) {
 		{"ref dev", store.JobFilter{ProjectID: P, Ref: "dev"}, []*ci.Job{b2, b1}, 0},
 		{"ref unknown", store.JobFilter{ProjectID: P, Ref: "nope"}, []*ci.Job{}, 0},
 		{"latest only", store.JobFilter{ProjectID: P, LatestOnly: true}, []*ci.Job{retry, b2, b1, a4, a3, a1}, 0},
+		{"resource group", store.JobFilter{ProjectID: P, ResourceGroup: "production"}, []*ci.Job{b2, a4}, 0},
+		{"resource group unknown", store.JobFilter{ProjectID: P, ResourceGroup: "staging"}, []*ci.Job{}, 0},
 		{"before id", store.JobFilter{ProjectID: P, BeforeID: b1.ID}, []*ci.Job{a4, a3, a2, a1}, 0},
 		{"before id, limit", store.JobFilter{ProjectID: P, BeforeID: b1.ID, Limit: 2}, []*ci.Job{a4, a3}, 4},
 		{"limit", store.JobFilter{ProjectID: P, Limit: 2}, []*ci.Job{retry, b2}, 7},
