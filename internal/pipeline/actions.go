@@ -68,6 +68,13 @@ func (s *Service) CancelJob(ctx context.Context, j *ci.Job, force bool) (*ci.Job
 		}
 		switch {
 		case err == nil:
+			if j.Kind == ci.KindBuild && j.Status.Complete() {
+				// A hard cancel ends the job here: the runner's next call
+				// is refused, so archive the log now.
+				if _, err := s.ArchiveTrace(ctx, j); err != nil {
+					s.log.Warn("archive trace", "job", j.ID, "err", err)
+				}
+			}
 			if err := s.Process(ctx, j.PipelineID); err != nil {
 				return nil, err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -53,6 +54,10 @@ func ConfigError(msgs ...string) *ci.Error {
 // Create makes a pipeline for a commit and starts processing it.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, error) {
 	repo := s.Repo(req.Project.ID)
+	if _, err := os.Stat(repo.Dir); err != nil {
+		// No repository yet: nothing was ever pushed.
+		return nil, ConfigError("Reference not found")
+	}
 	if !req.RefKnown {
 		if req.Ref == "" {
 			req.Ref = req.Project.DefaultBranch

@@ -54,26 +54,43 @@ const maxPasses = 20
 // complete, bridges trigger downstream pipelines, and the pipeline's status
 // follows its jobs (and a dependent parent bridge follows the pipeline).
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
-	unlock := s.lock(pipelineID)
-	p, changed, jobs, err := s.processLocked(ctx, pipelineID)
-	unlock()
-	if err != nil {
-		return err
+	changed := false
+	for range maxPasses {
+		unlock := s.lock(pipelineID)
+		p, ch, jobs, triggered, err := s.processLocked(ctx, pipelineID)
+		unlock()
+		if err != nil {
+			return err
+		}
+		changed = changed || ch
+		if len(triggered) > 0 {
+			// Downstream pipelines are created outside the lock: creating
+			// and processing them takes other pipelines' locks.
+			for _, b := range triggered {
+				if err := s.triggerDownstream(ctx, b); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := s.resourceGroups(ctx, p.ProjectID, jobs); err != nil {
+			return err
+		}
+		if changed && p.ParentJobID != 0 && p.Status.Complete() {
+			return s.updateSourceBridge(ctx, p)
+		}
+		return nil
 	}
-	if err := s.resourceGroups(ctx, p.ProjectID, jobs); err != nil {
-		return err
-	}
-	if changed && p.ParentJobID != 0 && p.Status.Complete() {
-		return s.updateSourceBridge(ctx, p)
-	}
-	return nil
+	return fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
 }
 
-func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, []*ci.Job, error) {
+// processLocked runs processing passes until nothing moves, then sets the
+// pipeline status. Bridges that became pending are returned for triggering.
+func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, []*ci.Job, []*ci.Job, error) {
 	for pass := 0; pass < maxPasses; pass++ {
 		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
 		if err != nil {
-			return nil, false, nil, err
+			return nil, false, nil, nil, err
 		}
 		byID := make(map[int64]*ci.Job, len(jobs))
 		procs := make([]ci.ProcJob, 0, len(jobs))
@@ -103,29 +120,23 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 					retry = true
 					continue
 				}
-				return nil, false, nil, err
+				return nil, false, nil, nil, err
 			}
 			if j.Kind == ci.KindBridge && ch.To == ci.StatusPending {
 				triggered = append(triggered, j)
 			}
 		}
-		for _, b := range triggered {
-			if err := s.triggerDownstream(ctx, b); err != nil {
-				return nil, false, nil, err
-			}
-			retry = true
+		if len(triggered) > 0 {
+			return nil, true, nil, triggered, nil
 		}
-		if len(changes) > 0 && !retry {
+		if len(changes) > 0 || retry {
 			// Another pass lets jobs unblocked by this one move.
 			continue
 		}
-		if retry {
-			continue
-		}
 		p, changed, err := s.updatePipelineStatus(ctx, pipelineID, jobs)
-		return p, changed, jobs, err
+		return p, changed, jobs, nil, err
 	}
-	return nil, false, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
+	return nil, false, nil, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
 }
 
 // updatePipelineStatus sets the pipeline's status from its latest jobs.

@@ -121,9 +121,9 @@ func testJobListFilters(t *testing.T, s store.Store) {
 	pr, other := mustProject(t, s, "o", "p", ci.VisibilityPrivate), mustProject(t, s, "o", "q", ci.VisibilityPrivate)
 	a1, a2 := newJob("a1", ci.StatusSuccess), newJob("a2", ci.StatusFailed)
 	a3, a4 := newBridge("a3", ci.StatusSuccess), newJob("a4", ci.StatusPending)
-	pa := mustPipeline(t, s, pr.ID, "main", a1, a2, a3, a4)
 	b1, b2 := newJob("b1", ci.StatusRunning), newJob("b2", ci.StatusPending)
 	a4.ResourceGroup, b2.ResourceGroup = "production", "production"
+	pa := mustPipeline(t, s, pr.ID, "main", a1, a2, a3, a4)
 	pb := mustPipeline(t, s, pr.ID, "dev", b1, b2)
 	retry := newJob("a2", ci.StatusPending)
 	retry.PipelineID, retry.ProjectID, retry.Ref = pa.ID, pr.ID, "main"

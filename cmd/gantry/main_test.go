@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as gantry itself, so crash tests run the
+// real program as a separate process without building it.
+func TestMain(m *testing.M) {
+	if os.Getenv("GANTRY_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const token = "glpat-crash-test-000000000000"
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startGantry runs `gantry serve` as a child process and waits for readiness.
+func startGantry(t *testing.T, dataDir, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", dataDir, "--long-poll", "1s")
+	cmd.Env = append(os.Environ(), "GANTRY_TEST_RUN_MAIN=1", "GANTRY_ROOT_TOKEN="+token,
+		"GANTRY_RUNNER_REGISTRATION_TOKEN=crash-reg")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get("http://" + addr + "/-/readiness"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return cmd
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("gantry did not become ready")
+	return nil
+}
+
+func call(t *testing.T, method, url, ct, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("PRIVATE-TOKEN", token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+// TestAcknowledgedWritesSurviveKill9 writes through the API and the runner
+// protocol, kills the server with SIGKILL right after the acknowledgements,
+// restarts it on the same data dir and reads everything back.
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	base := "http://" + addr + "/api/v4"
+	cmd := startGantry(t, dir, addr)
+
+	if st, _, b := call(t, "POST", base+"/projects", "application/json", `{"name":"durable"}`, nil); st != 201 {
+		t.Fatalf("create project: %d %s", st, b)
+	}
+	// A repository with a commit, pushed with real git, then a pipeline.
+	work := t.TempDir()
+	run := func(args ...string) {
+		c := exec.Command("git", args...)
+		c.Dir = work
+		c.Env = append(os.Environ(), "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@x")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	run("init", "-q", "-b", "main")
+	if err := os.WriteFile(work+"/.gitlab-ci.yml", []byte("job:\n  script: echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("add", ".")
+	run("commit", "-q", "-m", "ci")
+	run("push", "-q", "http://oauth2:"+token+"@"+addr+"/root/durable.git", "main")
+
+	st, _, b := call(t, "POST", base+"/runners", "application/json", `{"token":"crash-reg"}`, nil)
+	if st != 201 {
+		t.Fatalf("register runner: %d %s", st, b)
+	}
+	var reg struct{ Token string }
+	_ = json.Unmarshal(b, &reg)
+	st, _, b = call(t, "POST", base+"/jobs/request", "application/json", fmt.Sprintf(`{"token":%q}`, reg.Token), nil)
+	if st != 201 {
+		t.Fatalf("jobs/request: %d %s", st, b)
+	}
+	var job struct {
+		ID    int64
+		Token string
+	}
+	_ = json.Unmarshal(b, &job)
+	// Stream a log in acknowledged chunks.
+	var sent bytes.Buffer
+	for i := 0; i < 50; i++ {
+		chunk := fmt.Sprintf("line %03d of the log\n", i)
+		st, hdr, _ := call(t, "PATCH", fmt.Sprintf("%s/jobs/%d/trace", base, job.ID), "text/plain", chunk,
+			map[string]string{"JOB-TOKEN": job.Token, "Content-Range": fmt.Sprintf("%d-%d", sent.Len(), sent.Len()+len(chunk)-1)})
+		if st != 202 {
+			t.Fatalf("patch %d: %d %v", i, st, hdr)
+		}
+		sent.WriteString(chunk)
+	}
+	// Cancel through the API: acknowledged with 201.
+	if st, _, b := call(t, "POST", fmt.Sprintf("%s/projects/1/jobs/%d/cancel", base, job.ID), "", "", nil); st != 201 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+
+	// SIGKILL: no shutdown, no flush.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	startGantry(t, dir, addr)
+	st, _, b = call(t, "GET", base+"/projects/root%2Fdurable", "", "", nil)
+	if st != 200 {
+		t.Fatalf("project after restart: %d %s", st, b)
+	}
+	st, _, b = call(t, "GET", fmt.Sprintf("%s/projects/1/jobs/%d", base, job.ID), "", "", nil)
+	var j struct{ Status string }
+	_ = json.Unmarshal(b, &j)
+	if st != 200 || j.Status != "canceled" {
+		t.Errorf("job after restart: %d %s", st, b)
+	}
+	_, _, logAfter := call(t, "GET", fmt.Sprintf("%s/projects/1/jobs/%d/trace", base, job.ID), "", "", nil)
+	if !bytes.Equal(logAfter, sent.Bytes()) {
+		sc := bufio.NewScanner(bytes.NewReader(logAfter))
+		n := 0
+		for sc.Scan() {
+			n++
+		}
+		t.Errorf("log after restart has %d lines (%d bytes), want 50 lines (%d bytes)", n, len(logAfter), sent.Len())
+	}
+}
