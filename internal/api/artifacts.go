@@ -315,92 +315,13 @@ func (s *Server) keepArtifacts(q *req) error {
 	if a == nil {
 		return ci.ErrNotFoundGeneric
 	}
-	if j, err = s.clearJobExpiry(ctx, j); err != nil {
+	if err := s.store.KeepArtifacts(ctx, j.ID, s.now()); err != nil {
 		return err
 	}
-	if err := s.clearArtifactExpiry(ctx, j.ID); err != nil {
+	if j, err = s.store.JobByID(ctx, j.ID); err != nil {
 		return err
 	}
 	return s.writeJob(q, p, j, http.StatusOK, false)
-}
-
-// clearJobExpiry sets the job's artifacts_expire_at to null. UpdateJob is a
-// compare-and-set on the status, so a job changing under us (a runner
-// finishing it) is re-read and tried again.
-func (s *Server) clearJobExpiry(ctx context.Context, j *ci.Job) (*ci.Job, error) {
-	for attempt := 0; ; attempt++ {
-		if j.ArtifactsExpireAt == nil {
-			return j, nil
-		}
-		j.ArtifactsExpireAt = nil
-		err := s.store.UpdateJob(ctx, j, j.Status)
-		if err == nil {
-			return j, nil
-		}
-		if !errors.Is(err, store.ErrStale) || attempt == 2 {
-			return nil, fmt.Errorf("keep artifacts of job %d: %w", j.ID, err)
-		}
-		if j, err = s.store.JobByID(ctx, j.ID); err != nil {
-			return nil, fmt.Errorf("reload job: %w", err)
-		}
-	}
-}
-
-// clearArtifactExpiry sets expire_at to null on the job's artifact rows, so
-// the sweeper leaves them alone. The store has no "keep" method, so each
-// expiring row is re-stored without expiry through ReplaceArtifact (one
-// transaction per file type). Rows already past their expiry are left to
-// the sweeper: it may hold them (and delete their blobs) right now.
-//
-// TODO: replace with a store method, KeepArtifacts(ctx, jobID) error,
-// doing one UPDATE job_artifacts SET expire_at = NULL WHERE job_id = ?.
-func (s *Server) clearArtifactExpiry(ctx context.Context, jobID int64) error {
-	arts, err := s.jobArtifacts(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	byType := map[string][]*ci.Artifact{}
-	var types []string
-	for _, a := range arts {
-		if _, ok := byType[a.FileType]; !ok {
-			types = append(types, a.FileType)
-		}
-		byType[a.FileType] = append(byType[a.FileType], a)
-	}
-	for _, t := range types {
-		group := byType[t]
-		expiring, expired := false, false
-		for _, a := range group {
-			if a.ExpireAt != nil {
-				expiring = true
-				expired = expired || !a.ExpireAt.After(now)
-			}
-		}
-		// A type with a row already past its expiry is left alone: the
-		// sweeper may be deleting that row's blob right now, and reviving
-		// the row would leave it pointing at nothing.
-		if !expiring || expired {
-			continue
-		}
-		// ReplaceArtifact drops every row of the type and stores one; the
-		// type's other rows (rare: one per type is the rule) follow as
-		// plain inserts. Blob keys stay, so no bytes move.
-		for i, a := range group {
-			c := *a
-			c.ID, c.ExpireAt = 0, nil
-			if i == 0 {
-				if _, err := s.store.ReplaceArtifact(ctx, &c); err != nil {
-					return fmt.Errorf("keep %s artifact of job %d: %w", t, jobID, err)
-				}
-				continue
-			}
-			if err := s.store.CreateArtifact(ctx, &c); err != nil {
-				return fmt.Errorf("keep %s artifact of job %d: %w", t, jobID, err)
-			}
-		}
-	}
-	return nil
 }
 
 // deleteJobArtifacts is DELETE /projects/:id/jobs/:job_id/artifacts: every

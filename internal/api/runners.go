@@ -795,7 +795,6 @@ func (s *Server) deleteRunner(q *req) error {
 
 // runnerJobScanChunk is how many jobs one store round trip reads while
 // looking for a runner's jobs.
-const runnerJobScanChunk = 1000
 
 // runnerJobs is GET /runners/:runner_id/jobs.
 func (s *Server) runnerJobs(q *req) error {
@@ -891,35 +890,25 @@ func (s *Server) runnerJobs(q *req) error {
 }
 
 // scanRunnerJobs returns the builds runner ran (and manager, when not 0),
-// newest first, that visible allows. The store cannot filter jobs by
-// runner, so this walks the builds in id order, a chunk at a time.
+// newest first, that visible allows.
 func (s *Server) scanRunnerJobs(ctx context.Context, runnerID, managerID int64, statuses []ci.Status,
 	visible func(int64) (bool, error)) ([]*ci.Job, error) {
-	var out []*ci.Job
-	var before int64
-	for {
-		chunk, err := s.store.ListJobs(ctx, store.JobFilter{Kind: store.BuildsOnly, Statuses: statuses,
-			BeforeID: before, Limit: runnerJobScanChunk})
-		if err != nil {
-			return nil, fmt.Errorf("runner jobs: %w", err)
-		}
-		for _, j := range chunk {
-			if j.RunnerID != runnerID || (managerID != 0 && j.RunnerManagerID != managerID) {
-				continue
-			}
-			ok, err := visible(j.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				out = append(out, j)
-			}
-		}
-		if len(chunk) < runnerJobScanChunk {
-			return out, nil
-		}
-		before = chunk[len(chunk)-1].ID
+	jobs, err := s.store.ListJobs(ctx, store.JobFilter{Kind: store.BuildsOnly, Statuses: statuses,
+		RunnerID: runnerID, RunnerManagerID: managerID})
+	if err != nil {
+		return nil, fmt.Errorf("runner jobs: %w", err)
 	}
+	out := jobs[:0]
+	for _, j := range jobs {
+		ok, err := visible(j.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, j)
+		}
+	}
+	return out, nil
 }
 
 // writeRunnerJobs renders JobBasicWithProject, loading what the entities

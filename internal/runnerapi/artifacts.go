@@ -223,24 +223,9 @@ func (a *API) expiry(j *ci.Job, expireIn string) (*time.Time, error) {
 	return &t, nil
 }
 
-// setArtifactsExpiry records the archive's expiry on the job, retrying
-// when a concurrent update (a touch or cancel) won the compare-and-set.
+// setArtifactsExpiry records the archive's expiry on the job.
 func (a *API) setArtifactsExpiry(ctx context.Context, j *ci.Job, at *time.Time) error {
-	for attempt := 0; attempt < finishAttempts; attempt++ {
-		fresh, err := a.store.JobByID(ctx, j.ID)
-		if err != nil {
-			return fmt.Errorf("reload job: %w", err)
-		}
-		fresh.ArtifactsExpireAt = at
-		err = a.store.UpdateJob(ctx, fresh, fresh.Status)
-		if !errors.Is(err, store.ErrStale) {
-			if err != nil {
-				return fmt.Errorf("set artifacts expiry: %w", err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("set artifacts expiry: %w", store.ErrStale)
+	return a.store.SetArtifactsExpiry(ctx, j.ID, at)
 }
 
 // downloadArtifact is GET /jobs/:id/artifacts (§5.2): the archive of a job,

@@ -139,13 +139,12 @@ func (a *API) touchJob(ctx context.Context, j *ci.Job) *ci.Job {
 	if a.now().Sub(j.UpdatedAt) < touchJobEvery {
 		return j
 	}
-	err := a.store.UpdateJob(ctx, j, j.Status)
-	if errors.Is(err, store.ErrStale) {
-		if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil {
-			return fresh
-		}
-	} else if err != nil {
+	if err := a.store.TouchJob(ctx, j.ID, a.now()); err != nil {
 		a.log.Warn("touch job", "job", j.ID, "err", err)
+		return j
+	}
+	if fresh, err := a.store.JobByID(ctx, j.ID); err == nil {
+		return fresh
 	}
 	return j
 }

@@ -90,6 +90,14 @@ type Store interface {
 	// timeout set. It returns ErrNotFound when there is none. match decides
 	// tag and protection rules that are not expressed in SQL.
 	ClaimJob(ctx context.Context, c Claim) (*ci.Job, error)
+	// TouchJob records that a running or canceling job is alive (its
+	// updated_at), touching nothing else.
+	TouchJob(ctx context.Context, jobID int64, at time.Time) error
+	// SetArtifactsExpiry sets only the job's artifacts_expire_at.
+	SetArtifactsExpiry(ctx context.Context, jobID int64, at *time.Time) error
+	// KeepArtifacts clears the expiry of the job and of its artifacts that
+	// have not expired yet, in one transaction.
+	KeepArtifacts(ctx context.Context, jobID int64, now time.Time) error
 	// SetJobToken stores the digest of a job's token.
 	SetJobToken(ctx context.Context, jobID int64, digest string) error
 	// JobsToSweep lists jobs for background work (stuck, timed out, delayed).
@@ -191,6 +199,9 @@ type JobFilter struct {
 	Ref string
 	// LatestOnly hides retried jobs.
 	LatestOnly bool
+	// RunnerID and RunnerManagerID restrict to jobs a runner (manager) took.
+	RunnerID        int64
+	RunnerManagerID int64
 	// ResourceGroup restricts to jobs of that resource group.
 	ResourceGroup string
 	// BeforeID is the keyset cursor: only ids below it.

@@ -148,6 +148,14 @@ func jobWhere(f store.JobFilter) (string, []any) {
 		where += ` AND retried = ?`
 		args = append(args, false)
 	}
+	if f.RunnerID != 0 {
+		where += ` AND runner_id = ?`
+		args = append(args, f.RunnerID)
+	}
+	if f.RunnerManagerID != 0 {
+		where += ` AND runner_manager_id = ?`
+		args = append(args, f.RunnerManagerID)
+	}
 	if f.ResourceGroup != "" {
 		where += ` AND resource_group = ?`
 		args = append(args, f.ResourceGroup)
@@ -318,6 +326,39 @@ func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 			return nil, store.ErrNotFound
 		}
 	}
+}
+
+// TouchJob refreshes updated_at of an executing job.
+func (db *DB) TouchJob(ctx context.Context, jobID int64, at time.Time) error {
+	if _, err := db.exec(ctx, db.w, `UPDATE jobs SET updated_at = ? WHERE id = ? AND status IN ('running', 'canceling')`,
+		tv(at), jobID); err != nil {
+		return fmt.Errorf("touch job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// SetArtifactsExpiry sets a job's artifacts_expire_at alone.
+func (db *DB) SetArtifactsExpiry(ctx context.Context, jobID int64, at *time.Time) error {
+	if _, err := db.exec(ctx, db.w, `UPDATE jobs SET artifacts_expire_at = ? WHERE id = ?`, tp(at), jobID); err != nil {
+		return fmt.Errorf("artifacts expiry of job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// KeepArtifacts clears the expiry of a job and of its live artifacts.
+func (db *DB) KeepArtifacts(ctx context.Context, jobID int64, now time.Time) error {
+	return db.tx(ctx, func(q querier) error {
+		if _, err := db.exec(ctx, q, `UPDATE jobs SET artifacts_expire_at = NULL WHERE id = ?`, jobID); err != nil {
+			return fmt.Errorf("keep job %d: %w", jobID, err)
+		}
+		// Rows already past their expiry are left to the sweeper, which
+		// may be deleting their blobs right now.
+		if _, err := db.exec(ctx, q, `UPDATE job_artifacts SET expire_at = NULL WHERE job_id = ? AND expire_at > ?`,
+			jobID, tv(now)); err != nil {
+			return fmt.Errorf("keep artifacts of job %d: %w", jobID, err)
+		}
+		return nil
+	})
 }
 
 // SetJobToken replaces a job's token digest.

@@ -16,6 +16,7 @@ var jobTests = []test{
 	{"Jobs/UpdateCompareAndSet", testJobUpdate},
 	{"Jobs/InsertRetried", testJobInsertRetried},
 	{"Jobs/Sweep", testJobSweep},
+	{"Jobs/NarrowUpdates", testJobNarrowUpdates},
 }
 
 // normJob returns a copy of j that compares with reflect.DeepEqual the way
@@ -296,6 +297,69 @@ func testJobSweep(t *testing.T, s store.Store) {
 		{"everything", store.SweepFilter{}, []*ci.Job{running, pending, due, later, done}},
 	} {
 		js, err := s.JobsToSweep(ctx, tc.f)
+		must(t, err, tc.name)
+		sameIDs(t, tc.name, jobIDs(js), jobIDs(tc.want))
+	}
+}
+
+// testJobNarrowUpdates covers the single-purpose updates: touching an
+// executing job, the artifacts expiry, keeping artifacts, and listing by
+// runner.
+func testJobNarrowUpdates(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	running, done := newJob("running", ci.StatusRunning), newJob("done", ci.StatusSuccess)
+	running.RunnerID, running.RunnerManagerID = 7, 70
+	done.RunnerID, done.RunnerManagerID = 7, 71
+	mustPipeline(t, s, pr.ID, "main", running, done)
+
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	must(t, s.TouchJob(ctx, running.ID, later), "touch running")
+	must(t, s.TouchJob(ctx, done.ID, later), "touch done")
+	got, err := s.JobByID(ctx, running.ID)
+	must(t, err, "reload running")
+	if !got.UpdatedAt.Equal(later) || got.Status != ci.StatusRunning {
+		t.Errorf("touched running job: updated_at %v status %v", got.UpdatedAt, got.Status)
+	}
+	if got, _ := s.JobByID(ctx, done.ID); got.UpdatedAt.Equal(later) {
+		t.Errorf("a finished job was touched")
+	}
+
+	must(t, s.SetArtifactsExpiry(ctx, done.ID, &later), "set expiry")
+	future := artifact(done, "archive", "k-archive", ptr(later))
+	past := artifact(done, "junit", "k-junit", ptr(base))
+	must(t, s.CreateArtifact(ctx, future), "archive")
+	must(t, s.CreateArtifact(ctx, past), "junit")
+	must(t, s.KeepArtifacts(ctx, done.ID, time.Now()), "keep")
+	got, _ = s.JobByID(ctx, done.ID)
+	if got.ArtifactsExpireAt != nil {
+		t.Errorf("kept job still expires at %v", got.ArtifactsExpireAt)
+	}
+	arts, err := s.ArtifactsByJobIDs(ctx, []int64{done.ID})
+	must(t, err, "artifacts")
+	for _, a := range arts[done.ID] {
+		switch a.FileType {
+		case "archive":
+			if a.ExpireAt != nil {
+				t.Errorf("kept archive still expires")
+			}
+		case "junit":
+			if a.ExpireAt == nil {
+				t.Errorf("an already expired artifact was revived")
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		f    store.JobFilter
+		want []*ci.Job
+	}{
+		{"runner", store.JobFilter{RunnerID: 7}, []*ci.Job{done, running}},
+		{"runner manager", store.JobFilter{RunnerID: 7, RunnerManagerID: 71}, []*ci.Job{done}},
+		{"other runner", store.JobFilter{RunnerID: 8}, nil},
+	} {
+		js, err := s.ListJobs(ctx, tc.f)
 		must(t, err, tc.name)
 		sameIDs(t, tc.name, jobIDs(js), jobIDs(tc.want))
 	}
