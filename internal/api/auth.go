@@ -84,6 +84,7 @@ func oauthError(w http.ResponseWriter, status int, code, desc string, extra map[
 // authOpts says which credentials a route takes.
 type authOpts struct {
 	jobToken bool
+	scope    string
 }
 
 // authenticate resolves the request's credentials. No credentials give a
@@ -107,7 +108,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p *httpx.P
 		bearer = ""
 	}
 	if pat != "" {
-		c, err := s.patCaller(ctx, pat, r.Method)
+		c, err := s.patCaller(ctx, pat, r.Method, o.scope)
 		if err != nil {
 			return nil, s.writeAuthError(w, err)
 		}
@@ -172,7 +173,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, err error) error {
 
 var errInsufficientScope = errors.New("insufficient scope")
 
-func (s *Server) patCaller(ctx context.Context, token, method string) (*Caller, error) {
+func (s *Server) patCaller(ctx context.Context, token, method, routeScope string) (*Caller, error) {
 	digest := auth.Digest(token)
 	e, ok := s.auth.get(digest)
 	if !ok {
@@ -204,7 +205,7 @@ func (s *Server) patCaller(ctx context.Context, token, method string) (*Caller, 
 		return nil, ci.Forbidden("Your account has been blocked.")
 	}
 	readOnly := method == http.MethodGet || method == http.MethodHead
-	if !t.HasScope(ci.ScopeAPI) && !(readOnly && t.HasScope(ci.ScopeReadAPI)) {
+	if !t.HasScope(ci.ScopeAPI) && !(readOnly && t.HasScope(ci.ScopeReadAPI)) && !(routeScope != "" && t.HasScope(routeScope)) {
 		return nil, errInsufficientScope
 	}
 	return &Caller{User: u, Token: t}, nil

@@ -28,6 +28,9 @@ func (q *req) ctx() context.Context { return q.r.Context() }
 type hopts struct {
 	auth     bool // 401 without credentials
 	jobToken bool // job tokens accepted
+	// scope is a token scope that grants the route besides api (and
+	// read_api on reads), e.g. create_runner.
+	scope string
 }
 
 // handle wraps a handler with GitLab's order of checks: authentication
@@ -42,7 +45,7 @@ func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 			s.fail(w, r, perr)
 			return
 		}
-		c, err := s.authenticate(w, r, p, authOpts{jobToken: o.jobToken})
+		c, err := s.authenticate(w, r, p, authOpts{jobToken: o.jobToken, scope: o.scope})
 		if err != nil {
 			var we writtenError
 			if !errors.As(err, &we) {

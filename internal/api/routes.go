@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
 )
 
@@ -14,6 +15,8 @@ func (s *Server) routes() []httpx.Route {
 	authJob := hopts{auth: true, jobToken: true}
 	anyone := hopts{}
 	anyoneJob := hopts{jobToken: true}
+	createRunner := hopts{auth: true, scope: ci.ScopeCreateRunner}
+	manageRunner := hopts{auth: true, scope: "manage_runner"}
 	const v4 = "/api/v4"
 	r := func(method, pattern string, o hopts, fn func(*req) error) httpx.Route {
 		return httpx.Route{Method: method, Pattern: v4 + pattern, Handler: s.handle(o, fn)}
@@ -67,13 +70,13 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
 
 		// Runners (management; the runner protocol is in runnerapi).
-		r("POST", "/user/runners", auth, s.createUserRunner),
-		r("GET", "/runners", auth, s.listRunners(false)),
-		r("GET", "/runners/all", auth, s.listRunners(true)),
-		r("GET", "/runners/{runner_id}", auth, s.getRunner),
-		r("PUT", "/runners/{runner_id}", auth, s.updateRunner),
-		r("DELETE", "/runners/{runner_id}", auth, s.deleteRunner),
-		r("GET", "/runners/{runner_id}/jobs", auth, s.runnerJobs),
+		r("POST", "/user/runners", createRunner, s.createUserRunner),
+		r("GET", "/runners", manageRunner, s.listRunners(false)),
+		r("GET", "/runners/all", manageRunner, s.listRunners(true)),
+		r("GET", "/runners/{runner_id}", manageRunner, s.getRunner),
+		r("PUT", "/runners/{runner_id}", manageRunner, s.updateRunner),
+		r("DELETE", "/runners/{runner_id}", manageRunner, s.deleteRunner),
+		r("GET", "/runners/{runner_id}/jobs", manageRunner, s.runnerJobs),
 		r("GET", "/projects/{id}/runners", auth, s.projectRunners),
 
 		// Job artifacts (users').
