@@ -52,8 +52,9 @@ type Config struct {
 	Ready chan<- string
 }
 
-// openStore opens the configured database.
-func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, func(), error) {
+// openStore opens the configured database, and for PostgreSQL the
+// cross-coordinator wake-ups (nil for SQLite).
+func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, *clusterWakeups, error) {
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
 		return openPostgres(ctx, cfg)
 	}
@@ -63,7 +64,7 @@ func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, func(), error) {
 		path = filepath.Join(cfg.DataDir, "gantry.db")
 	}
 	db, err := sqlite.Open(ctx, path)
-	return db, func() {}, err
+	return db, nil, err
 }
 
 // Run serves until ctx ends, then shuts down cleanly.
@@ -88,13 +89,17 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ExternalURL = "http://" + ln.Addr().String()
 	}
 	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
-	db, closeExtra, err := openStore(ctx, cfg)
+	db, wakeups, err := openStore(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer db.Close()
-	defer closeExtra()
+	defer wakeups.close()
+	// owner names this coordinator in cluster-wide leases; unique even for
+	// several coordinators in one process.
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), auth.NewToken("", 4))
 
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
@@ -103,11 +108,9 @@ func Run(ctx context.Context, cfg Config) error {
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
 		MaxTraceSize: cfg.MaxTraceSize})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
-	if n, ok := pendingNotifier(db); ok {
-		defer n()
-	}
+	wakeups.connect(db, rapi.NotifyPending)
 
-	if err := bootstrap(ctx, db, cfg, log); err != nil {
+	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
 	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng), OnPush: onPush(db, eng, log), Logger: log})
@@ -117,8 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	host, _ := os.Hostname()
-	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: fmt.Sprintf("%s-%d", host, os.Getpid())})
+	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: owner})
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -136,7 +138,8 @@ func Run(ctx context.Context, cfg Config) error {
 		go func() {
 			defer close(runnerDone)
 			err := runner.Run(bg, runner.Config{URL: cfg.ExternalURL, Token: token, Concurrency: cfg.EmbeddedRunners,
-				BuildsDir: filepath.Join(cfg.DataDir, "builds"), Name: "gantry-embedded", Logger: log})
+				BuildsDir: filepath.Join(cfg.DataDir, "builds"), Name: "gantry-embedded", Logger: log,
+				Environ: jobEnviron()})
 			if err != nil && bg.Err() == nil {
 				log.Error("embedded runner stopped", "err", err)
 			}
@@ -216,4 +219,16 @@ func embeddedRunnerToken(ctx context.Context, db store.Store) (string, error) {
 	}
 	r := &ci.Runner{Description: "gantry-embedded", RunnerType: ci.RunnerInstance, RunUntagged: true, TokenPrefix: token[:8]}
 	return token, db.CreateRunner(ctx, r, auth.Digest(token))
+}
+
+// jobEnviron is the embedded runner's job environment: the server's own,
+// minus Gantry's settings, which hold secrets (tokens, database URLs).
+func jobEnviron() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GANTRY_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,7 +400,11 @@ func (j *jobRun) buildEnv() error {
 		vars = append(vars, v)
 	}
 	j.vars = vars
-	env := os.Environ()
+	env := j.r.cfg.Environ
+	if env == nil {
+		env = os.Environ()
+	}
+	env = slices.Clip(env)
 	for _, v := range vars {
 		env = append(env, v.Key+"="+v.Value)
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	// HTTPClient is used for every request (default: a client without an
 	// overall timeout, since long polls and artifact uploads may be slow).
 	HTTPClient *http.Client
+	// Environ is the environment jobs start from (default os.Environ()). An
+	// embedded runner passes the server's environment without its secrets.
+	Environ []string
 
 	// Knobs for tests; zero means the gitlab-runner default.
 	traceInterval time.Duration // initial trace update interval (3s)
