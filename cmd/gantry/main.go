@@ -97,6 +97,8 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", envInt("GANTRY_EMBEDDED_RUNNER", 0), "run a built-in shell runner taking N jobs at once (GANTRY_EMBEDDED_RUNNER)")
 	fs.DurationVar(&cfg.LongPoll, "long-poll", envDur("GANTRY_LONG_POLL", 50*time.Second), "how long jobs/request is held when there is no job")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", envDur("GANTRY_SWEEP_INTERVAL", 5*time.Second), "background work period")
+	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", envDur("GANTRY_STUCK_RUNNING_TIMEOUT", time.Hour), "fail running jobs whose runner is silent this long")
+	fs.DurationVar(&cfg.StuckPending, "stuck-pending-timeout", envDur("GANTRY_STUCK_PENDING_TIMEOUT", 24*time.Hour), "fail pending jobs no runner takes this long")
 	fs.Int64Var(&cfg.MaxTraceSize, "max-trace-size", int64(envInt("GANTRY_MAX_TRACE_SIZE", 100<<20)), "job log size limit in bytes")
 	fs.Int64Var(&cfg.MaxArtifact, "max-artifact-size", int64(envInt("GANTRY_MAX_ARTIFACT_SIZE", 100<<20)), "artifact upload limit in bytes")
 	_ = fs.Parse(args)

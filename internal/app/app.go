@@ -45,9 +45,12 @@ type Config struct {
 	LongPoll        time.Duration
 	// SweepInterval is the background work period.
 	SweepInterval time.Duration
-	MaxTraceSize  int64
-	MaxArtifact   int64
-	Log           *slog.Logger
+	// StuckRunning fails running jobs whose runner went silent this long;
+	// StuckPending fails pending jobs no runner took this long.
+	StuckRunning, StuckPending time.Duration
+	MaxTraceSize               int64
+	MaxArtifact                int64
+	Log                        *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready chan<- string
 }
@@ -120,7 +123,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: owner})
+	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: owner,
+		RunningStale: cfg.StuckRunning, PendingStale: cfg.StuckPending})
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
