@@ -291,19 +291,8 @@ func percentEscape(s, keep string) string {
 // keepArtifacts is POST /projects/:id/jobs/:job_id/artifacts/keep: the
 // job's artifacts no longer expire.
 func (s *Server) keepArtifacts(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
 	// authorize_update_builds! is project-level, before the job lookup.
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
-	}
-	j, err := s.findJob(q, p, id, false)
+	p, _, j, err := s.projectJob(q, false, atLeast(ci.Developer))
 	if err != nil {
 		return err
 	}
@@ -327,20 +316,9 @@ func (s *Server) keepArtifacts(q *req) error {
 // deleteJobArtifacts is DELETE /projects/:id/jobs/:job_id/artifacts: every
 // artifact but the trace goes, rows then blobs.
 func (s *Server) deleteJobArtifacts(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
 	// authorize_destroy_artifacts! (delete_job_artifact, maintainer) comes
 	// before find_build!.
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
-	}
-	j, err := s.findJob(q, p, id, false)
+	_, _, j, err := s.projectJob(q, false, atLeast(ci.Maintainer))
 	if err != nil {
 		return err
 	}

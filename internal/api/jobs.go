@@ -142,9 +142,11 @@ func (s *Server) writeJob(q *req, p *ci.Project, j *ci.Job, status int, asBridge
 	return q.json(status, s.job(set, j))
 }
 
-// jobInProject resolves :id and :job_id for the single-job routes, checking
-// read_build first.
-func (s *Server) jobInProject(q *req, bridges bool) (*ci.Project, ci.AccessLevel, *ci.Job, error) {
+// projectJob resolves :id and :job_id in GitLab's order: the job id is
+// validated (400), the project found (404), check runs on the caller's role
+// (403; GitLab's authorize! calls that precede the lookup), then the job is
+// looked up among builds, or builds and bridges (404).
+func (s *Server) projectJob(q *req, bridges bool, check func(*ci.Project, ci.AccessLevel) error) (*ci.Project, ci.AccessLevel, *ci.Job, error) {
 	id, err := q.pathInt("job_id")
 	if err != nil {
 		return nil, 0, nil, err
@@ -153,11 +155,36 @@ func (s *Server) jobInProject(q *req, bridges bool) (*ci.Project, ci.AccessLevel
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return nil, 0, nil, ci.ErrForbidden
+	if check != nil {
+		if err := check(p, lvl); err != nil {
+			return nil, 0, nil, err
+		}
 	}
 	j, err := s.findJob(q, p, id, bridges)
 	return p, lvl, j, err
+}
+
+// readBuilds is the read_build check.
+func (q *req) readBuilds(p *ci.Project, lvl ci.AccessLevel) error {
+	if !canReadBuilds(q.caller, p, lvl) {
+		return ci.ErrForbidden
+	}
+	return nil
+}
+
+// atLeast is a project role check.
+func atLeast(min ci.AccessLevel) func(*ci.Project, ci.AccessLevel) error {
+	return func(_ *ci.Project, lvl ci.AccessLevel) error {
+		if lvl < min {
+			return ci.ErrForbidden
+		}
+		return nil
+	}
+}
+
+// jobInProject resolves the job of the read routes (read_build first).
+func (s *Server) jobInProject(q *req, bridges bool) (*ci.Project, ci.AccessLevel, *ci.Job, error) {
+	return s.projectJob(q, bridges, q.readBuilds)
 }
 
 // getJob is GET /projects/:id/jobs/:job_id.
@@ -238,23 +265,15 @@ func (s *Server) readTrace(q *req, j *ci.Job) ([]byte, error) {
 
 // cancelJob is POST /projects/:id/jobs/:job_id/cancel.
 func (s *Server) cancelJob(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
+	if _, err := q.pathInt("job_id"); err != nil {
 		return err
 	}
 	force, err := q.p.Bool("force", false)
 	if err != nil {
 		return err
 	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
 	// cancel_build is checked on the project before the job lookup.
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
-	}
-	j, err := s.findJob(q, p, id, false)
+	p, lvl, j, err := s.projectJob(q, false, atLeast(ci.Developer))
 	if err != nil {
 		return err
 	}
@@ -270,15 +289,7 @@ func (s *Server) cancelJob(q *req) error {
 
 // retryJob is POST /projects/:id/jobs/:job_id/retry.
 func (s *Server) retryJob(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
-	j, err := s.findJob(q, p, id, true)
+	p, lvl, j, err := s.projectJob(q, true, nil)
 	if err != nil {
 		return err
 	}
@@ -294,15 +305,7 @@ func (s *Server) retryJob(q *req) error {
 
 // eraseJob is POST /projects/:id/jobs/:job_id/erase.
 func (s *Server) eraseJob(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
-	j, err := s.findJob(q, p, id, false)
+	p, lvl, j, err := s.projectJob(q, false, nil)
 	if err != nil {
 		return err
 	}
@@ -319,24 +322,17 @@ func (s *Server) eraseJob(q *req) error {
 
 // playJob is POST /projects/:id/jobs/:job_id/play.
 func (s *Server) playJob(q *req) error {
-	id, err := q.pathInt("job_id")
-	if err != nil {
+	if _, err := q.pathInt("job_id"); err != nil {
 		return err
 	}
 	var vars []ci.Variable
 	if q.p.Has("job_variables_attributes") {
+		var err error
 		if vars, err = q.p.KeyValues("job_variables_attributes"); err != nil {
 			return err
 		}
 	}
-	p, lvl, err := s.project(q)
-	if err != nil {
-		return err
-	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return ci.ErrForbidden
-	}
-	j, err := s.findJob(q, p, id, true)
+	p, lvl, j, err := s.projectJob(q, true, q.readBuilds)
 	if err != nil {
 		return err
 	}

@@ -285,6 +285,20 @@ func (s *Server) listMembers(q *req) error {
 	return q.json(http.StatusOK, out)
 }
 
+// GitLab's Ci::Maskable: a masked value is one line of 8+ characters from
+// the Base64 alphabet plus @:.~ (any non-space character when raw).
+var (
+	maskableRe    = regexp.MustCompile(`^[a-zA-Z0-9_+=/@:.~-]{8,}$`)
+	maskableRawRe = regexp.MustCompile(`^\S{8,}$`)
+)
+
+func maskableValue(v string, raw bool) bool {
+	if raw {
+		return maskableRawRe.MatchString(v)
+	}
+	return maskableRe.MatchString(v)
+}
+
 // createVariable is POST /projects/:id/variables (maintainers).
 func (s *Server) createVariable(q *req) error {
 	key := q.p.Str("key")
@@ -304,6 +318,11 @@ func (s *Server) createVariable(q *req) error {
 	masked, _ := q.p.Bool("masked", false)
 	protected, _ := q.p.Bool("protected", false)
 	raw, _ := q.p.Bool("raw", false)
+	if masked && !maskableValue(q.p.Str("value"), raw) {
+		// Runners mask every occurrence of the value in job logs: a short
+		// one mangles them and an empty one crashes gitlab-runner 14.10.
+		return &ci.Error{Code: ci.EBadRequest, Message: "value is invalid", Body: map[string][]string{"value": {"is invalid"}}}
+	}
 	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key, Value: q.p.Str("value"), Masked: masked, Protected: protected,
 		Raw: raw, File: q.p.Str("variable_type") == "file"}
 	if err := s.store.SetProjectVariable(q.ctx(), v); err != nil {

@@ -11,7 +11,7 @@ import (
 
 const artifactCols = `id, job_id, project_id, file_type, file_format, filename, size, blob_key, expire_at, created_at`
 
-func scanArtifact(row interface{ Scan(...any) error }) (*ci.Artifact, error) {
+func scanArtifact(row rowScanner) (*ci.Artifact, error) {
 	var a ci.Artifact
 	var expire sql.NullInt64
 	var created int64

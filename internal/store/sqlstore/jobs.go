@@ -18,7 +18,7 @@ const jobCols = `id, project_id, pipeline_id, kind, name, stage, stage_idx, stat
 	failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout, artifacts_expire_at,
 	downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size, archived, interruptible, enqueue_immediately`
 
-func scanJob(row interface{ Scan(...any) error }) (*ci.Job, error) {
+func scanJob(row rowScanner) (*ci.Job, error) {
 	var j ci.Job
 	var kind int
 	var status, tags, vars string

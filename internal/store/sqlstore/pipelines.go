@@ -15,7 +15,7 @@ const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, st
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
 	parent_job_id, protected, warnings`
 
-func scanPipeline(row interface{ Scan(...any) error }) (*ci.Pipeline, error) {
+func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
 	var created, updated int64
 	var started, finished, committed sql.NullInt64
@@ -113,24 +113,8 @@ func (db *DB) PipelineByID(ctx context.Context, id int64) (*ci.Pipeline, error) 
 
 // PipelinesByIDs loads several pipelines.
 func (db *DB) PipelinesByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Pipeline, error) {
-	out := make(map[int64]*ci.Pipeline, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	list, args := in(ids)
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines WHERE id IN `+list), args...)
-	if err != nil {
-		return nil, fmt.Errorf("pipelines: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		p, err := scanPipeline(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[p.ID] = p
-	}
-	return out, rows.Err()
+	return byIDs(ctx, db, "pipelines", `SELECT `+pipelineCols+` FROM pipelines WHERE id IN `, ids, scanPipeline,
+		func(p *ci.Pipeline) int64 { return p.ID })
 }
 
 func pipelineWhere(f store.PipelineFilter) (string, []any) {

@@ -14,7 +14,7 @@ import (
 const projectCols = `id, namespace, path, name, description, visibility, default_branch, creator_id,
 	created_at, updated_at, public_builds, build_timeout, ci_config_path, job_token_scope_enabled`
 
-func scanProject(row interface{ Scan(...any) error }) (*ci.Project, error) {
+func scanProject(row rowScanner) (*ci.Project, error) {
 	var p ci.Project
 	var created, updated int64
 	if err := row.Scan(&p.ID, &p.Namespace, &p.Path, &p.Name, &p.Description, &p.Visibility, &p.DefaultBranch,

@@ -14,7 +14,7 @@ import (
 const runnerCols = `id, description, runner_type, tags, run_untagged, paused, locked, access_level, maximum_timeout,
 	maintenance_note, created_at, contacted_at, created_by, token_prefix`
 
-func scanRunner(row interface{ Scan(...any) error }) (*ci.Runner, error) {
+func scanRunner(row rowScanner) (*ci.Runner, error) {
 	var r ci.Runner
 	var tags string
 	var created int64
@@ -110,24 +110,12 @@ func (db *DB) RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runne
 
 // RunnersByIDs loads several runners.
 func (db *DB) RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error) {
-	out := make(map[int64]*ci.Runner, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	list, args := in(ids)
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+runnerCols+` FROM runners WHERE id IN `+list), args...)
+	rs, err := byIDs(ctx, db, "runners", `SELECT `+runnerCols+` FROM runners WHERE id IN `, ids, scanRunner,
+		func(r *ci.Runner) int64 { return r.ID })
 	if err != nil {
-		return nil, fmt.Errorf("runners: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRunner(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[r.ID] = r
-	}
-	return out, rows.Err()
+	return rs, db.loadRunnerProjects(ctx, rs)
 }
 
 // ListRunners lists runners by id.
@@ -219,7 +207,7 @@ func (db *DB) DeleteRunner(ctx context.Context, id int64) error {
 
 const managerCols = `id, runner_id, system_id, version, revision, platform, architecture, ip_address, features, created_at, contacted_at`
 
-func scanManager(row interface{ Scan(...any) error }) (*ci.RunnerManager, error) {
+func scanManager(row rowScanner) (*ci.RunnerManager, error) {
 	var m ci.RunnerManager
 	var features string
 	var created int64
@@ -269,24 +257,8 @@ func (db *DB) UpsertRunnerManager(ctx context.Context, m *ci.RunnerManager) erro
 
 // RunnerManagersByIDs loads managers.
 func (db *DB) RunnerManagersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.RunnerManager, error) {
-	out := make(map[int64]*ci.RunnerManager, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	list, args := in(ids)
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+managerCols+` FROM runner_managers WHERE id IN `+list), args...)
-	if err != nil {
-		return nil, fmt.Errorf("runner managers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		m, err := scanManager(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[m.ID] = m
-	}
-	return out, rows.Err()
+	return byIDs(ctx, db, "runner managers", `SELECT `+managerCols+` FROM runner_managers WHERE id IN `, ids, scanManager,
+		func(m *ci.RunnerManager) int64 { return m.ID })
 }
 
 // ListRunnerManagers lists a runner's managers.

@@ -231,3 +231,30 @@ func (db *DB) TryLock(ctx context.Context, name, owner string, until time.Time) 
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// byIDs runs query (which must end in "IN ") over ids and maps the scanned
+// rows by id: the shape of every batch loader the API's renderers use.
+func byIDs[V any](ctx context.Context, db *DB, what, query string, ids []int64, scan func(rowScanner) (V, error),
+	id func(V) int64) (map[int64]V, error) {
+	out := make(map[int64]V, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, args := in(ids)
+	rows, err := db.r.QueryContext(ctx, db.q(query+list), args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out[id(v)] = v
+	}
+	return out, rows.Err()
+}

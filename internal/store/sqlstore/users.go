@@ -13,7 +13,7 @@ import (
 
 const userCols = `id, username, name, email, is_admin, state, created_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*ci.User, error) {
+func scanUser(row rowScanner) (*ci.User, error) {
 	var u ci.User
 	var created int64
 	if err := row.Scan(&u.ID, &u.Username, &u.Name, &u.Email, &u.Admin, &u.State, &created); err != nil {
@@ -60,24 +60,8 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (*ci.User, er
 
 // UsersByIDs loads several users at once.
 func (db *DB) UsersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.User, error) {
-	out := make(map[int64]*ci.User, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	list, args := in(ids)
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+userCols+` FROM users WHERE id IN `+list), args...)
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[u.ID] = u
-	}
-	return out, rows.Err()
+	return byIDs(ctx, db, "users", `SELECT `+userCols+` FROM users WHERE id IN `, ids, scanUser,
+		func(u *ci.User) int64 { return u.ID })
 }
 
 // ListUsers lists users by id.
