@@ -89,13 +89,12 @@ func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipe
 			out.User = &ub
 		}
 	}
-	if p.StartedAt != nil {
-		end := s.now()
-		if p.FinishedAt != nil {
-			end = *p.FinishedAt
-		}
-		d := int64(end.Sub(*p.StartedAt) / time.Second)
+	// duration is set when the pipeline finishes (whole seconds).
+	if p.StartedAt != nil && p.FinishedAt != nil {
+		d := int64(p.FinishedAt.Sub(*p.StartedAt) / time.Second)
 		out.Duration = &d
+	}
+	if p.StartedAt != nil {
 		// Pipeline#queued_duration: whole seconds, nil when zero.
 		if qd := int64(p.StartedAt.Sub(p.CreatedAt) / time.Second); qd != 0 {
 			out.QueuedDuration = &qd
@@ -183,6 +182,8 @@ func (s *Server) listPipelines(q *req) error {
 		return err
 	}
 	f.ProjectID = p.ID
+	// Child pipelines are listed only when asked for by source.
+	f.ExcludeChildren = f.Source != "parent_pipeline"
 	if name := q.p.Str("username"); name != "" {
 		u, err := s.store.UserByUsername(q.ctx(), name)
 		if err != nil {
@@ -202,9 +203,6 @@ func (s *Server) listPipelines(q *req) error {
 	s.offsetHeaders(q, pg, pg.offset()+len(pls) < total, total)
 	out := make([]PipelineListItem, 0, len(pls))
 	for _, pl := range pls {
-		if pl.Source == "parent_pipeline" && f.Source != "parent_pipeline" {
-			continue
-		}
 		item := PipelineListItem{PipelineBasic: *s.pipelineBasic(p, pl)}
 		if pl.Name != "" {
 			n := pl.Name
@@ -255,7 +253,7 @@ func (s *Server) latestPipeline(q *req) error {
 	if ref == "" {
 		ref = p.DefaultBranch
 	}
-	pls, err := s.store.ListPipelines(q.ctx(), store.PipelineFilter{ProjectID: p.ID, Ref: ref, Limit: 1})
+	pls, err := s.store.ListPipelines(q.ctx(), store.PipelineFilter{ProjectID: p.ID, Ref: ref, Limit: 1, ExcludeChildren: true})
 	if err != nil {
 		return err
 	}

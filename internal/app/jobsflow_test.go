@@ -22,9 +22,10 @@ func ids(t *testing.T, r resp) []int64 {
 // TestJobsAPIFlows covers the success paths of the Jobs API: listing with
 // scopes and both paginations, traces, job tokens, cancel, retry, erase,
 // play, bridges, and the entity shapes (golden files).
-func TestJobsAPIFlows(t *testing.T) {
-	t.Parallel()
-	f := newJobsFixture(t)
+func TestJobsAPIFlows(t *testing.T) { forEachDB(t, testJobsAPIFlows) }
+
+func testJobsAPIFlows(t *testing.T, o serverOpts) {
+	f := newJobsFixture(t, o)
 	s, p := f.s, fmt.Sprintf("/api/v4/projects/%d", f.pid)
 
 	// Listing: id descending, limited headers, no totals.
@@ -149,6 +150,8 @@ func TestJobsAPIFlows(t *testing.T) {
 	golden(t, "job_success", s.must(200, "GET", fmt.Sprintf("%s/jobs/%d", p, f.a), rootToken, nil).Body)
 	golden(t, "job_manual", s.must(200, "GET", fmt.Sprintf("%s/jobs/%d", p, f.m), rootToken, nil).Body)
 	golden(t, "bridges", s.must(200, "GET", fmt.Sprintf("%s/pipelines/%d/trigger_jobs", p, f.pipeline), rootToken, nil).Body)
+	golden(t, "pipeline", s.must(200, "GET", fmt.Sprintf("%s/pipelines/%d", p, f.pipeline), rootToken, nil).Body)
+	golden(t, "pipelines", s.must(200, "GET", p+"/pipelines", rootToken, nil).Body)
 
 	// Cancel: a finished job is unchanged; a running job of a graceful
 	// runner goes to canceling, then canceled when the runner reports.

@@ -226,6 +226,8 @@ type PipelineFilter struct {
 	Asc           bool
 	Limit         int
 	Offset        int
+	// ExcludeChildren leaves out child pipelines (source parent_pipeline).
+	ExcludeChildren bool
 	// ParentPipelineID lists a pipeline's downstream pipelines.
 	ParentPipelineID int64
 }

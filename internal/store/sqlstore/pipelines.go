@@ -151,6 +151,9 @@ func pipelineWhere(f store.PipelineFilter) (string, []any) {
 		where += ` AND ref = ?`
 		args = append(args, f.Ref)
 	}
+	if f.ExcludeChildren {
+		where += ` AND source <> 'parent_pipeline'`
+	}
 	if f.SHA != "" {
 		where += ` AND sha = ?`
 		args = append(args, f.SHA)
