@@ -52,6 +52,14 @@ func (s *Service) supportsCanceling(ctx context.Context, j *ci.Job) bool {
 // CancelJob cancels a job the way POST …/cancel does: never an error for a
 // job in the wrong state; force moves canceling to canceled only.
 func (s *Service) CancelJob(ctx context.Context, j *ci.Job, force bool) (*ci.Job, error) {
+	return s.cancelJob(ctx, j, force, true)
+}
+
+// cancelJob is CancelJob; process=false leaves processing the pipeline to
+// the caller, so CancelPipeline cancels later-stage created jobs instead of
+// letting an intermediate Process skip them (GitLab cancels the whole batch
+// first and processes asynchronously).
+func (s *Service) cancelJob(ctx context.Context, j *ci.Job, force, process bool) (*ci.Job, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		var err error
 		if force {
@@ -75,8 +83,10 @@ func (s *Service) CancelJob(ctx context.Context, j *ci.Job, force bool) (*ci.Job
 					s.log.Warn("archive trace", "job", j.ID, "err", err)
 				}
 			}
-			if err := s.Process(ctx, j.PipelineID); err != nil {
-				return nil, err
+			if process {
+				if err := s.Process(ctx, j.PipelineID); err != nil {
+					return nil, err
+				}
 			}
 			if j.Kind == ci.KindBridge && j.DownstreamPipelineID != 0 {
 				if _, err := s.CancelPipeline(ctx, j.DownstreamPipelineID); err != nil {
@@ -282,7 +292,7 @@ func (s *Service) CancelPipeline(ctx context.Context, pipelineID int64) (*ci.Pip
 		if j.Retried || !j.Status.Cancelable() {
 			continue
 		}
-		if _, err := s.CancelJob(ctx, j, false); err != nil {
+		if _, err := s.cancelJob(ctx, j, false, false); err != nil {
 			return nil, err
 		}
 	}

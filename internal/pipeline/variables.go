@@ -199,11 +199,13 @@ type JobEnv struct {
 	Runner   *ci.Runner
 	Token    string
 	Def      *ciconfig.Job
+	// Dotenv holds the dotenv report variables of the job's dependencies.
+	Dotenv []RunnerVariable
 }
 
 // JobVariables builds a job's variables in GitLab's precedence order:
-// predefined, YAML global then job variables, project variables, pipeline
-// variables, then play-time variables.
+// predefined, YAML global then job variables, dependencies' dotenv reports,
+// project variables, pipeline variables, then play-time variables.
 func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable, error) {
 	var l varList
 	j, p := e.Job, e.Pipeline
@@ -267,6 +269,9 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable,
 		for _, v := range yv {
 			l.set(RunnerVariable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
 		}
+	}
+	for _, v := range e.Dotenv {
+		l.set(v)
 	}
 	if err := s.projectVars(ctx, &l, p.ProjectID); err != nil {
 		return nil, err

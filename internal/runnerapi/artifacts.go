@@ -165,6 +165,13 @@ func (a *API) storeArtifact(ctx context.Context, j *ci.Job, part io.Reader, para
 	if filename == "" || filename == "." || filename == "/" {
 		filename = typ + map[string]string{"zip": ".zip", "gzip": ".gz", "raw": ""}[format]
 	}
+	if typ == "dotenv" {
+		// Dependent jobs get these variables; GitLab refuses a bad report
+		// at upload (Ci::ParseDotenvArtifactService).
+		if part, err = checkDotenv(part, format); err != nil {
+			return nil, err
+		}
+	}
 	// A fresh key per upload: the old blob stays valid for readers until
 	// the row points at the new one.
 	key := fmt.Sprintf("artifacts/%d/%d/%s-%s", j.ProjectID, j.ID, typ, auth.NewToken("", 12))

@@ -2,15 +2,21 @@ package runnerapi
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/gitrepo"
+	"github.com/gantryci/gantry/internal/gitserve"
 )
 
 // TestRealGitlabRunner runs an unmodified gitlab-runner binary (shell
@@ -85,4 +91,142 @@ func TestRealGitlabRunner(t *testing.T) {
 	if j := e.job(jobs[2].ID); j.FailureReason != ci.FailureScript || j.ExitCode == nil || *j.ExitCode != 3 {
 		t.Errorf("failing job: reason %q exit %v", j.FailureReason, j.ExitCode)
 	}
+}
+
+// TestRealGitlabRunnerGit runs an unmodified gitlab-runner through a real
+// git fetch: repo_url carries gitlab-ci-token:<job token>, served by
+// gitserve from a bare repository holding refs/pipelines/<id>. The build
+// job checks the commit and leaves a dotenv report and an archive; the
+// next job gets both. Gated on GANTRY_GITLAB_RUNNER like the test above.
+func TestRealGitlabRunnerGit(t *testing.T) {
+	bin := os.Getenv("GANTRY_GITLAB_RUNNER")
+	if bin == "" {
+		t.Skip("GANTRY_GITLAB_RUNNER not set")
+	}
+	e := newEnv(t, func(c *Config) { c.LongPoll = 2 * time.Second })
+	dir := t.TempDir()
+	gitEnv := append(os.Environ(), "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=T", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=T", "GIT_COMMITTER_EMAIL=t@example.com")
+	git := func(wd string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = wd, gitEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	repo, err := gitrepo.Init(e.ctx, e.eng.RepoDir(e.proj.ID), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(dir, "work")
+	git(dir, "init", "-q", "-b", "main", work)
+	if err := os.WriteFile(filepath.Join(work, "hello.txt"), []byte("hello from the repo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(work, "add", ".")
+	git(work, "commit", "-q", "-m", "first commit")
+	git(work, "push", "-q", repo.Dir, "main")
+	sha := git(work, "rev-parse", "HEAD")
+
+	gs := gitserve.New(gitserve.Config{Logger: e.api.log,
+		Resolve: func(ctx context.Context, fullPath string, access gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
+			if fullPath != e.proj.FullPath() {
+				return gitserve.Target{}, gitserve.ErrNotFound
+			}
+			if !ok || user != "gitlab-ci-token" {
+				return gitserve.Target{}, gitserve.ErrUnauthorized
+			}
+			j, err := e.st.JobByTokenDigest(ctx, auth.Digest(pass))
+			if err != nil || !j.Status.Executing() || access != gitserve.Read {
+				return gitserve.Target{}, gitserve.ErrForbidden
+			}
+			return gitserve.Target{ProjectID: e.proj.ID, RepoDir: repo.Dir}, nil
+		}})
+	api := e.handler.Load().(handlerBox)
+	e.handler.Store(handlerBox{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") && gitserve.IsGitPath(r.URL.Path) {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})})
+
+	if err := e.st.SetProjectVariable(e.ctx, &ci.ProjectVariable{ProjectID: e.proj.ID, Key: "SECRET", Value: "s3cr3t-value-42", Masked: true}); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := e.runner(nil)
+	plain := []ciconfig.Variable{{Key: "FF_USE_TIMESTAMPS", Value: "false"}}
+	pl, jobs := e.pipeline(&ci.Pipeline{SHA: sha},
+		jobSpec{name: "build", def: ciconfig.Job{Stage: "build", Variables: plain,
+			Script: []string{"git log -1 --format=commit=%H", "cat hello.txt", "echo secret=$SECRET",
+				"mkdir -p out", "echo payload > out/file.txt", "echo VERSION=1.2.3 > build.env"},
+			Artifacts: &ciconfig.Artifacts{Paths: []string{"out/"}, Reports: map[string][]string{"dotenv": {"build.env"}}}}},
+		jobSpec{name: "test", stageIdx: 1, status: ci.StatusCreated, def: ciconfig.Job{Stage: "test", Variables: plain,
+			Script: []string{"echo version=$VERSION", "test \"$VERSION\" = 1.2.3", "test \"$(cat out/file.txt)\" = payload",
+				"test \"$(git rev-parse HEAD)\" = " + sha}}},
+	)
+	if err := repo.UpdateRef(e.ctx, "refs/pipelines/"+strconv.FormatInt(pl.ID, 10), sha); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run-single", "--url", e.srv.URL, "--token", token, "--executor", "shell",
+		"--shell", "bash", "--builds-dir", filepath.Join(dir, "builds"), "--cache-dir", filepath.Join(dir, "cache"),
+		"--max-builds", "2", "--wait-timeout", "20")
+	cmd.Dir = dir
+	cmd.Env = append(gitEnv, "CI_SERVER_URL=")
+	out, err := cmd.CombinedOutput()
+	if testing.Verbose() || err != nil {
+		t.Logf("gitlab-runner output:\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("gitlab-runner: %v", err)
+	}
+	want := [][]string{
+		{"commit=" + sha, "hello from the repo", "secret=[MASKED]", `Uploading artifacts as "dotenv"`},
+		{"version=1.2.3", "Downloading artifacts"},
+	}
+	for i, w := range want {
+		j := e.job(jobs[i].ID)
+		log := e.traceOf(j.ID)
+		if j.Status != ci.StatusSuccess {
+			t.Errorf("job %s: status %s (%s), want success\n%s", j.Name, j.Status, j.FailureReason, log)
+		}
+		for _, s := range w {
+			if !strings.Contains(log, s) {
+				t.Errorf("job %s log lacks %q:\n%s", j.Name, s, log)
+			}
+		}
+		if strings.Contains(log, "s3cr3t-value-42") {
+			t.Errorf("job %s log shows the masked value", j.Name)
+		}
+	}
+}
+
+// traceOf reads a finished job's archived log.
+func (e *env) traceOf(id int64) string {
+	e.t.Helper()
+	arts, err := e.st.ArtifactsByJobIDs(e.ctx, []int64{id})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, a := range arts[id] {
+		if a.FileType != "trace" {
+			continue
+		}
+		f, err := e.api.blobs.Open(e.ctx, a.BlobKey)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return string(b)
+	}
+	return ""
 }

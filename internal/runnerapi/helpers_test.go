@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,11 @@ type env struct {
 	api  *API
 	srv  *httptest.Server
 	proj *ci.Project
+	// handler is what srv serves (a handlerBox); tests may wrap it.
+	handler *atomic.Value
 }
+
+type handlerBox struct{ http.Handler }
 
 type envOpt func(*Config)
 
@@ -54,8 +59,10 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		log = slog.New(slog.NewTextHandler(&testWriter{t: t}, nil))
 	}
 	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	h := &atomic.Value{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Load().(handlerBox).ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: srv.URL, ReposDir: filepath.Join(dir, "repos")}, log)
 	cfg := Config{
@@ -66,13 +73,13 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		o(&cfg)
 	}
 	a := New(cfg)
-	h = a.Handler()
+	h.Store(handlerBox{a.Handler()})
 	st.OnJobPending(func(context.Context) { a.NotifyPending() })
 	proj := &ci.Project{Namespace: "grp", Path: "demo", Name: "demo", Visibility: ci.VisibilityPrivate, DefaultBranch: "main"}
 	if err := st.CreateProject(ctx, proj); err != nil {
 		t.Fatalf("create project: %v", err)
 	}
-	return &env{t: t, ctx: ctx, st: st, eng: eng, api: a, srv: srv, proj: proj}
+	return &env{t: t, ctx: ctx, st: st, eng: eng, api: a, srv: srv, proj: proj, handler: h}
 }
 
 type testWriter struct {

@@ -128,7 +128,12 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 	if err != nil {
 		return nil, err
 	}
-	vars, err := a.eng.JobVariables(ctx, pipeline.JobEnv{Job: j, Pipeline: pl, Project: proj, Runner: rn, Token: token, Def: def})
+	deps, dotenv, err := a.dependencies(ctx, j, def, token)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := a.eng.JobVariables(ctx, pipeline.JobEnv{Job: j, Pipeline: pl, Project: proj, Runner: rn, Token: token,
+		Def: def, Dotenv: dotenv})
 	if err != nil {
 		return nil, fmt.Errorf("job variables: %w", err)
 	}
@@ -146,10 +151,6 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 				depth = n
 			}
 		}
-	}
-	deps, err := a.dependencies(ctx, j, def, token)
-	if err != nil {
-		return nil, err
 	}
 	out := &jobPayload{
 		ID: j.ID, Token: token, AllowGitFetch: true,
@@ -326,15 +327,16 @@ func nonNil(s []string) []string {
 // needs is set, else every job of an earlier stage. Only jobs with a live
 // archive are listed. The token is the running job's own: the download
 // authenticates the dependent job (GitLab's
-// ci_expose_running_job_token_for_artifacts).
-func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]dependency, error) {
+// ci_expose_running_job_token_for_artifacts). The same jobs' dotenv report
+// variables come second.
+func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]dependency, []pipeline.RunnerVariable, error) {
 	out := []dependency{}
 	var names []string
 	switch {
 	case def.Dependencies != nil:
 		names = def.Dependencies
 		if len(names) == 0 {
-			return out, nil
+			return out, nil, nil
 		}
 	case def.Needs != nil:
 		for _, n := range def.Needs {
@@ -343,12 +345,12 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 			}
 		}
 		if len(names) == 0 {
-			return out, nil
+			return out, nil, nil
 		}
 	}
 	jobs, err := a.store.PipelineJobs(ctx, j.PipelineID)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline jobs: %w", err)
+		return nil, nil, fmt.Errorf("pipeline jobs: %w", err)
 	}
 	var cands []*ci.Job
 	for _, o := range jobs {
@@ -364,7 +366,7 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 		}
 	}
 	if len(cands) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	ids := make([]int64, len(cands))
 	for i, c := range cands {
@@ -372,7 +374,7 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 	}
 	arts, err := a.store.ArtifactsByJobIDs(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("dependency artifacts: %w", err)
+		return nil, nil, fmt.Errorf("dependency artifacts: %w", err)
 	}
 	now := a.now()
 	for _, c := range cands {
@@ -381,7 +383,7 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 				ArtifactsFile: artifactsFile{Filename: arc.Filename, Size: arc.Size}})
 		}
 	}
-	return out, nil
+	return out, a.dotenvVariables(ctx, cands, arts), nil
 }
 
 // liveArchive returns the job's archive unless it is absent or expired.
