@@ -89,6 +89,11 @@ func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipe
 			out.User = &ub
 		}
 	}
+	cov, err := s.pipelineCoverage(q, p)
+	if err != nil {
+		return nil, err
+	}
+	out.Coverage = cov
 	// duration is set when the pipeline finishes (whole seconds).
 	if p.StartedAt != nil && p.FinishedAt != nil {
 		d := int64(p.FinishedAt.Sub(*p.StartedAt) / time.Second)
@@ -101,6 +106,27 @@ func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipe
 		}
 	}
 	return out, nil
+}
+
+// pipelineCoverage is the average coverage of the latest jobs that have
+// one, formatted as GitLab does ("87.50"), or nil.
+func (s *Server) pipelineCoverage(q *req, p *ci.Pipeline) (*string, error) {
+	jobs, err := s.store.ListJobs(q.ctx(), store.JobFilter{PipelineID: p.ID, LatestOnly: true, Kind: store.BuildsOnly})
+	if err != nil {
+		return nil, err
+	}
+	sum, n := 0.0, 0
+	for _, j := range jobs {
+		if j.Coverage != nil {
+			sum += *j.Coverage
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	c := strconv.FormatFloat(sum/float64(n), 'f', 2, 64)
+	return &c, nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/store"
 )
+
+var ciSkipRe = regexp.MustCompile(`(?i)\[(ci[ _-]skip|skip[ _-]ci)\]`)
 
 // ZeroSHA is git's all-zero object name (no previous commit).
 const ZeroSHA = "0000000000000000000000000000000000000000"
@@ -119,6 +122,16 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		p.ParentJobID = req.ParentJob.ID
 	}
 
+	// [ci skip] / [skip ci] in a pushed commit's message: GitLab records a
+	// skipped pipeline and runs nothing.
+	if req.Source == "push" && ciSkipRe.MatchString(commit.Message) {
+		now := s.Now()
+		p.Status, p.FinishedAt = ci.StatusSkipped, &now
+		if err := s.store.CreatePipeline(ctx, p, nil); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	content := req.ConfigContent
 	if content == nil {
 		content, err = repo.ReadFile(ctx, req.SHA, s.configPath(req.Project))
