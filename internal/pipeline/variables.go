@@ -13,6 +13,7 @@ import (
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/gitrepo"
+	"github.com/gantryci/gantry/internal/runnerproto"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -23,14 +24,7 @@ const (
 )
 
 // RunnerVariable is a variable as the runner payload carries it.
-type RunnerVariable struct {
-	Key    string `json:"key"`
-	Value  string `json:"value"`
-	Public bool   `json:"public"`
-	Masked bool   `json:"masked"`
-	File   bool   `json:"file,omitempty"`
-	Raw    bool   `json:"raw,omitempty"`
-}
+type RunnerVariable = runnerproto.Variable
 
 // varList keeps variables in order, a later Set replacing an earlier one in
 // place, which is how GitLab's precedence layers resolve.

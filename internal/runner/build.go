@@ -533,7 +533,7 @@ func (j *jobRun) finalUpdate(runCtx context.Context, out outcome) {
 	req := updateJobRequest{State: "success"}
 	if out.failed {
 		req.State = "failed"
-		req.FailureReason = j.job.Features.failureReason(out.reason)
+		req.FailureReason = failureReason(j.job.Features, out.reason)
 		if out.exitCode > 0 {
 			req.ExitCode = out.exitCode
 		}

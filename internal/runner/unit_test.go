@@ -221,7 +221,7 @@ func TestFailureReasonMapping(t *testing.T) {
 		{Features{}, "job_canceled", "job_canceled"},
 	}
 	for _, tc := range tests {
-		if got := tc.f.failureReason(tc.in); got != tc.want {
+		if got := failureReason(tc.f, tc.in); got != tc.want {
 			t.Errorf("failureReason(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}

@@ -11,105 +11,26 @@ import (
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // The job payload (§2.3). Field types follow gitlab-runner's common/spec
 // exactly: one mismatch makes the runner drop the whole job silently. So
 // ints are numbers, optional objects are omitted rather than null, and
 // there is never a `run` key.
-type jobPayload struct {
-	ID            int64                     `json:"id"`
-	Token         string                    `json:"token"`
-	AllowGitFetch bool                      `json:"allow_git_fetch"`
-	JobInfo       jobInfo                   `json:"job_info"`
-	GitInfo       gitInfo                   `json:"git_info"`
-	RunnerInfo    runnerInfo                `json:"runner_info"`
-	Variables     []pipeline.RunnerVariable `json:"variables"`
-	Steps         []step                    `json:"steps"`
-	Image         *image                    `json:"image,omitempty"`
-	Services      []image                   `json:"services,omitempty"`
-	Artifacts     []artifact                `json:"artifacts"`
-	Cache         []cache                   `json:"cache"`
-	Dependencies  []dependency              `json:"dependencies"`
-	Features      features                  `json:"features"`
-}
-
-type jobInfo struct {
-	ID              int64  `json:"id"`
-	Name            string `json:"name"`
-	Stage           string `json:"stage"`
-	ProjectID       int64  `json:"project_id"`
-	ProjectName     string `json:"project_name"`
-	ProjectFullPath string `json:"project_full_path"`
-}
-
-type gitInfo struct {
-	RepoURL   string   `json:"repo_url"`
-	Ref       string   `json:"ref"`
-	Sha       string   `json:"sha"`
-	BeforeSha string   `json:"before_sha"`
-	RefType   string   `json:"ref_type"`
-	Refspecs  []string `json:"refspecs"`
-	Depth     int      `json:"depth"`
-	Protected bool     `json:"protected"`
-}
-
-type runnerInfo struct {
-	Timeout int `json:"timeout"`
-}
-
-type step struct {
-	Name         string   `json:"name"`
-	Script       []string `json:"script"`
-	Timeout      int      `json:"timeout"`
-	When         string   `json:"when"`
-	AllowFailure bool     `json:"allow_failure"`
-}
-
-type image struct {
-	Name       string   `json:"name"`
-	Alias      string   `json:"alias,omitempty"`
-	Command    []string `json:"command,omitempty"`
-	Entrypoint []string `json:"entrypoint,omitempty"`
-	PullPolicy []string `json:"pull_policy,omitempty"`
-}
-
-type artifact struct {
-	Name           string   `json:"name"`
-	Untracked      bool     `json:"untracked"`
-	Paths          []string `json:"paths"`
-	Exclude        []string `json:"exclude"`
-	When           string   `json:"when"`
-	ExpireIn       string   `json:"expire_in"`
-	ArtifactType   string   `json:"artifact_type"`
-	ArtifactFormat string   `json:"artifact_format"`
-}
-
-type cache struct {
-	Key          string   `json:"key"`
-	Untracked    bool     `json:"untracked"`
-	Paths        []string `json:"paths"`
-	Policy       string   `json:"policy"`
-	When         string   `json:"when"`
-	FallbackKeys []string `json:"fallback_keys"`
-}
-
-type dependency struct {
-	ID            int64         `json:"id"`
-	Name          string        `json:"name"`
-	Token         string        `json:"token"`
-	ArtifactsFile artifactsFile `json:"artifacts_file"`
-}
-
-type artifactsFile struct {
-	Filename string `json:"filename"`
-	Size     int64  `json:"size"`
-}
-
-type features struct {
-	TraceSections  bool     `json:"trace_sections"`
-	FailureReasons []string `json:"failure_reasons"`
-}
+type (
+	jobPayload    = runnerproto.Job
+	jobInfo       = runnerproto.JobInfo
+	gitInfo       = runnerproto.GitInfo
+	runnerInfo    = runnerproto.RunnerInfo
+	step          = runnerproto.Step
+	image         = runnerproto.Image
+	artifact      = runnerproto.Artifact
+	cache         = runnerproto.Cache
+	dependency    = runnerproto.Dependency
+	artifactsFile = runnerproto.ArtifactsFile
+	features      = runnerproto.Features
+)
 
 // defaultGitDepth is GitLab's default shallow-clone depth for new projects.
 const defaultGitDepth = 20
