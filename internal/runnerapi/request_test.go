@@ -28,7 +28,7 @@ func TestRequestJobNoJob(t *testing.T) {
 		{name: "unknown token", token: "glrt-nope", status: http.StatusForbidden},
 		{name: "paused answers at once", runner: &ci.Runner{RunUntagged: true, Paused: true},
 			jobs: []jobSpec{{name: "a"}}, status: http.StatusNoContent},
-		{name: "nothing pending waits", status: http.StatusNoContent, minWait: 250 * time.Millisecond},
+		{name: "nothing pending waits", status: http.StatusNoContent, minWait: 3 * time.Second},
 		{name: "untagged job needs run_untagged", runner: &ci.Runner{Tags: []string{"x"}},
 			jobs: []jobSpec{{name: "a"}}, status: http.StatusNoContent},
 		{name: "job tags must be runner tags", runner: &ci.Runner{Tags: []string{"x"}, RunUntagged: true},
@@ -41,7 +41,9 @@ func TestRequestJobNoJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			// A long poll far above any scheduling delay, so "answered at
+			// once" and "held" cannot be confused on a loaded machine.
+			e := newEnv(t, func(c *Config) { c.LongPoll = 3 * time.Second })
 			token, _ := e.runner(tt.runner)
 			if tt.token != "" {
 				token = tt.token
@@ -61,7 +63,7 @@ func TestRequestJobNoJob(t *testing.T) {
 				if d := time.Since(start); d < tt.minWait {
 					t.Errorf("answered after %v, want a long poll of at least %v", d, tt.minWait)
 				}
-				if tt.minWait == 0 && time.Since(start) > 250*time.Millisecond && tt.runner != nil && tt.runner.Paused {
+				if tt.minWait == 0 && time.Since(start) >= 3*time.Second && tt.runner != nil && tt.runner.Paused {
 					t.Errorf("paused runner was held %v", time.Since(start))
 				}
 			}
@@ -169,7 +171,7 @@ func TestRequestJobHeaderToken(t *testing.T) {
 }
 
 // TestLongPollWakes parks a request and makes a job pending: the request
-// must answer with the job within milliseconds, not at the poll's end.
+// must answer with the job when it is woken, not at the poll's end.
 func TestLongPollWakes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.LongPoll = 5 * time.Second })
@@ -191,11 +193,9 @@ func TestLongPollWakes(t *testing.T) {
 		if r.status != http.StatusCreated {
 			t.Fatalf("status = %d, want 201", r.status)
 		}
-		lat := r.at.Sub(created)
-		t.Logf("woke %v after the job became pending", lat)
-		if lat > 500*time.Millisecond {
-			t.Errorf("woke after %v", lat)
-		}
+		// A 201 before the 5 s poll ends can only come from the wake-up;
+		// its latency is measured in bench/, not asserted here.
+		t.Logf("woke %v after the job became pending", r.at.Sub(created))
 	case <-time.After(4 * time.Second):
 		t.Fatal("parked request was not woken")
 	}
