@@ -210,7 +210,41 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	if err := s.Process(ctx, p.ID); err != nil {
 		return nil, err
 	}
+	if req.Source == "push" && !req.Tag {
+		if err := s.autoCancelRedundant(ctx, p); err != nil {
+			s.log.Warn("auto-cancel", "pipeline", p.ID, "err", err)
+		}
+	}
 	return s.store.PipelineByID(ctx, p.ID)
+}
+
+// autoCancelRedundant is GitLab's default "auto-cancel redundant pipelines"
+// with on_new_commit: conservative: an older pipeline of the same branch is
+// canceled when none of its non-interruptible jobs has started.
+func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error {
+	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref, ExcludeChildren: true,
+		Statuses: []ci.Status{ci.StatusCreated, ci.StatusWaitingForResource, ci.StatusPreparing, ci.StatusPending,
+			ci.StatusRunning, ci.StatusScheduled}, Limit: 50})
+	if err != nil {
+		return err
+	}
+	for _, o := range older {
+		if o.ID >= p.ID || o.Tag {
+			continue
+		}
+		jobs, err := s.store.PipelineJobs(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(jobs, func(j *ci.Job) bool { return !j.Retried && j.StartedAt != nil && !j.Interruptible }) {
+			continue
+		}
+		s.log.Info("auto-canceling redundant pipeline", "pipeline", o.ID, "by", p.ID)
+		if _, err := s.CancelPipeline(ctx, o.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) configPath(p *ci.Project) string {
