@@ -169,12 +169,31 @@ func jobWhere(f store.JobFilter) (string, []any) {
 
 // ListJobs lists jobs by id descending (ascending with Asc).
 func (db *DB) ListJobs(ctx context.Context, f store.JobFilter) ([]*ci.Job, error) {
-	where, args := jobWhere(f)
 	order := ` ORDER BY id DESC`
 	if f.Asc {
 		order = ` ORDER BY id ASC`
 	}
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs`+where+order+limitOffset(f.Limit, f.Offset)), args...)
+	var query string
+	var args []any
+	if len(f.Statuses) > 1 && f.Limit > 0 && f.PipelineID == 0 {
+		// Several statuses: one index range per status (project_id, status,
+		// id), merged. A single IN scan would walk the id index and filter,
+		// which reads the whole project when the statuses are rare.
+		var parts []string
+		for _, st := range f.Statuses {
+			one := f
+			one.Statuses = []ci.Status{st}
+			where, a := jobWhere(one)
+			parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT %s FROM jobs%s%s LIMIT %d) AS s%d`,
+				jobCols, where, order, f.Limit+f.Offset, len(parts)))
+			args = append(args, a...)
+		}
+		query = `SELECT ` + jobCols + ` FROM (` + strings.Join(parts, ` UNION ALL `) + `) AS u` + order + limitOffset(f.Limit, f.Offset)
+	} else {
+		where, a := jobWhere(f)
+		query, args = `SELECT `+jobCols+` FROM jobs`+where+order+limitOffset(f.Limit, f.Offset), a
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
