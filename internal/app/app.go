@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -102,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// owner names this coordinator in cluster-wide leases; unique even for
 	// several coordinators in one process.
 	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), auth.NewToken("", 4))
+	owner := fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,

@@ -10,9 +10,10 @@ import (
 
 // TestOfficialGoClient drives the API with GitLab's official Go client:
 // every call must succeed and parse.
-func TestOfficialGoClient(t *testing.T) {
-	t.Parallel()
-	f := newJobsFixture(t)
+func TestOfficialGoClient(t *testing.T) { forEachDB(t, testOfficialGoClient) }
+
+func testOfficialGoClient(t *testing.T, o serverOpts) {
+	f := newJobsFixture(t, o)
 	gl, err := gitlab.NewClient(rootToken, gitlab.WithBaseURL(f.s.URL+"/api/v4"))
 	if err != nil {
 		t.Fatal(err)

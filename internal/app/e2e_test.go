@@ -45,9 +45,11 @@ deploy:
 // TestPipelineEndToEnd pushes a repository with real git, lets the built-in
 // runner run the pipeline, and checks statuses, logs, artifacts, cancel,
 // retry and play through the Jobs API.
-func TestPipelineEndToEnd(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, serverOpts{runners: 4})
+func TestPipelineEndToEnd(t *testing.T) { forEachDB(t, testPipelineEndToEnd) }
+
+func testPipelineEndToEnd(t *testing.T, o serverOpts) {
+	o.runners = 4
+	s := startServer(t, o)
 	pid := s.project("demo", "private")
 	sha := s.push("root/demo", map[string]string{".gitlab-ci.yml": e2eConfig, "README.md": "# demo\n"})
 
@@ -88,6 +90,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	testLog := s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%v/trace", pid, test["id"]), rootToken, nil)
 	if !strings.Contains(string(testLog.Body), "built") {
 		t.Errorf("test did not see the build artifact:\n%s", testLog.Body)
+	}
+	var plCov map[string]any
+	s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/pipelines/%v", pid, test["pipeline"].(map[string]any)["id"]), rootToken, nil).json(t, &plCov)
+	if plCov["coverage"] != "87.50" {
+		t.Errorf("pipeline coverage = %v, want \"87.50\"", plCov["coverage"])
 	}
 	lint := s.waitJob(pid, "lint", "failed")
 	if lint["failure_reason"] != "script_failure" || lint["allow_failure"] != true {
@@ -140,9 +147,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 }
 
 // TestPlayManualJob plays a manual job with variables and reads its log.
-func TestPlayManualJob(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, serverOpts{runners: 2})
+func TestPlayManualJob(t *testing.T) { forEachDB(t, testPlayManualJob) }
+
+func testPlayManualJob(t *testing.T, o serverOpts) {
+	o.runners = 2
+	s := startServer(t, o)
 	pid := s.project("play", "private")
 	s.push("root/play", map[string]string{".gitlab-ci.yml": `
 build:

@@ -21,7 +21,8 @@ import (
 // rootToken is the bootstrap token every test server gets.
 const rootToken = "glpat-test-root-token-0001"
 
-// server is a real Gantry coordinator on loopback over a real SQLite file.
+// server is a real Gantry coordinator on loopback over a real SQLite file,
+// or a fresh schema of GANTRY_TEST_DATABASE_URL (see forEachDB).
 type server struct {
 	t    *testing.T
 	URL  string
@@ -29,7 +30,9 @@ type server struct {
 }
 
 type serverOpts struct {
-	runners  int
+	runners int
+	// database is empty for SQLite in the data dir, usePostgres for a fresh
+	// schema of GANTRY_TEST_DATABASE_URL, or a database URL.
 	database string
 }
 
@@ -40,6 +43,9 @@ const registrationToken = "test-registration-token"
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
 	dir := t.TempDir()
+	if o.database == usePostgres {
+		o.database = freshSchema(t)
+	}
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -45,8 +45,8 @@ type jobsFixture struct {
 	outsiderTok    string
 }
 
-func newJobsFixture(t *testing.T) *jobsFixture {
-	s := startServer(t, serverOpts{})
+func newJobsFixture(t *testing.T, o serverOpts) *jobsFixture {
+	s := startServer(t, o)
 	f := &jobsFixture{s: s}
 	f.pid = s.project("api", "private")
 	s.push("root/api", map[string]string{".gitlab-ci.yml": apiConfig, "child.yml": childConfig})
@@ -73,9 +73,10 @@ func newJobsFixture(t *testing.T) *jobsFixture {
 	return f
 }
 
-func TestJobsAPIErrors(t *testing.T) {
-	t.Parallel()
-	f := newJobsFixture(t)
+func TestJobsAPIErrors(t *testing.T) { forEachDB(t, testJobsAPIErrors) }
+
+func testJobsAPIErrors(t *testing.T, o serverOpts) {
+	f := newJobsFixture(t, o)
 	s, p := f.s, fmt.Sprintf("/api/v4/projects/%d", f.pid)
 	var bridges []map[string]any
 	s.must(200, "GET", fmt.Sprintf("%s/pipelines/%d/bridges", p, f.pipeline), rootToken, nil).json(t, &bridges)

@@ -27,9 +27,10 @@ func (s *server) latestPipeline(pid int64) map[string]any {
 // TestProcessingSemantics checks GitLab's processing rules through HTTP with
 // a hand-driven runner: needs, resource groups, delayed jobs, automatic
 // retry and child pipelines with strategy: depend.
-func TestProcessingSemantics(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, serverOpts{})
+func TestProcessingSemantics(t *testing.T) { forEachDB(t, testProcessingSemantics) }
+
+func testProcessingSemantics(t *testing.T, o serverOpts) {
+	s := startServer(t, o)
 	pid := s.project("proc", "private")
 	s.push("root/proc", map[string]string{".gitlab-ci.yml": `
 stages: [build, test, deploy]
@@ -139,9 +140,10 @@ child:
 
 // TestConfigErrors checks how bad configurations surface: a push makes a
 // failed pipeline with yaml_errors, the API answers 400, lint lists errors.
-func TestConfigErrors(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, serverOpts{})
+func TestConfigErrors(t *testing.T) { forEachDB(t, testConfigErrors) }
+
+func testConfigErrors(t *testing.T, o serverOpts) {
+	s := startServer(t, o)
 	pid := s.project("bad", "private")
 	s.push("root/bad", map[string]string{".gitlab-ci.yml": "build:\n  script: echo\n  foo: bar\n"})
 	pl := s.latestPipeline(pid)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // Definition decodes a job's compiled definition.
@@ -88,6 +90,14 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 // pipeline status. Bridges that became pending are returned for triggering.
 func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, []*ci.Job, []*ci.Job, error) {
 	for pass := 0; pass < maxPasses; pass++ {
+		// The pipeline is read before its jobs: if another coordinator moves
+		// a job after this read, it also rewrites the pipeline, and the
+		// compare-and-set below notices instead of storing a status computed
+		// from older jobs.
+		p, err := s.store.PipelineByID(ctx, pipelineID)
+		if err != nil {
+			return nil, false, nil, nil, err
+		}
 		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
 		if err != nil {
 			return nil, false, nil, nil, err
@@ -102,6 +112,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		changes := ci.Process(procs, now)
 		retry := false
 		var triggered []*ci.Job
+		updates := make([]store.JobUpdate, 0, len(changes))
 		for _, ch := range changes {
 			j := byID[ch.ID]
 			if j.Status != ch.From {
@@ -115,15 +126,18 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 			if j.EnqueueImmediately && ch.To != ci.StatusSkipped {
 				j.EnqueueImmediately = false
 			}
-			if err := s.store.UpdateJob(ctx, j, ch.From); err != nil {
-				if isStale(err) {
-					retry = true
-					continue
-				}
-				return nil, false, nil, nil, err
-			}
-			if j.Kind == ci.KindBridge && ch.To == ci.StatusPending {
-				triggered = append(triggered, j)
+			updates = append(updates, store.JobUpdate{Job: j, Expect: ch.From})
+		}
+		// One transaction for the whole pass: a pipeline of 50 jobs moving
+		// at once is one commit, not fifty.
+		stale, err := s.store.UpdateJobs(ctx, updates)
+		if err != nil {
+			return nil, false, nil, nil, err
+		}
+		retry = retry || len(stale) > 0
+		for _, u := range updates {
+			if u.Job.Kind == ci.KindBridge && u.Job.Status == ci.StatusPending && !slices.Contains(stale, u.Job.ID) {
+				triggered = append(triggered, u.Job)
 			}
 		}
 		if len(triggered) > 0 {
@@ -133,20 +147,19 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 			// Another pass lets jobs unblocked by this one move.
 			continue
 		}
-		p, changed, err := s.updatePipelineStatus(ctx, pipelineID, jobs)
+		changed, err := s.updatePipelineStatus(ctx, p, jobs)
+		if isStale(err) {
+			continue
+		}
 		return p, changed, jobs, nil, err
 	}
 	return nil, false, nil, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
 }
 
 // updatePipelineStatus sets the pipeline's status from its latest jobs.
-func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, jobs []*ci.Job) (*ci.Pipeline, bool, error) {
-	p, err := s.store.PipelineByID(ctx, pipelineID)
-	if err != nil {
-		return nil, false, err
-	}
+func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job) (bool, error) {
 	if len(jobs) == 0 {
-		return p, false, nil
+		return false, nil
 	}
 	procs := make([]ci.ProcJob, 0, len(jobs))
 	for _, j := range jobs {
@@ -155,7 +168,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, jo
 	composite, warnings := ci.PipelineStatus(procs)
 	next := ci.NextPipelineStatus(p.Status, composite)
 	if next == p.Status && warnings == p.Warnings {
-		return p, false, nil
+		return false, nil
 	}
 	now := s.Now()
 	if next == ci.StatusRunning && p.StartedAt == nil {
@@ -171,9 +184,9 @@ func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, jo
 	}
 	p.Status, p.Warnings = next, warnings
 	if err := s.store.UpdatePipeline(ctx, p); err != nil {
-		return nil, false, err
+		return false, err
 	}
-	return p, true, nil
+	return true, nil
 }
 
 // triggerDownstream creates the pipeline a bridge asks for and moves the

@@ -66,7 +66,8 @@ type Store interface {
 	PipelinesByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Pipeline, error)
 	ListPipelines(ctx context.Context, f PipelineFilter) ([]*ci.Pipeline, error)
 	CountPipelines(ctx context.Context, f PipelineFilter) (int, error)
-	// UpdatePipeline writes status, timestamps and warnings.
+	// UpdatePipeline writes status, timestamps and warnings, if the row is
+	// unchanged since p was read (its updated_at); otherwise ErrStale.
 	UpdatePipeline(ctx context.Context, p *ci.Pipeline) error
 	DeletePipeline(ctx context.Context, id int64) error
 
@@ -81,6 +82,9 @@ type Store interface {
 	// UpdateJob writes the job's mutable fields if its stored status is
 	// still expect; otherwise it returns ErrStale.
 	UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error
+	// UpdateJobs applies several UpdateJob in one transaction, returning the
+	// ids that were stale (and left unchanged).
+	UpdateJobs(ctx context.Context, updates []JobUpdate) (stale []int64, err error)
 	// InsertJobs adds jobs to an existing pipeline; when retried is non-nil
 	// every other latest job of the pipeline with one of those names is
 	// marked retried in the same transaction.
@@ -142,6 +146,12 @@ type Store interface {
 	// Locks coordinate background work across coordinators. TryLock takes or
 	// renews the named lease for owner until the given time.
 	TryLock(ctx context.Context, name, owner string, until time.Time) (bool, error)
+}
+
+// JobUpdate is one compare-and-set job update.
+type JobUpdate struct {
+	Job    *ci.Job
+	Expect ci.Status
 }
 
 // Commit is a commit's data as the API shows it, cached from git.

@@ -65,9 +65,10 @@ func open(ctx context.Context, url string, maxConns int) (*sqlstore.DB, error) {
 		return nil, err
 	}
 	d := sqlstore.Dialect{
-		Name:     "postgres",
-		Numbered: true,
-		IsUnique: isUnique,
+		Name:       "postgres",
+		Numbered:   true,
+		SkipLocked: true,
+		IsUnique:   isUnique,
 		AfterCommitJobPending: func(ctx context.Context) {
 			// Best effort: a lost wake-up only delays runners until their
 			// long poll ends.

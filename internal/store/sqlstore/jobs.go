@@ -235,12 +235,55 @@ func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, er
 
 // UpdateJob writes a job's mutable fields when its status is still expect.
 func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error {
+	ok, err := db.updateJob(ctx, db.w, j, expect)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("update job %d from %s: %w", j.ID, expect, store.ErrStale)
+	}
+	if j.Status == ci.StatusPending && expect != ci.StatusPending && j.Kind == ci.KindBuild {
+		db.notifyPending(ctx)
+	}
+	return nil
+}
+
+// UpdateJobs applies several compare-and-set updates in one transaction and
+// returns the ids whose status had moved (left unchanged).
+func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int64, error) {
+	var stale []int64
+	pending := false
+	err := db.tx(ctx, func(q querier) error {
+		stale = stale[:0]
+		for _, u := range updates {
+			ok, err := db.updateJob(ctx, q, u.Job, u.Expect)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				stale = append(stale, u.Job.ID)
+				continue
+			}
+			pending = pending || (u.Job.Status == ci.StatusPending && u.Expect != ci.StatusPending && u.Job.Kind == ci.KindBuild)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if pending {
+		db.notifyPending(ctx)
+	}
+	return stale, nil
+}
+
+func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
 	j.UpdatedAt = time.Now().UTC()
 	vars, err := encodeVars(j.JobVariables)
 	if err != nil {
-		return fmt.Errorf("encode job variables: %w", err)
+		return false, fmt.Errorf("encode job variables: %w", err)
 	}
-	res, err := db.exec(ctx, db.w, `UPDATE jobs SET status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
+	res, err := db.exec(ctx, q, `UPDATE jobs SET status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
 		queued_at = ?, started_at = ?, finished_at = ?, scheduled_at = ?, erased_at = ?, erased_by = ?, coverage = ?,
 		failure_reason = ?, exit_code = ?, retried = ?, runner_id = ?, runner_manager_id = ?, timeout = ?,
 		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?
@@ -250,17 +293,13 @@ func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error 
 		nullInt(j.ExitCode), j.Retried, j.RunnerID, j.RunnerManagerID, j.Timeout, tp(j.ArtifactsExpireAt),
 		j.DownstreamPipelineID, vars, j.Archived, j.ID, string(expect))
 	if err != nil {
-		return fmt.Errorf("update job %d: %w", j.ID, err)
+		return false, fmt.Errorf("update job %d: %w", j.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update job %d: %w", j.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("update job %d from %s: %w", j.ID, expect, store.ErrStale)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("update job %d: %w", j.ID, err)
 	}
-	if j.Status == ci.StatusPending && expect != ci.StatusPending && j.Kind == ci.KindBuild {
-		db.notifyPending(ctx)
-	}
-	return nil
+	return n == 1, nil
 }
 
 // InsertJobs adds jobs to a pipeline, marking older same-name jobs retried.
@@ -294,10 +333,37 @@ func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []str
 // claimBatch is how many pending candidates one claim looks at.
 const claimBatch = 64
 
-// ClaimJob hands the oldest matching pending build to a runner. The final
-// UPDATE is a compare-and-set on status, so two claimers (even on two
-// coordinators) can never both win the same job.
+// ClaimJob hands the oldest matching pending build to a runner. Two
+// claimers, even on two coordinators, can never both win the same job:
+// on SQLite the whole claim runs in one write transaction (SQLite has one
+// writer, so claims queue instead of racing); on PostgreSQL each attempt is
+// one UPDATE whose row lock is taken with SKIP LOCKED, so a claimer that
+// meets a job another one is taking moves on at once instead of waiting.
 func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
+	if db.d.SkipLocked {
+		return db.claim(ctx, db.r, db.w, c)
+	}
+	var got *ci.Job
+	err := db.tx(ctx, func(q querier) error {
+		var err error
+		got, err = db.claim(ctx, q, q, c)
+		return err
+	})
+	return got, err
+}
+
+func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*ci.Job, error) {
+	update := `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
+		runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = 'pending'`
+	if db.d.SkipLocked {
+		update = `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
+			runner_manager_id = ?, token_digest = ?, timeout = ?
+			WHERE id = (SELECT id FROM jobs WHERE id = ? AND status = 'pending' FOR UPDATE SKIP LOCKED)`
+	}
+	var digest any
+	if c.TokenDigest != "" {
+		digest = c.TokenDigest
+	}
 	var afterID int64
 	for {
 		query := `SELECT ` + jobCols + ` FROM jobs WHERE status = 'pending' AND kind = 0 AND id > ?`
@@ -307,7 +373,7 @@ func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 			args = append(args, c.Runner.ID)
 		}
 		query += fmt.Sprintf(` ORDER BY id LIMIT %d`, claimBatch)
-		rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+		rows, err := read.QueryContext(ctx, db.q(query), args...)
 		if err != nil {
 			return nil, fmt.Errorf("claim candidates: %w", err)
 		}
@@ -325,13 +391,7 @@ func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 				timeout = c.Timeout(j)
 			}
 			now := c.Now.UTC()
-			var digest any // no token is NULL: the unique index allows many
-			if c.TokenDigest != "" {
-				digest = c.TokenDigest
-			}
-			res, err := db.exec(ctx, db.w, `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
-				runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = 'pending'`,
-				tv(now), tv(now), c.Runner.ID, c.ManagerID, digest, timeout, j.ID)
+			res, err := db.exec(ctx, write, update, tv(now), tv(now), c.Runner.ID, c.ManagerID, digest, timeout, j.ID)
 			if err != nil {
 				return nil, fmt.Errorf("claim job %d: %w", j.ID, err)
 			}

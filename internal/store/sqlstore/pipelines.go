@@ -217,15 +217,26 @@ func (db *DB) CountPipelines(ctx context.Context, f store.PipelineFilter) (int, 
 	return n, err
 }
 
-// UpdatePipeline writes a pipeline's status fields.
+// UpdatePipeline writes a pipeline's status fields if the row has not
+// changed since p was read (same updated_at); otherwise ErrStale.
 func (db *DB) UpdatePipeline(ctx context.Context, p *ci.Pipeline) error {
-	p.UpdatedAt = time.Now().UTC()
-	_, err := db.exec(ctx, db.w, `UPDATE pipelines SET status = ?, updated_at = ?, started_at = ?, finished_at = ?,
-		warnings = ?, yaml_errors = ?, failure_reason = ? WHERE id = ?`,
-		string(p.Status), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), p.Warnings, p.YAMLErrors, p.FailureReason, p.ID)
+	read := p.UpdatedAt
+	now := time.Now().UTC()
+	if !now.After(read) {
+		now = read.Add(time.Microsecond)
+	}
+	res, err := db.exec(ctx, db.w, `UPDATE pipelines SET status = ?, updated_at = ?, started_at = ?, finished_at = ?,
+		warnings = ?, yaml_errors = ?, failure_reason = ? WHERE id = ? AND updated_at = ?`,
+		string(p.Status), tv(now), tp(p.StartedAt), tp(p.FinishedAt), p.Warnings, p.YAMLErrors, p.FailureReason, p.ID, tv(read))
 	if err != nil {
 		return fmt.Errorf("update pipeline %d: %w", p.ID, err)
 	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update pipeline %d: %w", p.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("update pipeline %d: %w", p.ID, store.ErrStale)
+	}
+	p.UpdatedAt = now
 	return nil
 }
 

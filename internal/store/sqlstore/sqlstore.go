@@ -23,7 +23,8 @@ type Dialect struct {
 	Name string
 	// Numbered placeholders ($1, $2, …) instead of ?.
 	Numbered bool
-	// SkipLocked appends FOR UPDATE SKIP LOCKED to the claim candidate query.
+	// SkipLocked claims jobs with FOR UPDATE SKIP LOCKED row locks (several
+	// writers); without it a claim is one write transaction (one writer).
 	SkipLocked bool
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(error) bool
