@@ -18,6 +18,9 @@ import (
 // that a build became pending. Notifications carry no payload.
 const Channel = "gantry_jobs"
 
+// pingTimeout bounds a keepalive ping of the listening session.
+const pingTimeout = 5 * time.Second
+
 // notify sends one notification on Channel, bounded in time and detached
 // from the caller's cancellation (it runs after a commit that must be
 // announced even if the request ends).
@@ -203,7 +206,9 @@ func (n *Notifier) listen(ctx context.Context, conn *pgx.Conn) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			pctx, cancel := context.WithTimeout(ctx, n.keepalive)
+			// The ping gets its own, generous deadline: a busy machine must
+			// not turn a slow answer into a reconnect.
+			pctx, cancel := context.WithTimeout(ctx, max(n.keepalive, pingTimeout))
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil {
