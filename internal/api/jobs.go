@@ -51,7 +51,7 @@ func (s *Server) listProjectJobs(q *req) error {
 	if !canReadBuilds(q.caller, p, lvl) {
 		return ci.ErrForbidden
 	}
-	f := store.JobFilter{ProjectID: p.ID, Kind: store.BuildsOnly, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1}
+	f := store.JobFilter{ProjectID: p.ID, Kind: store.BuildsOnly, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1, Brief: true}
 	if keyset {
 		if c := q.p.Str("cursor"); c != "" {
 			id, ok := decodeCursor(c)
@@ -451,7 +451,7 @@ func (s *Server) pipelineJobs(bridges bool) func(q *req) error {
 			return err
 		}
 		f := store.JobFilter{PipelineID: pl.ID, Statuses: scopes, LatestOnly: !includeRetried || bridges,
-			Kind: store.BuildsOnly, Limit: pg.PerPage, Offset: pg.offset()}
+			Kind: store.BuildsOnly, Limit: pg.PerPage, Offset: pg.offset(), Brief: true}
 		if bridges {
 			f.Kind = store.BridgesOnly
 		}

@@ -894,7 +894,7 @@ func (s *Server) runnerJobs(q *req) error {
 func (s *Server) scanRunnerJobs(ctx context.Context, runnerID, managerID int64, statuses []ci.Status,
 	visible func(int64) (bool, error)) ([]*ci.Job, error) {
 	jobs, err := s.store.ListJobs(ctx, store.JobFilter{Kind: store.BuildsOnly, Statuses: statuses,
-		RunnerID: runnerID, RunnerManagerID: managerID})
+		RunnerID: runnerID, RunnerManagerID: managerID, Brief: true})
 	if err != nil {
 		return nil, fmt.Errorf("runner jobs: %w", err)
 	}

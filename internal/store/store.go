@@ -214,6 +214,9 @@ type JobFilter struct {
 	RunnerManagerID int64
 	// ResourceGroup restricts to jobs of that resource group.
 	ResourceGroup string
+	// Brief leaves out the compiled definition (large, unused by API
+	// listings); such jobs must not be handed back to the engine.
+	Brief bool
 	// BeforeID is the keyset cursor: only ids below it.
 	BeforeID int64
 	Limit    int

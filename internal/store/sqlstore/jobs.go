@@ -18,6 +18,9 @@ const jobCols = `id, project_id, pipeline_id, kind, name, stage, stage_idx, stat
 	failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout, artifacts_expire_at,
 	downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size, archived, interruptible, enqueue_immediately`
 
+// briefJobCols is jobCols without the definition, for listings.
+var briefJobCols = strings.Replace(jobCols, "definition,", "NULL AS definition,", 1)
+
 func scanJob(row rowScanner) (*ci.Job, error) {
 	var j ci.Job
 	var kind int
@@ -169,6 +172,10 @@ func jobWhere(f store.JobFilter) (string, []any) {
 
 // ListJobs lists jobs by id descending (ascending with Asc).
 func (db *DB) ListJobs(ctx context.Context, f store.JobFilter) ([]*ci.Job, error) {
+	cols := jobCols
+	if f.Brief {
+		cols = briefJobCols
+	}
 	order := ` ORDER BY id DESC`
 	if f.Asc {
 		order = ` ORDER BY id ASC`
@@ -185,13 +192,13 @@ func (db *DB) ListJobs(ctx context.Context, f store.JobFilter) ([]*ci.Job, error
 			one.Statuses = []ci.Status{st}
 			where, a := jobWhere(one)
 			parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT %s FROM jobs%s%s LIMIT %d) AS s%d`,
-				jobCols, where, order, f.Limit+f.Offset, len(parts)))
+				cols, where, order, f.Limit+f.Offset, len(parts)))
 			args = append(args, a...)
 		}
-		query = `SELECT ` + jobCols + ` FROM (` + strings.Join(parts, ` UNION ALL `) + `) AS u` + order + limitOffset(f.Limit, f.Offset)
+		query = `SELECT * FROM (` + strings.Join(parts, ` UNION ALL `) + `) AS u` + order + limitOffset(f.Limit, f.Offset)
 	} else {
 		where, a := jobWhere(f)
-		query, args = `SELECT `+jobCols+` FROM jobs`+where+order+limitOffset(f.Limit, f.Offset), a
+		query, args = `SELECT `+cols+` FROM jobs`+where+order+limitOffset(f.Limit, f.Offset), a
 	}
 	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
