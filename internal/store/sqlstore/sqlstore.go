@@ -35,7 +35,7 @@ type Dialect struct {
 
 // DB implements store.Store over database/sql.
 type DB struct {
-	r, w    *sql.DB // reads and writes; the same pool for PostgreSQL
+	r, w    *pool // reads and writes; the same pool for PostgreSQL
 	d       Dialect
 	rebound sync.Map // query text → dialect text
 }
@@ -46,7 +46,12 @@ func New(r, w *sql.DB, d Dialect) *DB {
 	if d.IsUnique == nil {
 		d.IsUnique = func(error) bool { return false }
 	}
-	return &DB{r: r, w: w, d: d}
+	db := &DB{r: newPool(r), d: d}
+	db.w = db.r
+	if w != r {
+		db.w = newPool(w)
+	}
+	return db
 }
 
 var _ store.Store = (*DB)(nil)
