@@ -159,7 +159,7 @@ func (s *Service) afterRevive(ctx context.Context, pipelineID int64, ids ...int6
 	procs := make([]ci.ProcJob, 0, len(jobs))
 	byID := map[int64]*ci.Job{}
 	for _, j := range jobs {
-		procs = append(procs, procJob(j))
+		procs = append(procs, s.procJob(j))
 		byID[j.ID] = j
 	}
 	for _, ch := range ci.ResetSkipped(procs, ids...) {
@@ -313,7 +313,7 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 	var names []string
 	procs := make([]ci.ProcJob, 0, len(jobs))
 	for _, j := range jobs {
-		procs = append(procs, procJob(j))
+		procs = append(procs, s.procJob(j))
 		if j.Retried || j.Kind != ci.KindBuild || (j.Status != ci.StatusFailed && j.Status != ci.StatusCanceled) {
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
@@ -24,28 +26,63 @@ func Definition(j *ci.Job) (*ciconfig.Job, error) {
 }
 
 // procJob turns a stored job into processing input.
-func procJob(j *ci.Job) ci.ProcJob {
+func (s *Service) procJob(j *ci.Job) ci.ProcJob {
 	p := ci.ProcJob{
 		ID: j.ID, Name: j.Name, Kind: j.Kind, StageIdx: j.StageIdx, Status: j.Status, When: j.When,
 		AllowFailure: j.AllowFailure, Retried: j.Retried, HasResourceGroup: j.ResourceGroup != "",
 		EnqueueImmediately: j.EnqueueImmediately,
 	}
-	d, err := Definition(j)
-	if err != nil {
-		return p
-	}
-	if d.Needs != nil {
-		p.Needs = make([]ci.Need, 0, len(d.Needs))
-		for _, n := range d.Needs {
-			p.Needs = append(p.Needs, ci.Need{Name: n.Job, Optional: n.Optional})
-		}
-	}
-	if d.StartIn != "" {
-		if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
-			p.StartIn = &dur
-		}
-	}
+	sc := s.scheduling(j)
+	p.Needs, p.StartIn = sc.needs, sc.startIn
 	return p
+}
+
+// sched is what processing reads from a job's definition.
+type sched struct {
+	needs   []ci.Need
+	startIn *time.Duration
+}
+
+// schedCache keeps decoded scheduling data by job id: definitions never
+// change (a retry is a new job), and processing otherwise decodes every
+// job's JSON on every pass of every finished job.
+type schedCache struct {
+	sync.Mutex
+	m map[int64]sched
+}
+
+const schedCacheMax = 50000
+
+func (s *Service) scheduling(j *ci.Job) sched {
+	c := &s.sched
+	c.Lock()
+	sc, ok := c.m[j.ID]
+	c.Unlock()
+	if ok && j.ID != 0 {
+		return sc
+	}
+	if d, err := Definition(j); err == nil {
+		if d.Needs != nil {
+			sc.needs = make([]ci.Need, 0, len(d.Needs))
+			for _, n := range d.Needs {
+				sc.needs = append(sc.needs, ci.Need{Name: n.Job, Optional: n.Optional})
+			}
+		}
+		if d.StartIn != "" {
+			if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
+				sc.startIn = &dur
+			}
+		}
+	}
+	if j.ID != 0 && len(j.Definition) > 0 {
+		c.Lock()
+		if c.m == nil || len(c.m) >= schedCacheMax {
+			c.m = map[int64]sched{}
+		}
+		c.m[j.ID] = sc
+		c.Unlock()
+	}
+	return sc
 }
 
 // maxPasses bounds processing rounds; each round can only move jobs forward,
@@ -106,7 +143,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		procs := make([]ci.ProcJob, 0, len(jobs))
 		for _, j := range jobs {
 			byID[j.ID] = j
-			procs = append(procs, procJob(j))
+			procs = append(procs, s.procJob(j))
 		}
 		now := s.Now()
 		changes := ci.Process(procs, now)
@@ -163,7 +200,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs
 	}
 	procs := make([]ci.ProcJob, 0, len(jobs))
 	for _, j := range jobs {
-		procs = append(procs, procJob(j))
+		procs = append(procs, s.procJob(j))
 	}
 	composite, warnings := ci.PipelineStatus(procs)
 	next := ci.NextPipelineStatus(p.Status, composite)

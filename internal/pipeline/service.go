@@ -44,6 +44,8 @@ type Service struct {
 	Now func() time.Time
 
 	locks [64]sync.Mutex
+	// sched caches decoded scheduling data by job id.
+	sched schedCache
 }
 
 // New returns an engine.
