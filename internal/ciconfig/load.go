@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gantryci/gantry/internal/ciconfig/internal/libyaml"
+	"github.com/gantryci/gantry/internal/third_party/libyaml"
 	"gopkg.in/yaml.v3"
 )
 

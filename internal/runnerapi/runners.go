@@ -188,14 +188,8 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 
 // unregister deletes the runner of a (legacy) token.
 func (a *API) unregister(w http.ResponseWriter, r *http.Request) {
-	p, err := httpx.ParseParams(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	rn, err := a.runnerByToken(r.Context(), runnerToken(r, p))
-	if err != nil {
-		a.fail(w, r, err)
+	_, rn, ok := a.authRunner(w, r)
+	if !ok {
 		return
 	}
 	if err := a.store.DeleteRunner(r.Context(), rn.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -208,14 +202,8 @@ func (a *API) unregister(w http.ResponseWriter, r *http.Request) {
 
 // unregisterManager removes one runner manager of a glrt- runner.
 func (a *API) unregisterManager(w http.ResponseWriter, r *http.Request) {
-	p, err := httpx.ParseParams(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	rn, err := a.runnerByToken(r.Context(), runnerToken(r, p))
-	if err != nil {
-		a.fail(w, r, err)
+	p, rn, ok := a.authRunner(w, r)
+	if !ok {
 		return
 	}
 	if !p.Has("system_id") {
@@ -223,7 +211,7 @@ func (a *API) unregisterManager(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sys := p.Str("system_id")
-	err = a.store.DeleteRunnerManager(r.Context(), rn.ID, sys)
+	err := a.store.DeleteRunnerManager(r.Context(), rn.ID, sys)
 	a.forgetContacts(rn.ID, &sys)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -237,14 +225,8 @@ func (a *API) unregisterManager(w http.ResponseWriter, r *http.Request) {
 
 // resetToken swaps the runner's token for a new one (§1.5).
 func (a *API) resetToken(w http.ResponseWriter, r *http.Request) {
-	p, err := httpx.ParseParams(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	rn, err := a.runnerByToken(r.Context(), runnerToken(r, p))
-	if err != nil {
-		a.fail(w, r, err)
+	_, rn, ok := a.authRunner(w, r)
+	if !ok {
 		return
 	}
 	token := auth.NewToken(auth.PrefixRunner, runnerTokenLen)
@@ -335,4 +317,20 @@ func (a *API) forgetContacts(runnerID int64, systemID *string) {
 			delete(a.contacts, k)
 		}
 	}
+}
+
+// authRunner reads the request's parameters and the runner its token names,
+// answering the failure itself when either is wrong.
+func (a *API) authRunner(w http.ResponseWriter, r *http.Request) (*httpx.Params, *ci.Runner, bool) {
+	p, err := httpx.ParseParams(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return nil, nil, false
+	}
+	rn, err := a.runnerByToken(r.Context(), runnerToken(r, p))
+	if err != nil {
+		a.fail(w, r, err)
+		return nil, nil, false
+	}
+	return p, rn, true
 }
