@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
@@ -38,9 +37,17 @@ func (s *Service) assignResource(ctx context.Context, projectID int64, group str
 		return err
 	}
 	j := waiting[0]
-	ev := ci.EventEnqueueWaitingForResource
-	if err := s.transition(ctx, j, ev, ci.Guards{}, nil); err != nil {
-		if isStale(err) || errors.Is(err, ci.ErrInvalidTransition) {
+	from := j.Status
+	to, err := ci.Fire(j.Kind, from, ci.EventEnqueueWaitingForResource, ci.Guards{Now: s.Now()})
+	if err != nil {
+		return nil
+	}
+	s.apply(j, from, to, s.Now())
+	// The count above is only a hint: the store re-checks that the group is
+	// free in the same transaction as the update (another coordinator may
+	// be assigning the group right now).
+	if err := s.store.UpdateJobIfResourceFree(ctx, j, from); err != nil {
+		if isStale(err) {
 			return nil
 		}
 		return err

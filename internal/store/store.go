@@ -82,6 +82,10 @@ type Store interface {
 	// UpdateJob writes the job's mutable fields if its stored status is
 	// still expect; otherwise it returns ErrStale.
 	UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error
+	// UpdateJobIfResourceFree is UpdateJob that also requires no job of the
+	// job's project and resource group to be pending, running or canceling,
+	// checked atomically (across coordinators too); otherwise ErrStale.
+	UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.Status) error
 	// UpdateJobs applies several UpdateJob in one transaction, returning the
 	// ids that were stale (and left unchanged).
 	UpdateJobs(ctx context.Context, updates []JobUpdate) (stale []int64, err error)

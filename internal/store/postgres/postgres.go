@@ -68,6 +68,7 @@ func open(ctx context.Context, url string, maxConns int) (*sqlstore.DB, error) {
 		Name:       "postgres",
 		Numbered:   true,
 		SkipLocked: true,
+		LockKey:    `SELECT pg_advisory_xact_lock(hashtext(?))`,
 		IsUnique:   isUnique,
 		AfterCommitJobPending: func(ctx context.Context) {
 			// Best effort: a lost wake-up only delays runners until their

@@ -255,6 +255,40 @@ func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error 
 	return nil
 }
 
+// UpdateJobIfResourceFree updates j when its resource group is free.
+func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.Status) error {
+	ok := false
+	err := db.tx(ctx, func(q querier) error {
+		if db.d.LockKey != "" {
+			key := fmt.Sprintf("resource_group:%d:%s", j.ProjectID, j.ResourceGroup)
+			if _, err := db.exec(ctx, q, db.d.LockKey, key); err != nil {
+				return fmt.Errorf("lock resource group: %w", err)
+			}
+		}
+		var busy int
+		if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs WHERE project_id = ? AND resource_group = ?
+			AND status IN ('pending', 'running', 'canceling') AND id <> ?`), j.ProjectID, j.ResourceGroup, j.ID).Scan(&busy); err != nil {
+			return fmt.Errorf("resource group busy: %w", err)
+		}
+		if busy > 0 {
+			return nil
+		}
+		var err error
+		ok, err = db.updateJob(ctx, q, j, expect)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("update job %d: resource group %q busy or status moved: %w", j.ID, j.ResourceGroup, store.ErrStale)
+	}
+	if j.Status == ci.StatusPending && j.Kind == ci.KindBuild {
+		db.notifyPending(ctx)
+	}
+	return nil
+}
+
 // UpdateJobs applies several compare-and-set updates in one transaction and
 // returns the ids whose status had moved (left unchanged).
 func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int64, error) {

@@ -26,6 +26,10 @@ type Dialect struct {
 	// SkipLocked claims jobs with FOR UPDATE SKIP LOCKED row locks (several
 	// writers); without it a claim is one write transaction (one writer).
 	SkipLocked bool
+	// LockKey, when set, is a statement taking a transaction-scoped lock on
+	// a string key (PostgreSQL advisory locks); SQLite needs none, having
+	// one writer.
+	LockKey string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(error) bool
 	// AfterCommitJobPending is called when a build became pending (to wake

@@ -1,7 +1,11 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ var jobTests = []test{
 	{"Jobs/InsertRetried", testJobInsertRetried},
 	{"Jobs/Sweep", testJobSweep},
 	{"Jobs/NarrowUpdates", testJobNarrowUpdates},
+	{"Jobs/ResourceGroup", testJobResourceGroup},
 }
 
 // normJob returns a copy of j that compares with reflect.DeepEqual the way
@@ -362,5 +367,56 @@ func testJobNarrowUpdates(t *testing.T, s store.Store) {
 		js, err := s.ListJobs(ctx, tc.f)
 		must(t, err, tc.name)
 		sameIDs(t, tc.name, jobIDs(js), jobIDs(tc.want))
+	}
+}
+
+// testJobResourceGroup: a waiting job takes its resource group only while
+// no other job of the group holds it, and of many concurrent takers of a
+// free group exactly one wins.
+func testJobResourceGroup(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	holder := newJob("holder", ci.StatusRunning)
+	holder.ResourceGroup = "prod"
+	var waiting []*ci.Job
+	for i := range 8 {
+		w := newJob(fmt.Sprintf("w%d", i), ci.StatusWaitingForResource)
+		w.ResourceGroup = "prod"
+		waiting = append(waiting, w)
+	}
+	other := newJob("other", ci.StatusWaitingForResource)
+	other.ResourceGroup = "staging"
+	mustPipeline(t, s, pr.ID, "main", append([]*ci.Job{holder, other}, waiting...)...)
+
+	take := func(j *ci.Job) error {
+		c := *j
+		c.Status = ci.StatusPending
+		return s.UpdateJobIfResourceFree(ctx, &c, ci.StatusWaitingForResource)
+	}
+	if err := take(waiting[0]); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("took a busy group: %v", err)
+	}
+	must(t, take(other), "another group is free")
+
+	holder.Status = ci.StatusSuccess
+	must(t, s.UpdateJob(ctx, holder, ci.StatusRunning), "finish holder")
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for _, w := range waiting {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := take(w)
+			switch {
+			case err == nil:
+				won.Add(1)
+			case !errors.Is(err, store.ErrStale):
+				t.Errorf("take %s: %v", w.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Errorf("%d jobs took the free group at once, want 1", won.Load())
 	}
 }
