@@ -45,6 +45,8 @@ func main() {
 	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", 0, "built-in runner concurrency")
 	fs.DurationVar(&cfg.LongPoll, "long-poll", 50*time.Second, "jobs/request long poll")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "background work period")
+	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", time.Hour, "fail running jobs whose runner is silent this long")
+	fs.DurationVar(&cfg.StuckPending, "stuck-pending-timeout", 24*time.Hour, "fail pending jobs no runner takes this long")
 	fs.Int64Var(&cfg.MaxTraceSize, "max-trace-size", 100<<20, "job log size limit in bytes")
 	fs.Int64Var(&cfg.MaxArtifact, "max-artifact-size", 100<<20, "artifact upload limit in bytes")
 	pp := fs.String("pprof", "127.0.0.1:6060", "loopback address for /debug/pprof and /cpu/{start,stop}")

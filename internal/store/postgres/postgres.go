@@ -52,6 +52,13 @@ func open(ctx context.Context, url string, maxConns int) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
+	// The store prepares its statements once and reuses them; after five
+	// runs PostgreSQL would switch to a generic plan that ignores the
+	// parameter values, which turns a rare-status listing into a scan of the
+	// whole jobs table. Custom plans keep index choices per call.
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
