@@ -696,12 +696,8 @@ func (s *Server) getRunner(q *req) error {
 		return err
 	}
 	if r.RunnerType != ci.RunnerInstance {
-		owns, err := s.ownsRunner(q.ctx(), q.caller, r)
-		if err != nil {
+		if err := s.requireOwner(q.ctx(), q.caller, r); err != nil {
 			return err
-		}
-		if !owns {
-			return errNoRunnerAccess
 		}
 	}
 	d, err := s.runnerDetails(q, r)
@@ -732,12 +728,8 @@ func (s *Server) updateRunner(q *req) error {
 	if err != nil {
 		return err
 	}
-	owns, err := s.ownsRunner(ctx, q.caller, r)
-	if err != nil {
+	if err := s.requireOwner(ctx, q.caller, r); err != nil {
 		return err
-	}
-	if !owns {
-		return errNoRunnerAccess
 	}
 	rs.apply(r)
 	if errs := validateRunner(r); len(errs) > 0 {
@@ -775,12 +767,8 @@ func (s *Server) deleteRunner(q *req) error {
 		if len(r.ProjectIDs) > 1 {
 			return ci.Forbidden("Runner associated with more than one project")
 		}
-		owns, err := s.ownsRunner(ctx, q.caller, r)
-		if err != nil {
+		if err := s.requireOwner(ctx, q.caller, r); err != nil {
 			return err
-		}
-		if !owns {
-			return errNoRunnerAccess
 		}
 	}
 	if err := s.store.DeleteRunner(ctx, r.ID); err != nil {
@@ -832,12 +820,8 @@ func (s *Server) runnerJobs(q *req) error {
 	if err != nil {
 		return err
 	}
-	owns, err := s.ownsRunner(ctx, q.caller, r)
-	if err != nil {
+	if err := s.requireOwner(ctx, q.caller, r); err != nil {
 		return err
-	}
-	if !owns {
-		return errNoRunnerAccess
 	}
 	var managerID int64
 	if systemID != "" {
@@ -942,4 +926,17 @@ func (s *Server) writeRunnerJobs(q *req, jobs []*ci.Job) error {
 		out = append(out, rendered[j.ID])
 	}
 	return q.json(http.StatusOK, out)
+}
+
+// requireOwner answers GitLab's "No access granted" unless the caller may
+// manage the runner.
+func (s *Server) requireOwner(ctx context.Context, c *Caller, r *ci.Runner) error {
+	owns, err := s.ownsRunner(ctx, c, r)
+	if err != nil {
+		return err
+	}
+	if !owns {
+		return errNoRunnerAccess
+	}
+	return nil
 }
