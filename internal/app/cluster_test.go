@@ -122,6 +122,7 @@ func newCluster(t *testing.T, n int, cfg coordConfig) *cluster {
 			}
 		}
 		if t.Failed() {
+			cl.dumpState()
 			cl.dumpLogs()
 		}
 	})
@@ -215,6 +216,18 @@ func (cl *cluster) dumpLogs() {
 			b = b[len(b)-8000:]
 		}
 		cl.t.Logf("coordinator %d (pid %d) log tail:\n%s", i, c.Pid, b)
+	}
+}
+
+// dumpState logs what the schema holds, to tell a stuck pipeline's cause.
+func (cl *cluster) dumpState() {
+	for _, q := range []string{
+		`SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM pipelines`,
+		`SELECT string_agg(s, ' ') FROM (SELECT status || '=' || count(*) AS s FROM jobs GROUP BY status) x`,
+		`SELECT coalesce(string_agg(id || ' ' || name || ' ' || status || ' runner=' || runner_id || ' retried=' || retried, '; ' ORDER BY id), '') FROM jobs WHERE status NOT IN ('success', 'failed', 'skipped')`,
+		`SELECT coalesce(string_agg(name || '=' || owner, ' '), '') FROM locks`,
+	} {
+		cl.t.Logf("%s\n  → %s", q, cl.query(q))
 	}
 }
 

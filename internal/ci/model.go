@@ -142,6 +142,11 @@ type Pipeline struct {
 	Protected bool
 	// Warnings is true for "passed with warnings".
 	Warnings bool
+	// Dirty counts job changes not yet followed by a completed processing
+	// of the pipeline. Every job change bumps it in its own transaction and
+	// processing clears it when done, so a coordinator that dies between
+	// the two leaves a mark the sweeper finds (see store.DirtyPipelines).
+	Dirty int64
 }
 
 // Variable is a key/value pair given to a pipeline or a job.

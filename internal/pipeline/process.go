@@ -92,16 +92,19 @@ const maxPasses = 20
 // Process advances a pipeline: jobs leave created as their predecessors
 // complete, bridges trigger downstream pipelines, and the pipeline's status
 // follows its jobs (and a dependent parent bridge follows the pipeline).
+//
+// The pipeline's processing mark (ci.Pipeline.Dirty) is cleared only when
+// all of that is done, so a coordinator dying half-way leaves the mark for
+// the sweeper to find. It is cleared at the value read before the jobs of
+// the last, complete, processing round: a job changed since then bumped it.
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
-	changed := false
 	for range maxPasses {
 		unlock := s.lock(pipelineID)
-		p, ch, jobs, triggered, err := s.processLocked(ctx, pipelineID)
+		p, seen, jobs, triggered, err := s.processLocked(ctx, pipelineID)
 		unlock()
 		if err != nil {
 			return err
 		}
-		changed = changed || ch
 		if len(triggered) > 0 {
 			// Downstream pipelines are created outside the lock: creating
 			// and processing them takes other pipelines' locks.
@@ -115,8 +118,16 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 		if err := s.resourceGroups(ctx, p.ProjectID, jobs); err != nil {
 			return err
 		}
-		if changed && p.ParentJobID != 0 && p.Status.Complete() {
-			return s.updateSourceBridge(ctx, p)
+		// A dependent bridge follows its finished downstream pipeline. Not
+		// only when this call finished it: the call that did may have died
+		// before getting here.
+		if p.ParentJobID != 0 && p.Status.Complete() {
+			if err := s.updateSourceBridge(ctx, p); err != nil {
+				return err
+			}
+		}
+		if seen > 0 {
+			return s.store.ClearPipelineDirty(ctx, pipelineID, seen)
 		}
 		return nil
 	}
@@ -124,8 +135,11 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 }
 
 // processLocked runs processing passes until nothing moves, then sets the
-// pipeline status. Bridges that became pending are returned for triggering.
-func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, bool, []*ci.Job, []*ci.Job, error) {
+// pipeline status. It returns the pipeline, its processing mark as read
+// first, its jobs, and the bridges that became pending, for triggering
+// (then without pipeline and jobs).
+func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, int64, []*ci.Job, []*ci.Job, error) {
+	dirty := int64(-1)
 	for pass := 0; pass < maxPasses; pass++ {
 		// The pipeline is read before its jobs: if another coordinator moves
 		// a job after this read, it also rewrites the pipeline, and the
@@ -133,11 +147,14 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		// from older jobs.
 		p, err := s.store.PipelineByID(ctx, pipelineID)
 		if err != nil {
-			return nil, false, nil, nil, err
+			return nil, 0, nil, nil, err
+		}
+		if dirty < 0 {
+			dirty = p.Dirty
 		}
 		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
 		if err != nil {
-			return nil, false, nil, nil, err
+			return nil, 0, nil, nil, err
 		}
 		byID := make(map[int64]*ci.Job, len(jobs))
 		procs := make([]ci.ProcJob, 0, len(jobs))
@@ -169,7 +186,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		// at once is one commit, not fifty.
 		stale, err := s.store.UpdateJobs(ctx, updates)
 		if err != nil {
-			return nil, false, nil, nil, err
+			return nil, 0, nil, nil, err
 		}
 		retry = retry || len(stale) > 0
 		for _, u := range updates {
@@ -178,25 +195,26 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 			}
 		}
 		if len(triggered) > 0 {
-			return nil, true, nil, triggered, nil
+			return nil, dirty, nil, triggered, nil
 		}
 		if len(changes) > 0 || retry {
 			// Another pass lets jobs unblocked by this one move.
 			continue
 		}
-		changed, err := s.updatePipelineStatus(ctx, p, jobs)
-		if isStale(err) {
+		if err := s.updatePipelineStatus(ctx, p, jobs); isStale(err) {
 			continue
+		} else if err != nil {
+			return nil, 0, nil, nil, err
 		}
-		return p, changed, jobs, nil, err
+		return p, dirty, jobs, nil, nil
 	}
-	return nil, false, nil, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
+	return nil, 0, nil, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
 }
 
 // updatePipelineStatus sets the pipeline's status from its latest jobs.
-func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job) (bool, error) {
+func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job) error {
 	if len(jobs) == 0 {
-		return false, nil
+		return nil
 	}
 	procs := make([]ci.ProcJob, 0, len(jobs))
 	for _, j := range jobs {
@@ -205,7 +223,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs
 	composite, warnings := ci.PipelineStatus(procs)
 	next := ci.NextPipelineStatus(p.Status, composite)
 	if next == p.Status && warnings == p.Warnings {
-		return false, nil
+		return nil
 	}
 	now := s.Now()
 	if next == ci.StatusRunning && p.StartedAt == nil {
@@ -220,10 +238,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, p *ci.Pipeline, jobs
 		}
 	}
 	p.Status, p.Warnings = next, warnings
-	if err := s.store.UpdatePipeline(ctx, p); err != nil {
-		return false, err
-	}
-	return true, nil
+	return s.store.UpdatePipeline(ctx, p)
 }
 
 // triggerDownstream creates the pipeline a bridge asks for and moves the

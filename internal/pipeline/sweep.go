@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -22,10 +23,8 @@ type SweepConfig struct {
 	Owner string
 }
 
-// Sweep runs background work until ctx ends: delayed jobs that are due,
-// jobs past their timeout, stuck jobs, and expired artifacts. A lease in the
-// store makes one coordinator of a cluster do it at a time.
-func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
+// withDefaults fills in GitLab's periods where cfg leaves them zero.
+func (cfg SweepConfig) withDefaults() SweepConfig {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
@@ -35,6 +34,15 @@ func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
 	if cfg.PendingStale <= 0 {
 		cfg.PendingStale = 24 * time.Hour
 	}
+	return cfg
+}
+
+// Sweep runs background work until ctx ends: pipelines whose processing a
+// dead coordinator left unfinished, delayed jobs that are due, jobs past
+// their timeout, stuck jobs, and expired artifacts. A lease in the
+// store makes one coordinator of a cluster do it at a time.
+func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
+	cfg = cfg.withDefaults()
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	for {
@@ -55,7 +63,21 @@ func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
 
 // SweepOnce does one round of background work.
 func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
+	cfg = cfg.withDefaults()
 	now := s.Now()
+	// Processing owed for longer than a sweep interval: the coordinator
+	// that changed a job died before processing its pipeline (normally
+	// that takes milliseconds).
+	// One batch per sweep: a pipeline whose processing fails stays dirty,
+	// and must not hold the sweep in a loop.
+	dirty, err := s.store.DirtyPipelines(ctx, now.Add(-cfg.Interval), 500)
+	s.logErr("sweep dirty pipelines", err)
+	for _, id := range dirty {
+		s.log.Info("processing a pipeline left unprocessed", "pipeline", id)
+		if err := s.recoverPipeline(ctx, id, now); err != nil {
+			s.logErr("recover pipeline", fmt.Errorf("pipeline %d: %w", id, err))
+		}
+	}
 	// Delayed jobs whose time has come.
 	due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})
 	s.logErr("sweep scheduled", err)
@@ -93,6 +115,35 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 		s.deleteBlobs(ctx, []string{a.BlobKey})
 		s.logErr("delete artifact", s.store.DeleteArtifactByID(ctx, a.ID))
 	}
+}
+
+// bridgeTriggerGrace is how long a bridge may stay pending without a
+// downstream pipeline before the sweeper triggers it: the processing that
+// made it pending triggers it at once, unless its coordinator died.
+const bridgeTriggerGrace = time.Minute
+
+// recoverPipeline finishes what a dead coordinator left undone on a
+// pipeline: its processing, and bridges it made pending but never
+// triggered.
+func (s *Service) recoverPipeline(ctx context.Context, id int64, now time.Time) error {
+	jobs, err := s.store.PipelineJobs(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, b := range jobs {
+		if b.Kind == ci.KindBridge && b.Status == ci.StatusPending && b.DownstreamPipelineID == 0 &&
+			now.Sub(b.UpdatedAt) > bridgeTriggerGrace {
+			if err := s.triggerDownstream(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.Process(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 func (s *Service) dropQuiet(ctx context.Context, j *ci.Job, reason string) error {

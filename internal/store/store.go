@@ -70,6 +70,12 @@ type Store interface {
 	// unchanged since p was read (its updated_at); otherwise ErrStale.
 	UpdatePipeline(ctx context.Context, p *ci.Pipeline) error
 	DeletePipeline(ctx context.Context, id int64) error
+	// ClearPipelineDirty ends a pipeline's processing debt if its Dirty
+	// count is still seen (no job changed since it was read).
+	ClearPipelineDirty(ctx context.Context, id, seen int64) error
+	// DirtyPipelines lists up to limit pipelines whose processing debt is
+	// older than before (its owner died mid-way), oldest first.
+	DirtyPipelines(ctx context.Context, before time.Time, limit int) ([]int64, error)
 
 	// Jobs.
 	JobByID(ctx context.Context, id int64) (*ci.Job, error)
@@ -80,14 +86,19 @@ type Store interface {
 	// PipelineJobs returns every job of a pipeline, retried ones included, by id.
 	PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error)
 	// UpdateJob writes the job's mutable fields if its stored status is
-	// still expect; otherwise it returns ErrStale.
+	// still expect; otherwise it returns ErrStale. When the status changes
+	// it marks the pipeline dirty (ci.Pipeline.Dirty) in the same
+	// transaction, as do UpdateJobIfResourceFree, InsertJobs and
+	// CreatePipeline.
 	UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error
 	// UpdateJobIfResourceFree is UpdateJob that also requires no job of the
 	// job's project and resource group to be pending, running or canceling,
 	// checked atomically (across coordinators too); otherwise ErrStale.
 	UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.Status) error
 	// UpdateJobs applies several UpdateJob in one transaction, returning the
-	// ids that were stale (and left unchanged).
+	// ids that were stale (and left unchanged). It is processing's own
+	// write: it does not mark the pipeline dirty (the processing that calls
+	// it clears the mark only once it has completed).
 	UpdateJobs(ctx context.Context, updates []JobUpdate) (stale []int64, err error)
 	// InsertJobs adds jobs to an existing pipeline; when retried is non-nil
 	// every other latest job of the pipeline with one of those names is

@@ -242,7 +242,13 @@ func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, er
 
 // UpdateJob writes a job's mutable fields when its status is still expect.
 func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error {
-	ok, err := db.updateJob(ctx, db.w, j, expect)
+	ok := false
+	err := db.tx(ctx, func(q querier) (err error) {
+		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok || j.Status == expect {
+			return err
+		}
+		return db.markDirty(ctx, q, j.PipelineID)
+	})
 	if err != nil {
 		return err
 	}
@@ -274,8 +280,10 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 			return nil
 		}
 		var err error
-		ok, err = db.updateJob(ctx, q, j, expect)
-		return err
+		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok || j.Status == expect {
+			return err
+		}
+		return db.markDirty(ctx, q, j.PipelineID)
 	})
 	if err != nil {
 		return err
@@ -290,7 +298,8 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 }
 
 // UpdateJobs applies several compare-and-set updates in one transaction and
-// returns the ids whose status had moved (left unchanged).
+// returns the ids whose status had moved (left unchanged). It is
+// processing's own write and leaves the pipeline's processing mark alone.
 func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int64, error) {
 	var stale []int64
 	pending := false
@@ -359,6 +368,9 @@ func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []str
 				return err
 			}
 			pending = pending || (j.Status == ci.StatusPending && j.Kind == ci.KindBuild)
+		}
+		if len(jobs) > 0 {
+			return db.markDirty(ctx, q, jobs[0].PipelineID)
 		}
 		return nil
 	})

@@ -13,7 +13,7 @@ import (
 
 const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, created_at, updated_at,
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
-	parent_job_id, protected, warnings`
+	parent_job_id, protected, warnings, dirty`
 
 func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
@@ -22,7 +22,7 @@ func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var vars, status string
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &status,
 		&p.UserID, &created, &updated, &started, &finished, &committed, &p.YAMLErrors, &p.FailureReason, &p.Name,
-		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings); err != nil {
+		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty); err != nil {
 		return nil, err
 	}
 	p.Status = ci.Status(status)
@@ -64,15 +64,16 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		}
 		id, err := db.insert(ctx, q, `INSERT INTO pipelines (project_id, iid, ref, tag, sha, before_sha, source, status, user_id,
 			created_at, updated_at, started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables,
-			parent_pipeline_id, parent_job_id, protected, warnings)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			parent_pipeline_id, parent_job_id, protected, warnings, dirty, dirty_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ProjectID, p.IID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, string(p.Status), p.UserID,
 			tv(p.CreatedAt), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), tp(p.CommittedAt), p.YAMLErrors,
-			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings)
+			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings,
+			len(jobs), tv(now))
 		if err != nil {
 			return fmt.Errorf("insert pipeline: %w", err)
 		}
-		p.ID = id
+		p.ID, p.Dirty = id, int64(len(jobs))
 		for _, j := range jobs {
 			j.PipelineID, j.ProjectID = p.ID, p.ProjectID
 			if err := db.insertJob(ctx, q, j); err != nil {
@@ -238,6 +239,45 @@ func (db *DB) UpdatePipeline(ctx context.Context, p *ci.Pipeline) error {
 	}
 	p.UpdatedAt = now
 	return nil
+}
+
+// markDirty records, in the transaction of a job change, that the job's
+// pipeline owes a processing.
+func (db *DB) markDirty(ctx context.Context, q querier, pipelineID int64) error {
+	if _, err := db.exec(ctx, q, `UPDATE pipelines SET dirty = dirty + 1, dirty_at = ? WHERE id = ?`,
+		time.Now().UTC().UnixMicro(), pipelineID); err != nil {
+		return fmt.Errorf("mark pipeline %d for processing: %w", pipelineID, err)
+	}
+	return nil
+}
+
+// ClearPipelineDirty ends the processing debt of a pipeline read with
+// Dirty == seen; a job change since then (a higher count) keeps it.
+func (db *DB) ClearPipelineDirty(ctx context.Context, id, seen int64) error {
+	if _, err := db.exec(ctx, db.w, `UPDATE pipelines SET dirty = 0, dirty_at = NULL WHERE id = ? AND dirty = ?`, id, seen); err != nil {
+		return fmt.Errorf("clear pipeline %d processing mark: %w", id, err)
+	}
+	return nil
+}
+
+// DirtyPipelines lists up to limit pipelines whose last job change before
+// the given time was never followed by a completed processing, oldest first.
+func (db *DB) DirtyPipelines(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT id FROM pipelines WHERE dirty > 0 AND dirty_at < ?
+		ORDER BY dirty_at LIMIT ?`), before.UTC().UnixMicro(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("dirty pipelines: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("dirty pipelines: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // DeletePipeline removes a pipeline with its jobs, logs and artifact rows.

@@ -19,6 +19,7 @@ var pipelineTests = []test{
 	{"Pipelines/Downstream", testPipelineDownstream},
 	{"Pipelines/Filters", testPipelineFilters},
 	{"Pipelines/DeleteCascades", testPipelineDeleteCascades},
+	{"Pipelines/Dirty", testPipelineDirty},
 }
 
 func testPipelineCreateAndGet(t *testing.T, s store.Store) {
@@ -309,4 +310,61 @@ func testPipelineDeleteCascades(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Errorf("jobs left = %d, want 1", n)
 	}
+}
+
+// testPipelineDirty: the processing mark follows job status changes made in
+// their own transactions, is left alone by processing's own UpdateJobs and
+// by same-status updates, and is cleared only at the count it was read at.
+func testPipelineDirty(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	p := &ci.Pipeline{ProjectID: pr.ID, Ref: "main", SHA: "abc", Source: "push", Status: ci.StatusPending, CreatedAt: base}
+	a, b := newJob("a", ci.StatusPending), newJob("b", ci.StatusCreated)
+	must(t, s.CreatePipeline(ctx, p, []*ci.Job{a, b}), "create")
+	dirty := func(want int64, what string) {
+		t.Helper()
+		got, err := s.PipelineByID(ctx, p.ID)
+		must(t, err, "get")
+		if got.Dirty != want {
+			t.Fatalf("%s: dirty = %d, want %d", what, got.Dirty, want)
+		}
+	}
+	listed := func(before time.Time, want bool, what string) {
+		t.Helper()
+		ids, err := s.DirtyPipelines(ctx, before, 10)
+		must(t, err, "dirty pipelines")
+		if got := len(ids) == 1 && ids[0] == p.ID; got != want || (!want && len(ids) != 0) {
+			t.Fatalf("%s: DirtyPipelines = %v, want listed %v", what, ids, want)
+		}
+	}
+	dirty(2, "created with two jobs")
+	listed(time.Now().Add(time.Hour), true, "after create")
+	listed(time.Now().Add(-time.Hour), false, "mark newer than the cut-off")
+
+	must(t, s.ClearPipelineDirty(ctx, p.ID, 1), "clear at an older count")
+	dirty(2, "clear at an older count")
+	must(t, s.ClearPipelineDirty(ctx, p.ID, 2), "clear")
+	dirty(0, "cleared")
+	listed(time.Now().Add(time.Hour), false, "cleared")
+
+	a.Status = ci.StatusRunning
+	must(t, s.UpdateJob(ctx, a, ci.StatusPending), "status change")
+	dirty(1, "after a status change")
+	a.AllowFailure = true
+	must(t, s.UpdateJob(ctx, a, ci.StatusRunning), "same status")
+	dirty(1, "after a same-status update")
+	b.Status = ci.StatusPending
+	stale, err := s.UpdateJobs(ctx, []store.JobUpdate{{Job: b, Expect: ci.StatusCreated}})
+	must(t, err, "processing update")
+	if len(stale) != 0 {
+		t.Fatalf("stale %v", stale)
+	}
+	dirty(1, "after processing's own update")
+	c := newJob("a", ci.StatusPending)
+	c.PipelineID, c.ProjectID = p.ID, pr.ID
+	must(t, s.InsertJobs(ctx, []*ci.Job{c}, []string{"a"}), "retry")
+	dirty(2, "after a retry")
+	listed(time.Now().Add(time.Hour), true, "after job changes")
+	must(t, s.ClearPipelineDirty(ctx, p.ID, 2), "clear")
+	dirty(0, "cleared again")
 }
