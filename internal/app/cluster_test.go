@@ -143,6 +143,8 @@ func (cl *cluster) start(i int) (*coordinator, error) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"="+string(js))
+	// A test binary killed by its timeout takes its coordinators along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = logf
 	if os.Getenv("GANTRY_TEST_LOG") != "" {
 		cmd.Stderr = io.MultiWriter(logf, os.Stderr)

@@ -92,7 +92,7 @@ func (s *Service) afterFinish(ctx context.Context, j *ci.Job, d *ciconfig.Job) e
 		}
 		return s.afterRevive(ctx, j.PipelineID, clone.ID)
 	}
-	return s.Process(ctx, j.PipelineID)
+	return s.processCoalesced(ctx, j.PipelineID)
 }
 
 // shouldAutoRetry is Build#retry_on_reason_or_always? with retry: max.

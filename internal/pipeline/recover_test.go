@@ -165,3 +165,53 @@ func (s jobSet) child(t *testing.T) jobSet {
 	}
 	return jobSet{st: s.st, pipeline: b.DownstreamPipelineID}
 }
+
+// TestConcurrentFinishesAreProcessed: fifty runners reporting the fifty
+// jobs of a stage at once share processing runs, and each report returns
+// only once a run that started after it has finished: when the last one
+// returns, the next stage is already pending and the mark is cleared.
+func TestConcurrentFinishesAreProcessed(t *testing.T) {
+	t.Parallel()
+	e, st := newEngineWithRepo(t)
+	ctx := context.Background()
+	config := "stages: [build, test]\nb:\n  stage: build\n  parallel: 50\n  script: echo b\nt:\n  stage: test\n  script: echo t\n"
+	p := e.push(config)
+	jobs, err := st.PipelineJobs(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var builds []*ci.Job
+	for _, j := range jobs {
+		if j.Stage == "build" {
+			now := time.Now().UTC()
+			j.Status, j.StartedAt = ci.StatusRunning, &now
+			if err := st.UpdateJob(ctx, j, ci.StatusPending); err != nil {
+				t.Fatal(err)
+			}
+			builds = append(builds, j)
+		}
+	}
+	if len(builds) != 50 {
+		t.Fatalf("%d build jobs, want 50", len(builds))
+	}
+	errs := make(chan error, len(builds))
+	for _, j := range builds {
+		go func() { errs <- e.eng.Finish(ctx, j, true, "", nil) }()
+	}
+	for range builds {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := jobSet{st: st, pipeline: p.ID}
+	if j := set.get(t, "t"); j.Status != ci.StatusPending {
+		t.Errorf("next stage job t: %s, want pending", j.Status)
+	}
+	got, err := st.PipelineByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != ci.StatusRunning || got.Dirty != 0 {
+		t.Errorf("pipeline %s dirty %d, want running dirty 0", got.Status, got.Dirty)
+	}
+}

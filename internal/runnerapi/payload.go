@@ -269,6 +269,10 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 			return out, nil, nil
 		}
 	}
+	if names == nil && j.StageIdx == 0 {
+		// Artifacts come from earlier stages, and there are none.
+		return out, nil, nil
+	}
 	jobs, err := a.store.PipelineJobs(ctx, j.PipelineID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline jobs: %w", err)

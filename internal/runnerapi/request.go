@@ -105,8 +105,9 @@ func (a *API) claim(ctx context.Context, rn *ci.Runner, managerID int64) (*jobPa
 	cc := newClaimCache(a.store)
 	j, err := a.store.ClaimJob(ctx, store.Claim{
 		Runner: rn, ManagerID: managerID, Now: a.now(), TokenDigest: auth.Digest(token),
-		Match:   func(j *ci.Job) bool { return cc.match(ctx, rn, j) },
-		Timeout: func(j *ci.Job) int { return cc.timeout(ctx, rn, j) },
+		Match:        func(j *ci.Job) bool { return cc.match(ctx, rn, j) },
+		UntaggedOnly: len(rn.Tags) == 0,
+		Timeout:      func(j *ci.Job) int { return cc.timeout(ctx, rn, j) },
 	})
 	<-a.claimSem
 	if errors.Is(err, store.ErrNotFound) {

@@ -282,6 +282,10 @@ type Claim struct {
 	// Match reports whether the runner may take the candidate job (tags,
 	// protection); candidates come oldest first.
 	Match func(*ci.Job) bool
+	// UntaggedOnly skips tagged jobs in the query itself, for a runner
+	// without tags: a queue whose head is tagged jobs nobody here takes
+	// would otherwise be read again on every claim.
+	UntaggedOnly bool
 	// Timeout returns the job's effective timeout in seconds.
 	Timeout func(*ci.Job) int
 }

@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	n := max(4, runtime.NumCPU()*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return sqlstore.New(r, w, sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique}), nil
+	return sqlstore.New(r, w, sqlstore.Dialect{Name: "sqlite", SingleWriter: true, IsUnique: isUnique}), nil
 }
 
 func isUnique(err error) bool {

@@ -383,8 +383,13 @@ func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []str
 	return nil
 }
 
-// claimBatch is how many pending candidates one claim looks at.
-const claimBatch = 64
+// A claim reads pending candidates in batches, growing from
+// claimBatchFirst to claimBatchMax: the first candidate usually matches,
+// and on SQLite every row read is time the single writer is held.
+const (
+	claimBatchFirst = 4
+	claimBatchMax   = 64
+)
 
 // ClaimJob hands the oldest matching pending build to a runner. Two
 // claimers, even on two coordinators, can never both win the same job:
@@ -418,14 +423,19 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 		digest = c.TokenDigest
 	}
 	var afterID int64
-	for {
-		query := `SELECT ` + jobCols + ` FROM jobs WHERE status = 'pending' AND kind = 0 AND id > ?`
+	for batch := claimBatchFirst; ; batch = min(2*batch, claimBatchMax) {
+		// Candidates without their definitions (the bulk of a row): only
+		// the winner's is read.
+		query := `SELECT ` + briefJobCols + ` FROM jobs WHERE status = 'pending' AND kind = 0 AND id > ?`
 		args := []any{afterID}
+		if c.UntaggedOnly {
+			query += ` AND tags = ''`
+		}
 		if c.Runner.RunnerType == ci.RunnerProject {
 			query += ` AND project_id IN (SELECT project_id FROM runner_projects WHERE runner_id = ?)`
 			args = append(args, c.Runner.ID)
 		}
-		query += fmt.Sprintf(` ORDER BY id LIMIT %d`, claimBatch)
+		query += fmt.Sprintf(` ORDER BY id LIMIT %d`, batch)
 		rows, err := read.QueryContext(ctx, db.q(query), args...)
 		if err != nil {
 			return nil, fmt.Errorf("claim candidates: %w", err)
@@ -438,6 +448,9 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 			afterID = j.ID
 			if c.Match != nil && !c.Match(j) {
 				continue
+			}
+			if err := read.QueryRowContext(ctx, db.q(`SELECT definition FROM jobs WHERE id = ?`), j.ID).Scan(&j.Definition); err != nil {
+				return nil, fmt.Errorf("claim job %d: definition: %w", j.ID, db.wrap(err))
 			}
 			timeout := 0
 			if c.Timeout != nil {
@@ -454,7 +467,7 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 				return j, nil
 			}
 		}
-		if len(cands) < claimBatch {
+		if len(cands) < batch {
 			return nil, store.ErrNotFound
 		}
 	}

@@ -30,6 +30,11 @@ type Dialect struct {
 	// a string key (PostgreSQL advisory locks); SQLite needs none, having
 	// one writer.
 	LockKey string
+	// SingleWriter means the write pool has one connection (SQLite):
+	// transactions then run the statements prepared on it once, instead of
+	// parsing their SQL again every time. (With several connections, as
+	// on PostgreSQL, that would prepare per transaction: a round trip.)
+	SingleWriter bool
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(error) bool
 	// AfterCommitJobPending is called when a build became pending (to wake
@@ -124,7 +129,14 @@ func (db *DB) tx(ctx context.Context, fn func(q querier) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(t); err != nil {
+	var q querier = t
+	var stmts txStmts
+	if db.d.SingleWriter {
+		stmts = txStmts{tx: t, p: db.w, missed: new([]string)}
+		q = stmts
+		defer stmts.prepareMissed(context.WithoutCancel(ctx))
+	}
+	if err := fn(q); err != nil {
 		_ = t.Rollback()
 		return err
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -74,4 +75,53 @@ func (p *pool) Close() error {
 		return true
 	})
 	return p.DB.Close()
+}
+
+// txStmts runs a transaction's statements through the pool's prepared
+// statements (Tx.StmtContext reuses one prepared on the same connection).
+// A statement not prepared yet runs unprepared and is noted in missed, to
+// be prepared after the transaction: preparing on the pool during it would
+// wait for the pool's only connection, which the transaction holds.
+type txStmts struct {
+	tx     *sql.Tx
+	p      *pool
+	missed *[]string
+}
+
+func (t txStmts) cached(query string) *sql.Stmt {
+	if v, ok := t.p.stmts.Load(query); ok {
+		return v.(*sql.Stmt)
+	}
+	if !slices.Contains(*t.missed, query) {
+		*t.missed = append(*t.missed, query)
+	}
+	return nil
+}
+
+// prepareMissed prepares the statements a transaction ran unprepared.
+func (t txStmts) prepareMissed(ctx context.Context) {
+	for _, q := range *t.missed {
+		t.p.stmt(ctx, q)
+	}
+}
+
+func (t txStmts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.cached(query); st != nil {
+		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t txStmts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.cached(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t txStmts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.cached(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }

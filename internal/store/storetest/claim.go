@@ -16,6 +16,39 @@ var claimTests = []test{
 	{"Claim/Rules", testClaimRules},
 	{"Claim/PastFirstBatch", testClaimPastFirstBatch},
 	{"Claim/Concurrent", testClaimConcurrent},
+	{"Claim/UntaggedOnly", testClaimUntaggedOnly},
+}
+
+// testClaimUntaggedOnly: with UntaggedOnly, older tagged jobs are skipped
+// by the query (Match never sees them) and stay pending; the claimed job
+// carries its definition.
+func testClaimUntaggedOnly(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	r := mustRunner(t, s, ci.RunnerInstance)
+	var jobs []*ci.Job
+	for i := range 10 {
+		j := newJob(fmt.Sprintf("tagged-%d", i), ci.StatusPending)
+		j.Tags = []string{"gpu"}
+		jobs = append(jobs, j)
+	}
+	plain := newJob("plain", ci.StatusPending)
+	plain.Definition = []byte(`{"name":"plain"}`)
+	mustPipeline(t, s, p.ID, "main", append(jobs, plain)...)
+	var asked []string
+	got, err := s.ClaimJob(ctx, store.Claim{Runner: r, Now: base, UntaggedOnly: true,
+		Match: func(j *ci.Job) bool { asked = append(asked, j.Name); return true }})
+	must(t, err, "claim")
+	if got.ID != plain.ID || len(asked) != 1 || string(got.Definition) != `{"name":"plain"}` {
+		t.Fatalf("claimed %s (definition %q) after asking %v, want plain after [plain]", got.Name, got.Definition, asked)
+	}
+	_, err = s.ClaimJob(ctx, store.Claim{Runner: r, Now: base, UntaggedOnly: true})
+	wantErr(t, err, store.ErrNotFound, "only tagged jobs left")
+	left, err := s.CountJobs(ctx, store.JobFilter{ProjectID: p.ID, Statuses: []ci.Status{ci.StatusPending}})
+	must(t, err, "count")
+	if left != 10 {
+		t.Errorf("%d jobs pending, want the 10 tagged ones", left)
+	}
 }
 
 // runnerSeq numbers fixture runners' token digests.
