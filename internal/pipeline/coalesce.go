@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -58,17 +59,21 @@ func (s *Service) processCoalesced(ctx context.Context, pipelineID int64) error 
 	q.waiting = nil
 	c.mu.Unlock()
 
-	err := s.Process(ctx, pipelineID)
-
-	c.mu.Lock()
-	if len(q.waiting) > 0 {
-		q.waiting[0] <- leadSignal{}
-	} else {
-		delete(c.queues, pipelineID)
-	}
-	c.mu.Unlock()
-	for _, w := range served {
-		w <- err
-	}
-	return <-me
+	err := errors.New("pipeline processing panicked")
+	// Deferred, so that a panic in processing still answers the callers
+	// served and hands the queue on, instead of leaving them waiting.
+	defer func() {
+		c.mu.Lock()
+		if len(q.waiting) > 0 {
+			q.waiting[0] <- leadSignal{}
+		} else {
+			delete(c.queues, pipelineID)
+		}
+		c.mu.Unlock()
+		for _, w := range served {
+			w <- err
+		}
+	}()
+	err = s.Process(ctx, pipelineID)
+	return err
 }
