@@ -27,11 +27,12 @@ func (s *Service) Finish(ctx context.Context, j *ci.Job, success bool, reason st
 	if reason == "" && !success {
 		reason = ci.FailureScript
 	}
-	coverage := s.coverage(ctx, j, d)
-	err = s.transition(ctx, j, ev, ci.Guards{}, func(j *ci.Job) {
+	return s.finalize(ctx, j, d, ev, func(j *ci.Job, trace []byte) {
 		j.ExitCode = exitCode
-		if coverage != nil {
-			j.Coverage = coverage
+		if d.Coverage != "" {
+			if c, ok := parseCoverage(d.Coverage, trace); ok {
+				j.Coverage = &c
+			}
 		}
 		if j.Status == ci.StatusFailed {
 			j.FailureReason = reason
@@ -40,10 +41,6 @@ func (s *Service) Finish(ctx context.Context, j *ci.Job, success bool, reason st
 			}
 		}
 	})
-	if err != nil {
-		return err
-	}
-	return s.afterFinish(ctx, j, d)
 }
 
 // Drop fails a job for a server-side reason (timeouts, stuck jobs).
@@ -52,38 +49,45 @@ func (s *Service) Drop(ctx context.Context, j *ci.Job, reason string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.transition(ctx, j, ci.EventDrop, ci.Guards{}, func(j *ci.Job) {
+	return s.finalize(ctx, j, d, ci.EventDrop, func(j *ci.Job, _ []byte) {
 		if j.Status == ci.StatusFailed {
 			j.FailureReason = reason
 		}
-	}); err != nil {
-		return err
-	}
-	return s.afterFinish(ctx, j, d)
+	})
 }
 
-// coverage parses the job's coverage from its live log, so the value is
-// stored together with the final status.
-func (s *Service) coverage(ctx context.Context, j *ci.Job, d *ciconfig.Job) *float64 {
-	if d.Coverage == "" {
-		return nil
+// finalize fires ev, which ends the job, and stores the final state
+// together with the archived log (job.log, written to the blob store
+// first), then retries automatically when retry: allows it and processes
+// the pipeline. mutate sees the job after the transition and its log.
+func (s *Service) finalize(ctx context.Context, j *ci.Job, d *ciconfig.Job, ev ci.Event, mutate func(*ci.Job, []byte)) error {
+	now := s.Now()
+	from := j.Status
+	to, err := ci.Fire(j.Kind, from, ev, ci.Guards{Now: now})
+	if err != nil {
+		return err
 	}
 	trace, err := s.store.ReadTrace(ctx, j.ID)
 	if err != nil {
-		return nil
+		// The final state matters more than the log: the live log stays
+		// readable and is archived by a later cancel or erase.
+		s.log.Warn("read trace", "job", j.ID, "err", err)
+		trace = nil
 	}
-	if c, ok := parseCoverage(d.Coverage, trace); ok {
-		return &c
+	var art *ci.Artifact
+	if len(trace) > 0 {
+		if art, err = s.putTrace(ctx, j, trace); err != nil {
+			s.log.Warn("archive trace", "job", j.ID, "err", err)
+		}
 	}
-	return nil
-}
-
-// afterFinish archives the log, retries automatically when retry: allows
-// it, and processes the pipeline.
-func (s *Service) afterFinish(ctx context.Context, j *ci.Job, d *ciconfig.Job) error {
-	if _, err := s.ArchiveTrace(ctx, j); err != nil {
-		s.log.Warn("archive trace", "job", j.ID, "err", err)
+	s.apply(j, from, to, now)
+	mutate(j, trace)
+	replaced, err := s.store.FinishJob(ctx, j, from, art)
+	if err != nil {
+		j.Status = from
+		return err
 	}
+	s.deleteReplaced(ctx, replaced, art)
 	if j.Status == ci.StatusFailed && shouldAutoRetry(d, j) {
 		clone := s.clone(j, j.UserID)
 		clone.JobVariables = j.JobVariables
@@ -122,22 +126,38 @@ func (s *Service) ArchiveTrace(ctx context.Context, j *ci.Job) ([]byte, error) {
 	if len(data) == 0 {
 		return data, nil
 	}
+	art, err := s.putTrace(ctx, j, data)
+	if err != nil {
+		return data, err
+	}
+	replaced, err := s.store.ReplaceArtifact(ctx, art)
+	if err != nil {
+		return data, err
+	}
+	s.deleteReplaced(ctx, replaced, art)
+	return data, s.store.DeleteTrace(ctx, j.ID)
+}
+
+// putTrace writes a job's log to the blob store as its job.log artifact,
+// to be recorded in the database.
+func (s *Service) putTrace(ctx context.Context, j *ci.Job, data []byte) (*ci.Artifact, error) {
 	key := fmt.Sprintf("traces/%d/%d/job.log", j.ProjectID, j.ID)
 	size, err := s.blobs.Put(ctx, key, bytes.NewReader(data))
 	if err != nil {
-		return data, err
+		return nil, err
 	}
-	old, err := s.store.ReplaceArtifact(ctx, &ci.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: "trace",
-		FileFormat: "raw", Filename: "job.log", Size: size, BlobKey: key})
-	if err != nil {
-		return data, err
-	}
-	for _, k := range old {
-		if k != key {
+	return &ci.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: "trace", FileFormat: "raw",
+		Filename: "job.log", Size: size, BlobKey: key}, nil
+}
+
+// deleteReplaced removes the blobs of replaced artifacts, except the one
+// just written under the same key.
+func (s *Service) deleteReplaced(ctx context.Context, keys []string, kept *ci.Artifact) {
+	for _, k := range keys {
+		if kept == nil || k != kept.BlobKey {
 			s.deleteBlobs(ctx, []string{k})
 		}
 	}
-	return data, s.store.DeleteTrace(ctx, j.ID)
 }
 
 // parseCoverage finds the last match of the coverage regex in the log and

@@ -91,6 +91,12 @@ type Store interface {
 	// transaction, as do UpdateJobIfResourceFree, InsertJobs and
 	// CreatePipeline.
 	UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error
+	// FinishJob is UpdateJob for a job's final status that also stores its
+	// archived log in the same transaction: trace (nil when there is no
+	// log) replaces the job's trace artifacts and the live log chunks are
+	// deleted. It returns the blob keys of the artifacts replaced. On
+	// ErrStale nothing is written.
+	FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace *ci.Artifact) ([]string, error)
 	// UpdateJobIfResourceFree is UpdateJob that also requires no job of the
 	// job's project and resource group to be pending, running or canceling,
 	// checked atomically (across coordinators too); otherwise ErrStale.

@@ -261,6 +261,41 @@ func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error 
 	return nil
 }
 
+// FinishJob stores a job's final status and its archived log at once, so
+// a crash cannot leave a finished job with its log half archived.
+func (db *DB) FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace *ci.Artifact) ([]string, error) {
+	var replaced []string
+	ok := false
+	err := db.tx(ctx, func(q querier) (err error) {
+		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok {
+			return err
+		}
+		if trace != nil {
+			if replaced, err = db.deleteArtifacts(ctx, q, j.ID, trace.FileType); err != nil {
+				return err
+			}
+			if err := db.insertArtifact(ctx, q, trace); err != nil {
+				return err
+			}
+			if err := db.deleteTrace(ctx, q, j.ID); err != nil {
+				return err
+			}
+			j.TraceSize = 0
+		}
+		if j.Status == expect {
+			return nil
+		}
+		return db.markDirty(ctx, q, j.PipelineID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("finish job %d from %s: %w", j.ID, expect, store.ErrStale)
+	}
+	return replaced, nil
+}
+
 // UpdateJobIfResourceFree updates j when its resource group is free.
 func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.Status) error {
 	ok := false
@@ -609,13 +644,15 @@ func (db *DB) ReadTrace(ctx context.Context, jobID int64) ([]byte, error) {
 
 // DeleteTrace drops a job's live log chunks and resets its size.
 func (db *DB) DeleteTrace(ctx context.Context, jobID int64) error {
-	return db.tx(ctx, func(q querier) error {
-		if _, err := db.exec(ctx, q, `DELETE FROM trace_chunks WHERE job_id = ?`, jobID); err != nil {
-			return fmt.Errorf("delete trace: %w", err)
-		}
-		if _, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = 0 WHERE id = ?`, jobID); err != nil {
-			return fmt.Errorf("reset trace size: %w", err)
-		}
-		return nil
-	})
+	return db.tx(ctx, func(q querier) error { return db.deleteTrace(ctx, q, jobID) })
+}
+
+func (db *DB) deleteTrace(ctx context.Context, q querier, jobID int64) error {
+	if _, err := db.exec(ctx, q, `DELETE FROM trace_chunks WHERE job_id = ?`, jobID); err != nil {
+		return fmt.Errorf("delete trace: %w", err)
+	}
+	if _, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = 0 WHERE id = ?`, jobID); err != nil {
+		return fmt.Errorf("reset trace size: %w", err)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ var traceTests = []test{
 	{"Trace/Append", testTraceAppend},
 	{"Trace/Limit", testTraceLimit},
 	{"Trace/ConcurrentAppend", testTraceConcurrentAppend},
+	{"Trace/FinishJob", testTraceFinishJob},
 }
 
 func testTraceAppend(t *testing.T, s store.Store) {
@@ -138,5 +139,70 @@ func testTraceConcurrentAppend(t *testing.T, s store.Store) {
 	must(t, err, "read")
 	if len(got) != 40 {
 		t.Errorf("trace %q has %d bytes, want 40", got, len(got))
+	}
+}
+
+// testTraceFinishJob: the final status, the archived log's artifact row and
+// the removal of the live log are one write; a stale finish writes none of
+// them.
+func testTraceFinishJob(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	j := newJob("build", ci.StatusRunning)
+	p := mustPipeline(t, s, pr.ID, "main", j)
+	_, err := s.AppendTrace(ctx, j.ID, 0, []byte("log\n"), 0)
+	must(t, err, "append")
+	old := &ci.Artifact{JobID: j.ID, ProjectID: pr.ID, FileType: "trace", FileFormat: "raw", Filename: "job.log",
+		Size: 1, BlobKey: "old-key"}
+	_, err = s.ReplaceArtifact(ctx, old)
+	must(t, err, "older trace artifact")
+	trace := func() *ci.Artifact {
+		return &ci.Artifact{JobID: j.ID, ProjectID: pr.ID, FileType: "trace", FileFormat: "raw", Filename: "job.log",
+			Size: 4, BlobKey: "new-key"}
+	}
+	before, err := s.PipelineByID(ctx, p.ID)
+	must(t, err, "pipeline")
+
+	stale := *j
+	stale.Status = ci.StatusSuccess
+	_, err = s.FinishJob(ctx, &stale, ci.StatusPending, trace())
+	wantErr(t, err, store.ErrStale, "finish from a status the job is not in")
+	if got, _ := s.ReadTrace(ctx, j.ID); string(got) != "log\n" {
+		t.Fatalf("live log after a stale finish = %q", got)
+	}
+
+	j.Status = ci.StatusSuccess
+	replaced, err := s.FinishJob(ctx, j, ci.StatusRunning, trace())
+	must(t, err, "finish")
+	if len(replaced) != 1 || replaced[0] != "old-key" {
+		t.Errorf("replaced keys %v, want [old-key]", replaced)
+	}
+	stored, err := s.JobByID(ctx, j.ID)
+	must(t, err, "job")
+	if stored.Status != ci.StatusSuccess || stored.TraceSize != 0 {
+		t.Errorf("job %s trace_size %d, want success 0", stored.Status, stored.TraceSize)
+	}
+	if got, _ := s.ReadTrace(ctx, j.ID); len(got) != 0 {
+		t.Errorf("live log after finish = %q", got)
+	}
+	arts, err := s.ArtifactsByJobIDs(ctx, []int64{j.ID})
+	must(t, err, "artifacts")
+	if len(arts[j.ID]) != 1 || arts[j.ID][0].BlobKey != "new-key" {
+		t.Errorf("artifacts after finish: %+v", arts[j.ID])
+	}
+	after, err := s.PipelineByID(ctx, p.ID)
+	must(t, err, "pipeline")
+	if after.Dirty != before.Dirty+1 {
+		t.Errorf("pipeline dirty %d → %d, want one more", before.Dirty, after.Dirty)
+	}
+
+	// Without a log nothing but the status is written.
+	k := newJob("quiet", ci.StatusRunning)
+	mustPipeline(t, s, pr.ID, "main", k)
+	k.Status = ci.StatusFailed
+	replaced, err = s.FinishJob(ctx, k, ci.StatusRunning, nil)
+	must(t, err, "finish without a log")
+	if len(replaced) != 0 {
+		t.Errorf("replaced %v without a log", replaced)
 	}
 }
