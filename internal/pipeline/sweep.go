@@ -67,9 +67,9 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 	now := s.Now()
 	// Processing owed for longer than a sweep interval: the coordinator
 	// that changed a job died before processing its pipeline (normally
-	// that takes milliseconds).
-	// One batch per sweep: a pipeline whose processing fails stays dirty,
-	// and must not hold the sweep in a loop.
+	// that takes milliseconds). One batch per sweep, since a pipeline
+	// whose processing fails stays dirty and must not hold the sweep in a
+	// loop.
 	dirty, err := s.store.DirtyPipelines(ctx, now.Add(-cfg.Interval), 500)
 	s.logErr("sweep dirty pipelines", err)
 	for _, id := range dirty {
