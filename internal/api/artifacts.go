@@ -58,34 +58,37 @@ func (s *Server) downloadableArchive(ctx context.Context, j *ci.Job) (*ci.Artifa
 
 // downloadArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
 func (s *Server) downloadArtifacts(q *req) error {
-	_, _, j, err := s.jobInProject(q, false)
+	a, err := s.jobArchive(q)
 	if err != nil {
 		return err
-	}
-	a, err := s.downloadableArchive(q.ctx(), j)
-	if err != nil {
-		return err
-	}
-	if a == nil {
-		return ci.ErrNotFoundGeneric
 	}
 	return s.serveArchive(q, a)
 }
 
 // artifactFile is GET /projects/:id/jobs/:job_id/artifacts/*artifact_path.
 func (s *Server) artifactFile(q *req) error {
-	_, _, j, err := s.jobInProject(q, false)
+	a, err := s.jobArchive(q)
 	if err != nil {
 		return err
+	}
+	return s.serveArchiveEntry(q, a, q.r.PathValue("artifact_path"))
+}
+
+// jobArchive is the downloadable archive of the job in the path; 404 when
+// it has none.
+func (s *Server) jobArchive(q *req) (*ci.Artifact, error) {
+	_, _, j, err := s.jobInProject(q, false)
+	if err != nil {
+		return nil, err
 	}
 	a, err := s.downloadableArchive(q.ctx(), j)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if a == nil {
-		return ci.ErrNotFoundGeneric
+		return nil, ci.ErrNotFoundGeneric
 	}
-	return s.serveArchiveEntry(q, a, q.r.PathValue("artifact_path"))
+	return a, nil
 }
 
 // downloadRefArtifacts is GET /projects/:id/jobs/artifacts/:ref_name/download.

@@ -29,7 +29,8 @@ type engineWithRepo struct {
 	work string
 }
 
-func newEngineWithRepo(t *testing.T) (*engineWithRepo, store.Store) {
+// newEngine is an engine over a real SQLite file with one private project.
+func newEngine(t *testing.T) (*pipeline.Service, store.Store, *ci.Project) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
@@ -44,6 +45,12 @@ func newEngineWithRepo(t *testing.T) (*engineWithRepo, store.Store) {
 	if err := st.CreateProject(ctx, proj); err != nil {
 		t.Fatal(err)
 	}
+	return eng, st, proj
+}
+
+func newEngineWithRepo(t *testing.T) (*engineWithRepo, store.Store) {
+	ctx := context.Background()
+	eng, st, proj := newEngine(t)
 	if _, err := gitrepo.Init(ctx, eng.RepoDir(proj.ID), "main"); err != nil {
 		t.Fatal(err)
 	}

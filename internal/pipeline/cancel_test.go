@@ -2,15 +2,9 @@ package pipeline_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
-	"github.com/gantryci/gantry/internal/pipeline"
-	"github.com/gantryci/gantry/internal/store/sqlite"
 )
 
 // TestCancelPipelineCancelsCreatedJobs: canceling a pipeline cancels its
@@ -19,19 +13,7 @@ import (
 // skipped because the first stage turned canceled midway.
 func TestCancelPipelineCancelsCreatedJobs(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
-	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: "http://gantry.test", ReposDir: filepath.Join(dir, "repos")},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	proj := &ci.Project{Namespace: "grp", Path: "demo", Name: "demo", Visibility: ci.VisibilityPrivate, DefaultBranch: "main"}
-	if err := st.CreateProject(ctx, proj); err != nil {
-		t.Fatal(err)
-	}
+	eng, st, proj := newEngine(t)
 	job := func(name, stage string, idx int, status ci.Status) *ci.Job {
 		return &ci.Job{Name: name, Stage: stage, StageIdx: idx, Status: status, Ref: "main", When: ci.WhenOnSuccess,
 			Definition: []byte(`{"name":"` + name + `","stage":"` + stage + `","script":["true"]}`)}

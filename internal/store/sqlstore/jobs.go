@@ -244,10 +244,8 @@ func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, er
 func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error {
 	ok := false
 	err := db.tx(ctx, func(q querier) (err error) {
-		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok || j.Status == expect {
-			return err
-		}
-		return db.markDirty(ctx, q, j.PipelineID)
+		ok, err = db.changeJob(ctx, q, j, expect)
+		return err
 	})
 	if err != nil {
 		return err
@@ -255,10 +253,27 @@ func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error 
 	if !ok {
 		return fmt.Errorf("update job %d from %s: %w", j.ID, expect, store.ErrStale)
 	}
-	if j.Status == ci.StatusPending && expect != ci.StatusPending && j.Kind == ci.KindBuild {
+	db.notifyEnqueued(ctx, j, expect)
+	return nil
+}
+
+// changeJob is the compare-and-set update of a job inside a transaction,
+// marking its pipeline dirty when the status changes. It reports whether
+// the job still had status expect (and was written).
+func (db *DB) changeJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
+	ok, err := db.updateJob(ctx, q, j, expect)
+	if err != nil || !ok || j.Status == expect {
+		return ok, err
+	}
+	return true, db.markDirty(ctx, q, j.PipelineID)
+}
+
+// notifyEnqueued wakes long-polling runners when a build has just become
+// pending (call after the commit).
+func (db *DB) notifyEnqueued(ctx context.Context, j *ci.Job, from ci.Status) {
+	if j.Status == ci.StatusPending && from != ci.StatusPending && j.Kind == ci.KindBuild {
 		db.notifyPending(ctx)
 	}
-	return nil
 }
 
 // FinishJob stores a job's final status and its archived log at once, so
@@ -267,7 +282,7 @@ func (db *DB) FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace 
 	var replaced []string
 	ok := false
 	err := db.tx(ctx, func(q querier) (err error) {
-		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok {
+		if ok, err = db.changeJob(ctx, q, j, expect); err != nil || !ok {
 			return err
 		}
 		if trace != nil {
@@ -282,10 +297,7 @@ func (db *DB) FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace 
 			}
 			j.TraceSize = 0
 		}
-		if j.Status == expect {
-			return nil
-		}
-		return db.markDirty(ctx, q, j.PipelineID)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -315,10 +327,8 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 			return nil
 		}
 		var err error
-		if ok, err = db.updateJob(ctx, q, j, expect); err != nil || !ok || j.Status == expect {
-			return err
-		}
-		return db.markDirty(ctx, q, j.PipelineID)
+		ok, err = db.changeJob(ctx, q, j, expect)
+		return err
 	})
 	if err != nil {
 		return err
@@ -326,9 +336,7 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 	if !ok {
 		return fmt.Errorf("update job %d: resource group %q busy or status moved: %w", j.ID, j.ResourceGroup, store.ErrStale)
 	}
-	if j.Status == ci.StatusPending && j.Kind == ci.KindBuild {
-		db.notifyPending(ctx)
-	}
+	db.notifyEnqueued(ctx, j, expect)
 	return nil
 }
 
