@@ -69,6 +69,23 @@ func (s *Server) routes() []httpx.Route {
 		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
 
+		// Repository (reads; repository.go).
+		r("GET", "/projects/{id}/repository/commits", anyoneJob, s.listCommits),
+		r("GET", "/projects/{id}/repository/commits/{sha}", anyoneJob, s.getCommit),
+		r("GET", "/projects/{id}/repository/commits/{sha}/refs", anyoneJob, s.commitRefs),
+		r("GET", "/projects/{id}/repository/commits/{sha}/statuses", anyoneJob, s.commitStatuses),
+		r("GET", "/projects/{id}/repository/branches", anyoneJob, s.listBranches),
+		r("GET", "/projects/{id}/repository/branches/{branch}", anyoneJob, s.getBranch),
+		r("GET", "/projects/{id}/repository/tags", anyoneJob, s.listTags),
+		r("GET", "/projects/{id}/repository/tags/{tag_name}", anyoneJob, s.getTag),
+		r("GET", "/projects/{id}/repository/tree", anyoneJob, s.listTree),
+		r("GET", "/projects/{id}/repository/files/{file_path}", anyoneJob, s.getFile),
+		r("GET", "/projects/{id}/repository/files/{file_path}/raw", anyoneJob, s.getRawFile),
+		// archive and archive.<format>: ServeMux wildcards take whole segments.
+		r("GET", "/projects/{id}/repository/{archive}", anyoneJob, s.repositoryArchive),
+		r("GET", "/projects/{id}/merge_requests", anyone, s.listMergeRequests),
+		r("GET", "/projects/{id}/merge_requests/{merge_request_iid}", anyone, s.getMergeRequest),
+
 		// Runners (management; the runner protocol is in runnerapi).
 		r("POST", "/user/runners", createRunner, s.createUserRunner),
 		r("GET", "/runners", manageRunner, s.listRunners(false)),
