@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-		"io/fs"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"

@@ -423,4 +423,3 @@ func (r *Repo) Archive(ctx context.Context, w io.Writer, rev, format, prefix, pa
 	}
 	return nil
 }
-
