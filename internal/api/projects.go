@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/store"
@@ -232,8 +233,8 @@ func (s *Server) addMember(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminMembers); err != nil {
+		return err
 	}
 	var u *ci.User
 	if q.p.Has("user_id") {
@@ -312,8 +313,8 @@ func (s *Server) createVariable(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminVariables); err != nil {
+		return err
 	}
 	masked, _ := q.p.Bool("masked", false)
 	protected, _ := q.p.Bool("protected", false)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
@@ -43,7 +44,8 @@ type Server struct {
 	eng   *pipeline.Service
 	log   *slog.Logger
 	mux   *http.ServeMux
-	auth  *tokenCache
+	// policy answers who is calling and what they may do.
+	policy *access.Policy
 }
 
 // New builds the server and its route table.
@@ -51,7 +53,8 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux(), auth: newTokenCache()}
+	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux()}
+	s.policy = access.New(cfg.Store, s.now)
 	for _, r := range append(s.routes(), cfg.Extra...) {
 		s.mux.HandleFunc(r.Method+" "+r.Pattern, r.Handler)
 	}
