@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/gantryci/gantry/internal/ci"
 )
@@ -127,21 +126,38 @@ func (p *Policy) Can(ctx context.Context, c *Caller, proj *ci.Project, a Action)
 }
 
 // Visible is the read_project gate with GitLab's answers: 404 "Project Not
-// Found" for a project the caller may not see; 403 for a job token that
-// reaches a project it has no access to.
+// Found" for a project the caller may not see. A job token used on another
+// project than its job's is refused with 403 "Authentication by CI/CD job
+// token not allowed from <source> to <target>." when that project's inbound
+// allowlist does not hold the job's project or the job's user has no access
+// to it (lib/api/helpers.rb handle_job_token_failure!,
+// Ci::JobToken::Scope#accessible?).
 func (p *Policy) Visible(ctx context.Context, c *Caller, proj *ci.Project, lvl ci.AccessLevel) error {
+	if c != nil && c.Job != nil && c.Job.ProjectID != proj.ID {
+		ok, err := p.st.JobTokenAllowed(ctx, proj.ID, c.Job.ProjectID)
+		if err != nil {
+			return err
+		}
+		if !ok || lvl == ci.NoAccess {
+			return p.jobTokenRefused(ctx, c, proj)
+		}
+	}
 	if !CanSee(c, proj, lvl) {
 		return ci.ErrProjectNotFound
 	}
-	if c != nil && c.Job != nil && c.Job.ProjectID != proj.ID && lvl == ci.NoAccess {
-		srcPath := ""
-		if src, _ := p.st.ProjectByID(ctx, c.Job.ProjectID); src != nil {
-			srcPath = src.FullPath()
-		}
-		return ci.Forbidden("Authentication by CI/CD job token not allowed from " + srcPath +
-			" to project #" + strconv.FormatInt(proj.ID, 10) + ".")
-	}
 	return nil
+}
+
+// jobTokenRefused is GitLab's 403 for a job token outside its reach; the
+// paths are the projects' paths without namespace, as GitLab formats them.
+func (p *Policy) jobTokenRefused(ctx context.Context, c *Caller, proj *ci.Project) error {
+	return ci.Forbidden(p.jobTokenRefusedText(ctx, c, proj))
+}
+
+// JobTokenNotAllowedMessage is the text of GitLab's refusal of a job token
+// from the project at sourcePath to the one at targetPath.
+func JobTokenNotAllowedMessage(sourcePath, targetPath string) string {
+	return "Authentication by CI/CD job token not allowed from " + sourcePath + " to " + targetPath + "."
 }
 
 // CanSee reports whether the caller may see the project at all.
@@ -184,7 +200,9 @@ func allowed(c *Caller, proj *ci.Project, lvl ci.AccessLevel, a Action) bool {
 }
 
 // CanJob is Can for an action on one job of the project, adding
-// Ci::BuildPolicy's per-job rules: developers erase the jobs they ran.
+// Ci::BuildPolicy's per-job rules (see AllowedJob) and, for
+// read_build_trace, the debug-mode rule: the trace of a job in debug mode
+// is for developers and above only (its variables are printed).
 func (p *Policy) CanJob(ctx context.Context, c *Caller, proj *ci.Project, j *ci.Job, a Action) error {
 	lvl, err := p.Role(ctx, c, proj)
 	if err != nil {
@@ -193,10 +211,24 @@ func (p *Policy) CanJob(ctx context.Context, c *Caller, proj *ci.Project, j *ci.
 	if err := p.Visible(ctx, c, proj, lvl); err != nil {
 		return err
 	}
-	return AllowedJob(c, proj, lvl, j, a)
+	if err := AllowedJob(c, proj, lvl, j, a); err != nil {
+		return err
+	}
+	if a == ReadBuildTrace && lvl < ci.Developer {
+		debug, err := p.DebugMode(ctx, j)
+		if err != nil {
+			return err
+		}
+		if debug {
+			return ci.ErrForbidden
+		}
+	}
+	return nil
 }
 
-// AllowedJob is Allowed with the per-job rules of Ci::BuildPolicy.
+// AllowedJob is Allowed with the per-job rules of Ci::BuildPolicy that need
+// no I/O: developers erase the jobs they ran; artifacts:access narrows
+// read_job_artifacts (none: nobody, developer: developers and above).
 func AllowedJob(c *Caller, proj *ci.Project, lvl ci.AccessLevel, j *ci.Job, a Action) error {
 	switch a {
 	case EraseBuild:
@@ -205,6 +237,38 @@ func AllowedJob(c *Caller, proj *ci.Project, lvl ci.AccessLevel, j *ci.Job, a Ac
 			return nil
 		}
 		return ci.ErrForbidden
+	case ReadArtifacts:
+		if err := Allowed(c, proj, lvl, a); err != nil {
+			return err
+		}
+		switch ArtifactsAccess(j) {
+		case ArtifactsNone:
+			return ci.ErrForbidden
+		case ArtifactsDeveloper:
+			if lvl < ci.Developer {
+				return ci.ErrForbidden
+			}
+		}
+		return nil
 	}
 	return Allowed(c, proj, lvl, a)
+}
+
+// MemberChange decides whether a caller whose role is actor may change a
+// member's role from current to next (ci.NoAccess for "not a member" and
+// for removal), with Members::CreateService, UpdateService and
+// DestroyService's rules: admin_project_member (maintainers); only owners
+// create, promote to, demote or remove owners; the namespace owner of a
+// personal project stays owner.
+func MemberChange(actor, current, next ci.AccessLevel, namespaceOwner bool) error {
+	if actor < minRole[AdminMembers] {
+		return ci.ErrForbidden
+	}
+	if namespaceOwner && next != ci.Owner {
+		return ci.ErrForbidden
+	}
+	if actor < ci.Owner && (current == ci.Owner || next == ci.Owner) {
+		return ci.ErrForbidden
+	}
+	return nil
 }

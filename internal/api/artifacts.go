@@ -78,8 +78,11 @@ func (s *Server) artifactFile(q *req) error {
 // jobArchive is the downloadable archive of the job in the path; 404 when
 // it has none.
 func (s *Server) jobArchive(q *req) (*ci.Artifact, error) {
-	_, _, j, err := s.jobInProject(q, false)
+	p, lvl, j, err := s.jobInProject(q, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.canJob(p, lvl, j, access.ReadArtifacts); err != nil {
 		return nil, err
 	}
 	a, err := s.downloadableArchive(q.ctx(), j)
@@ -148,6 +151,14 @@ func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
 			return nil, err
 		}
 		if a != nil {
+			// authorize_read_job_artifacts! on the job found.
+			j, err := s.store.JobByID(ctx, a.JobID)
+			if err != nil {
+				return nil, fmt.Errorf("artifact job %d: %w", a.JobID, err)
+			}
+			if err := q.canJob(p, lvl, j, access.ReadArtifacts); err != nil {
+				return nil, err
+			}
 			return a, nil
 		}
 	}

@@ -208,8 +208,12 @@ func (s *Server) getTrace(q *req) error {
 	if q.p.Has("byte_limit") && (limit < 1 || limit > 512000) {
 		return ci.Invalid("byte_limit does not have a valid value")
 	}
-	_, _, j, err := s.jobInProject(q, false)
+	p, _, j, err := s.jobInProject(q, false)
 	if err != nil {
+		return err
+	}
+	// read_build_trace: a job in debug mode is for developers only.
+	if err := s.policy.CanJob(q.ctx(), q.caller, p, j, access.ReadBuildTrace); err != nil {
 		return err
 	}
 	data, err := s.readTrace(q, j)

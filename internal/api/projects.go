@@ -147,6 +147,11 @@ func (s *Server) createProject(q *req) error {
 		}
 		return err
 	}
+	// New projects get GitLab's inbound job token allowlist on
+	// (ci_inbound_job_token_scope_enabled defaults to true).
+	if err := s.store.SetJobTokenScope(q.ctx(), p.ID, true); err != nil {
+		return err
+	}
 	if err := s.store.SetMember(q.ctx(), &ci.Member{ProjectID: p.ID, UserID: u.ID, AccessLevel: ci.Owner}); err != nil {
 		return err
 	}
@@ -217,17 +222,9 @@ type Member struct {
 
 // addMember is POST /projects/:id/members (maintainers).
 func (s *Server) addMember(q *req) error {
-	if !q.p.Has("access_level") {
-		return ci.Invalid("access_level is missing")
-	}
-	lvlParam, err := q.p.Int("access_level", 0)
+	lvlParam, err := memberLevelParam(q)
 	if err != nil {
 		return err
-	}
-	switch ci.AccessLevel(lvlParam) {
-	case ci.Guest, ci.Planner, ci.Reporter, ci.Developer, ci.Maintainer, ci.Owner:
-	default:
-		return ci.Invalid("access_level does not have a valid value")
 	}
 	p, lvl, err := s.project(q)
 	if err != nil {
@@ -252,6 +249,17 @@ func (s *Server) addMember(q *req) error {
 		}
 	} else {
 		return ci.Invalid("user_id, username are missing, exactly one parameter must be provided")
+	}
+	cur, err := s.store.MemberAccess(q.ctx(), p.ID, u.ID)
+	if err != nil {
+		return err
+	}
+	if cur != ci.NoAccess {
+		// lib/api/members.rb: conflict!('Member already exists').
+		return &ci.Error{Code: ci.EConflict, Message: "Member already exists"}
+	}
+	if err := access.MemberChange(lvl, cur, ci.AccessLevel(lvlParam), u.Username == p.Namespace); err != nil {
+		return err
 	}
 	m := &ci.Member{ProjectID: p.ID, UserID: u.ID, AccessLevel: ci.AccessLevel(lvlParam)}
 	if err := s.store.SetMember(q.ctx(), m); err != nil {

@@ -33,6 +33,8 @@ type Config struct {
 	Git http.Handler
 	// IsGitPath selects the requests Git serves.
 	IsGitPath func(string) bool
+	// Policy is the access policy; nil builds one on Store.
+	Policy *access.Policy
 	// RunnerRegistrationToken enables legacy runner registration.
 	RunnerRegistrationToken string
 }
@@ -54,7 +56,10 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux()}
-	s.policy = access.New(cfg.Store, s.now)
+	s.policy = cfg.Policy
+	if s.policy == nil {
+		s.policy = access.New(cfg.Store, s.now)
+	}
 	for _, r := range append(s.routes(), cfg.Extra...) {
 		s.mux.HandleFunc(r.Method+" "+r.Pattern, r.Handler)
 	}
