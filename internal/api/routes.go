@@ -42,6 +42,13 @@ func (s *Server) routes() []httpx.Route {
 		r("POST", "/projects/{id}/members", auth, s.addMember),
 		r("GET", "/projects/{id}/members", auth, s.listMembers),
 		r("POST", "/projects/{id}/variables", auth, s.createVariable),
+		r("PUT", "/projects/{id}/members/{user_id}", auth, s.updateMember),
+		r("DELETE", "/projects/{id}/members/{user_id}", auth, s.deleteMember),
+		r("GET", "/projects/{id}/job_token_scope", auth, s.getJobTokenScope),
+		r("PATCH", "/projects/{id}/job_token_scope", auth, s.patchJobTokenScope),
+		r("GET", "/projects/{id}/job_token_scope/allowlist", auth, s.listJobTokenAllowlist),
+		r("POST", "/projects/{id}/job_token_scope/allowlist", auth, s.addJobTokenAllowlist),
+		r("DELETE", "/projects/{id}/job_token_scope/allowlist/{target_project_id}", auth, s.removeJobTokenAllowlist),
 
 		// Jobs.
 		r("GET", "/projects/{id}/jobs", authJob, s.listProjectJobs),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
@@ -322,11 +323,11 @@ func (s *Server) createUserRunner(q *req) error {
 			}
 			return fmt.Errorf("runner project: %w", err)
 		}
-		lvl, err := s.access(ctx, q.caller, p)
+		lvl, err := s.policy.Role(ctx, q.caller, p)
 		if err != nil {
 			return err
 		}
-		if lvl < ci.Maintainer {
+		if q.can(p, lvl, access.AdminRunners) != nil {
 			return errInsufficientPermissions
 		}
 		r.ProjectIDs = []int64{p.ID}
@@ -592,8 +593,8 @@ func (s *Server) projectRunners(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminRunners); err != nil {
+		return err
 	}
 	f, err := readRunnerFilter(q)
 	if err != nil {

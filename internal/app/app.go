@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/api"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/blob"
@@ -117,9 +118,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng), OnPush: onPush(db, eng, log), Logger: log})
+	// One access policy for the API, git and the runner protocol.
+	pol := access.New(db, nil)
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
-		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath})
+		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
 
 	bg, stopBG := context.WithCancel(context.Background())

@@ -162,6 +162,10 @@ type Artifacts struct {
 	// CoverageFormat is reports:coverage_report:coverage_format (its path is
 	// Reports["coverage_report"]).
 	CoverageFormat string `json:"coverage_format,omitempty"`
+	// Public is artifacts:public (nil: not given, public).
+	Public *bool `json:"public,omitempty"`
+	// Access is artifacts:access: all, developer or none.
+	Access string `json:"access,omitempty"`
 }
 
 // Cache is one cache: entry, carried to the runner as is.

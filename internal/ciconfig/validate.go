@@ -385,6 +385,20 @@ func (v *validator) artifacts(loc string, val any) *Artifacts {
 			v.add(loc, "expire in should be a duration")
 		}
 	}
+	if x, ok := h.get("public"); ok {
+		if b, isBool := x.(bool); isBool {
+			a.Public = &b
+		} else {
+			v.add(loc, "public should be a boolean value")
+		}
+	}
+	if x, ok := h.get("access"); ok {
+		if s, isStr := x.(string); isStr && slices.Contains([]string{"none", "developer", "all"}, s) {
+			a.Access = s
+		} else {
+			v.add(loc, "access should be one of: none, developer, all")
+		}
+	}
 	if x, ok := h.get("expose_as"); ok {
 		if s, isStr := x.(string); isStr {
 			a.ExposeAs = s

@@ -235,9 +235,9 @@ func (a *API) setArtifactsExpiry(ctx context.Context, j *ci.Job, at *time.Time) 
 	return a.store.SetArtifactsExpiry(ctx, j.ID, at)
 }
 
-// downloadArtifact is GET /jobs/:id/artifacts (§5.2): the archive of a job,
-// for the job's own token or the token of a running job of the same
-// project (the dependent job).
+// downloadArtifact is GET /jobs/:id/artifacts: the archive of a job, for
+// the token of a running job of the same project (the job itself or a
+// dependent job).
 func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := r.Header.Get("JOB-TOKEN")
@@ -258,7 +258,9 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("job by token: %w", err))
 		return
 	}
-	if holder.ID != id && !holder.Status.Executing() {
+	// Only a running job's token authenticates (Ci::AuthJobFinder): a
+	// finished job's token downloads nothing, its own artifacts included.
+	if !holder.Status.Executing() {
 		a.fail(w, r, ci.ErrForbidden)
 		return
 	}

@@ -46,9 +46,12 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) {
 	final := state == "success" || state == "failed"
 	if !j.Status.Executing() {
 		a.jobHeaders(w, j.Status)
-		if final && j.Status.Complete() {
+		if final && string(j.Status) == state {
 			// A repeated final update (the first 200 was lost). 200 ends
 			// the runner's final-update loop; old runners loop on others.
+			// Any other final state (a job canceled meanwhile) is
+			// GitLab's 403 with Job-Status (lib/api/ci/runner.rb,
+			// job_forbidden!).
 			writeStatus(w, http.StatusOK)
 			return
 		}

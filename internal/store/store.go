@@ -51,6 +51,22 @@ type Store interface {
 	// MemberAccess is the user's access level in the project, ci.NoAccess if none.
 	MemberAccess(ctx context.Context, projectID, userID int64) (ci.AccessLevel, error)
 	ListMembers(ctx context.Context, projectID int64) ([]*ci.Member, error)
+	// DeleteMember removes a member; ErrNotFound if it was none.
+	DeleteMember(ctx context.Context, projectID, userID int64) error
+
+	// Job token scope: the inbound allowlist of a project.
+	JobTokenScope(ctx context.Context, projectID int64) (inboundEnabled bool, err error)
+	SetJobTokenScope(ctx context.Context, projectID int64, inboundEnabled bool) error
+	// JobTokenAllowlist lists the projects whose job tokens may reach projectID.
+	JobTokenAllowlist(ctx context.Context, projectID int64, limit, offset int) ([]int64, error)
+	CountJobTokenAllowlist(ctx context.Context, projectID int64) (int, error)
+	// AddJobTokenAllowlist answers ErrConflict when sourceID is listed already.
+	AddJobTokenAllowlist(ctx context.Context, projectID, sourceID int64) error
+	// RemoveJobTokenAllowlist answers ErrNotFound when sourceID was not listed.
+	RemoveJobTokenAllowlist(ctx context.Context, projectID, sourceID int64) error
+	// JobTokenAllowed reports whether a job of sourceID may use its token on
+	// projectID: the scope is off, or sourceID is in the allowlist.
+	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
 
