@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/store"
@@ -27,8 +28,8 @@ func (s *Server) codeProject(q *req) (*ci.Project, ci.AccessLevel, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if lvl < ci.Reporter && p.Visibility == ci.VisibilityPrivate {
-		return nil, 0, ci.ErrForbidden
+	if err := access.Allowed(q.caller, p, lvl, access.ReadCode); err != nil {
+		return nil, 0, err
 	}
 	return p, lvl, nil
 }
@@ -172,7 +173,7 @@ func (s *Server) getCommit(q *req) error {
 		}
 		out.Stats = &CommitStats{Additions: st.Additions, Deletions: st.Deletions, Total: st.Additions + st.Deletions}
 	}
-	if canReadBuilds(q.caller, p, lvl) { // read_pipeline
+	if access.Allowed(q.caller, p, lvl, access.ReadPipeline) == nil {
 		pls, err := s.store.ListPipelines(q.ctx(), store.PipelineFilter{ProjectID: p.ID, SHA: c.ID, ExcludeChildren: true, Limit: 1})
 		if err != nil {
 			return err
@@ -263,8 +264,8 @@ func (s *Server) commitStatuses(q *req) error {
 	if err != nil {
 		return err
 	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return ci.ErrForbidden
+	if err := access.Allowed(q.caller, p, lvl, access.ReadBuild); err != nil {
+		return err
 	}
 	all, err := q.p.Bool("all", false)
 	if err != nil {
@@ -357,7 +358,7 @@ func (s *Server) branches(q *req, p *ci.Project, lvl ci.AccessLevel, refs []gitr
 		}
 		isDefault := r.Name == p.DefaultBranch
 		out = append(out, &Branch{Name: r.Name, Commit: c, Merged: merged[r.Name] && !isDefault,
-			CanPush: lvl >= ci.Developer, Default: isDefault, WebURL: s.url(p.FullPath(), "-", "tree", r.Name)})
+			CanPush: access.Allowed(q.caller, p, lvl, access.PushCode) == nil, Default: isDefault, WebURL: s.url(p.FullPath(), "-", "tree", r.Name)})
 	}
 	return out, nil
 }
