@@ -185,21 +185,15 @@ func oneOf(vals ...string) kind[string] {
 }
 
 // attr decodes an attribute-style value into dst (attrError on failure).
-func attr[T any](f field, k kind[T], dst *T) bool {
-	t, ok := k.parse(f.val)
-	if !ok {
-		f.attrError("%s", k.want)
-		return false
-	}
-	*dst = t
-	return true
-}
+func attr[T any](f field, k kind[T], dst *T) bool { return decodeAs(f, k, dst, f.attrError) }
 
 // node decodes an entry-style value into dst (nodeError on failure).
-func node[T any](f field, k kind[T], dst *T) bool {
+func node[T any](f field, k kind[T], dst *T) bool { return decodeAs(f, k, dst, f.nodeError) }
+
+func decodeAs[T any](f field, k kind[T], dst *T, report func(string, ...any)) bool {
 	t, ok := k.parse(f.val)
 	if !ok {
-		f.nodeError("%s", k.want)
+		report("%s", k.want)
 		return false
 	}
 	*dst = t
@@ -230,9 +224,21 @@ func optBool(f field, dst **bool) bool {
 	return true
 }
 
-// startIn decodes start_in of a job or a rule: a duration of at most a
-// week (Entry::Job, Entry::Rules::Rule).
-func startIn(f field) (string, bool) {
+// startIn decodes start_in of a job or a rule: allowed and required with
+// when: delayed only, a duration of at most a week (Entry::Job,
+// Entry::Rules::Rule). misplaced and missing are the messages (at the
+// enclosing entry) for start_in without when: delayed and the reverse.
+func startIn(f field, delayed bool, dst *string, misplaced, missing string) bool {
+	switch {
+	case f.present && !delayed:
+		f.v.add(f.loc, "%s", misplaced)
+		return false
+	case !f.present:
+		if delayed {
+			f.v.add(f.loc, "%s", missing)
+		}
+		return !delayed
+	}
 	secs, ok := durationValue(f.val)
 	switch {
 	case !ok:
@@ -240,7 +246,32 @@ func startIn(f field) (string, bool) {
 	case secs > limitWeek:
 		f.attrError("should not exceed the limit")
 	default:
-		return f.text(), true
+		*dst = f.text()
+		return true
 	}
-	return "", false
+	return false
+}
+
+// hashOf checks that val is a hash whose keys es allows in s, reporting
+// "config should be a hash" or the unknown keys at loc. h is nil only when
+// val is not a hash; ok is false when either is wrong.
+func hashOf[T any](v *validator, loc string, val any, es entries[T], s scope) (h *omap, ok bool) {
+	h, ok = val.(*omap)
+	if !ok {
+		v.add(loc, "config should be a hash")
+		return nil, false
+	}
+	return h, !v.rejectUnknown(loc, es.unknown(h, s))
+}
+
+// requiredString reads a key an entry requires as a non-empty string
+// ("config missing required keys: <key>" at loc).
+func requiredString(v *validator, loc string, h *omap, key string) (string, bool) {
+	x, _ := h.get(key)
+	s, ok := x.(string)
+	if !ok || s == "" {
+		v.add(loc, "config missing required keys: %s", key)
+		return "", false
+	}
+	return s, true
 }

@@ -31,12 +31,8 @@ var artifactsWhen = oneOf("on_success", "on_failure", "always")
 
 // artifacts validates artifacts:.
 func (v *validator) artifacts(loc string, val any) *Artifacts {
-	h, ok := val.(*omap)
+	h, ok := hashOf(v, loc, val, artifactsEntries, anywhere)
 	if !ok {
-		v.add(loc, "config should be a hash")
-		return nil
-	}
-	if v.rejectUnknown(loc, artifactsEntries.unknown(h, anywhere)) {
 		return nil
 	}
 	a := &Artifacts{}

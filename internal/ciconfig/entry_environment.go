@@ -40,10 +40,8 @@ func (v *validator) environment(loc string, val any, j *Job) bool {
 		if v.rejectUnknown(loc, environmentEntries.unknown(t, anywhere)) {
 			return false
 		}
-		n, _ := t.get("name")
-		name, ok := n.(string)
-		if !ok || name == "" {
-			v.add(loc, "config missing required keys: name")
+		name, ok := requiredString(v, loc, t, "name")
+		if !ok {
 			return false
 		}
 		j.Environment = name

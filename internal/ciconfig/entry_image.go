@@ -46,13 +46,11 @@ func (v *validator) imageHash(loc string, t *omap, in scope) *Image {
 	if v.rejectUnknown(loc, imageEntries.unknown(t, in)) {
 		return nil
 	}
-	name, _ := t.get("name")
-	s, isStr := name.(string)
-	if !isStr || s == "" {
-		v.add(loc, "config missing required keys: name")
+	name, ok := requiredString(v, loc, t, "name")
+	if !ok {
 		return nil
 	}
-	img := &Image{Name: s}
+	img := &Image{Name: name}
 	imageEntries.decode(img, v, loc, t, in, false)
 	return img
 }

@@ -59,9 +59,7 @@ var jobEntries = entries[*jobDecoder]{
 		return ok
 	}},
 	{key: "environment", in: inJob, decode: func(d *jobDecoder, f field) bool { return f.v.environment(f.path(), f.val, d.j) }},
-	{key: "interruptible", in: inJob | inDefault,
-		decode:  nodeOf(aBoolean, func(d *jobDecoder) *bool { return &d.j.Interruptible }),
-		inherit: func(j, d *Job) { j.Interruptible = d.Interruptible }},
+	inheritable("interruptible", inJob|inDefault, func(j *Job) *bool { return &j.Interruptible }, nodeKind(aBoolean)),
 	{key: "parallel", in: inJob, decode: (*jobDecoder).parallel},
 	{key: "trigger", in: inBridge, absent: true, decode: (*jobDecoder).trigger},
 	{key: "manual_confirmation", in: inJob},
@@ -84,32 +82,15 @@ var jobEntries = entries[*jobDecoder]{
 		d.j.Coverage = cv[1 : len(cv)-1]
 		return true
 	}},
-	{key: "tags", in: inBuild | inDefault,
-		decode:  nodeOf(stringArray, func(d *jobDecoder) *[]string { return &d.j.Tags }),
-		inherit: func(j, d *Job) { j.Tags = d.Tags }},
-	{key: "before_script", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.BeforeScript = f.v.commands(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.BeforeScript = d.BeforeScript }},
-	{key: "after_script", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.AfterScript = f.v.commands(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.AfterScript = d.AfterScript }},
-	{key: "image", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.Image = f.v.image(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.Image = d.Image }},
-	{key: "services", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.Services = f.v.services(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.Services = d.Services }},
-	{key: "artifacts", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.Artifacts = f.v.artifacts(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.Artifacts = d.Artifacts }},
-	{key: "cache", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.Cache = f.v.cache(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.Cache = d.Cache }},
-	{key: "timeout", in: inBuild | inDefault, decode: (*jobDecoder).timeout,
-		inherit: func(j, d *Job) { j.Timeout = d.Timeout }},
-	{key: "retry", in: inBuild | inDefault,
-		decode:  func(d *jobDecoder, f field) bool { d.j.Retry = f.v.retry(f.path(), f.val); return true },
-		inherit: func(j, d *Job) { j.Retry = d.Retry }},
+	inheritable("tags", inBuild|inDefault, func(j *Job) *[]string { return &j.Tags }, nodeKind(stringArray)),
+	inheritable("before_script", inBuild|inDefault, func(j *Job) *[]string { return &j.BeforeScript }, by((*validator).commands)),
+	inheritable("after_script", inBuild|inDefault, func(j *Job) *[]string { return &j.AfterScript }, by((*validator).commands)),
+	inheritable("image", inBuild|inDefault, func(j *Job) **Image { return &j.Image }, by((*validator).image)),
+	inheritable("services", inBuild|inDefault, func(j *Job) *[]Image { return &j.Services }, by((*validator).services)),
+	inheritable("artifacts", inBuild|inDefault, func(j *Job) **Artifacts { return &j.Artifacts }, by((*validator).artifacts)),
+	inheritable("cache", inBuild|inDefault, func(j *Job) *[]Cache { return &j.Cache }, by((*validator).cache)),
+	inheritable("timeout", inBuild|inDefault, func(j *Job) *int { return &j.Timeout }, decodeTimeout),
+	inheritable("retry", inBuild|inDefault, func(j *Job) **Retry { return &j.Retry }, by((*validator).retry)),
 	{key: "hooks", in: inBuild | inDefault},
 	{key: "id_tokens", in: inBuild | inDefault},
 	{key: "identity", in: inBuild | inDefault},
@@ -141,20 +122,10 @@ func (d *jobDecoder) when(f field) bool {
 
 // startIn is start_in: of a delayed job; with rules: the rules set it.
 func (d *jobDecoder) startIn(f field) bool {
-	switch {
-	case d.s.hasRules:
-	case f.present && d.s.jobWhen != "delayed":
-		f.attrError("must be blank")
-		return false
-	case f.present:
-		var ok bool
-		d.j.StartIn, ok = startIn(f)
-		return ok
-	case d.s.jobWhen == "delayed":
-		f.attrError("should be a duration")
-		return false
+	if d.s.hasRules {
+		return true
 	}
-	return true
+	return startIn(f, d.s.jobWhen == "delayed", &d.j.StartIn, "start in must be blank", "start in should be a duration")
 }
 
 // allowFailure is allow_failure: (a boolean, or exit_codes for jobs); a
@@ -252,7 +223,8 @@ func (d *jobDecoder) dependencies(f field) bool {
 	return true
 }
 
-func (d *jobDecoder) timeout(f field) bool {
+// decodeTimeout is timeout: in seconds, at most a month.
+func decodeTimeout(f field, dst *int) bool {
 	secs, ok := durationValue(f.val)
 	switch {
 	case !ok:
@@ -260,10 +232,32 @@ func (d *jobDecoder) timeout(f field) bool {
 	case secs > limitMonth:
 		f.nodeError("should not exceed the limit")
 	default:
-		d.j.Timeout = secs
+		*dst = secs
 		return true
 	}
 	return false
+}
+
+// inheritable is a job keyword that default: may set too: dec decodes it
+// into the Job field sel picks, and a job lacking the key gets default's
+// value (no deep merge).
+func inheritable[V any](key string, in scope, sel func(*Job) *V, dec func(field, *V) bool) entry[*jobDecoder] {
+	return entry[*jobDecoder]{
+		key:     key,
+		in:      in,
+		decode:  func(d *jobDecoder, f field) bool { return dec(f, sel(d.j)) },
+		inherit: func(j, def *Job) { *sel(j) = *sel(def) },
+	}
+}
+
+// by adapts a validator method (which reports its own errors) to a decoder.
+func by[V any](m func(*validator, string, any) V) func(field, *V) bool {
+	return func(f field, dst *V) bool { *dst = m(f.v, f.path(), f.val); return true }
+}
+
+// nodeKind adapts a kind to an entry-style decoder.
+func nodeKind[V any](k kind[V]) func(field, *V) bool {
+	return func(f field, dst *V) bool { return node(f, k, dst) }
 }
 
 // parallel is parallel: (a count, or matrix:).
@@ -327,15 +321,8 @@ var inheritEntries = entries[*jobSpec]{
 }
 
 func (v *validator) inherit(f field, s *jobSpec) bool {
-	ih, ok := f.val.(*omap)
-	if !ok {
-		f.nodeError("should be a hash")
-		return false
-	}
-	if v.rejectUnknown(f.path(), inheritEntries.unknown(ih, anywhere)) {
-		return false
-	}
-	return inheritEntries.decode(s, v, f.path(), ih, anywhere, false)
+	ih, ok := hashOf(v, f.path(), f.val, inheritEntries, anywhere)
+	return ok && inheritEntries.decode(s, v, f.path(), ih, anywhere, false)
 }
 
 // inheritList reads inherit:default or inherit:variables: false (none),

@@ -106,12 +106,7 @@ func (c *compiler) decodeStages(f field) bool {
 
 // decodeWorkflow reads workflow:.
 func (c *compiler) decodeWorkflow(f field) bool {
-	wh, isHash := f.val.(*omap)
-	if !isHash {
-		f.nodeError("should be a hash")
-		return false
-	}
-	f.v.rejectUnknown(f.path(), workflowEntries.unknown(wh, inWorkflow))
-	workflowEntries.decode(c, f.v, f.path(), wh, inWorkflow, false)
-	return true
+	// Unknown keys do not stop the known ones from being read.
+	wh, _ := hashOf(f.v, f.path(), f.val, workflowEntries, inWorkflow)
+	return wh != nil && workflowEntries.decode(c, f.v, f.path(), wh, inWorkflow, false)
 }

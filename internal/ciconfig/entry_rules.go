@@ -73,19 +73,7 @@ var ruleEntries = entries[*ruleDecoder]{
 		return true
 	}},
 	{key: "start_in", in: inRules, nulls: true, absent: true, decode: func(d *ruleDecoder, f field) bool {
-		switch {
-		case f.present && d.r.when != "delayed":
-			f.v.add(f.loc, "config contains disallowed keys: start_in")
-		case f.present:
-			var ok bool
-			d.r.startIn, ok = startIn(f)
-			return ok
-		case d.r.when == "delayed":
-			f.attrError("can't be blank")
-		default:
-			return true
-		}
-		return false
+		return startIn(f, d.r.when == "delayed", &d.r.startIn, "config contains disallowed keys: start_in", "start in can't be blank")
 	}},
 	{key: "allow_failure", in: inRules, nulls: true, decode: func(d *ruleDecoder, f field) bool { return optBool(f, &d.r.allowFailure) }},
 	{key: "interruptible", in: inJobRule, nulls: true, decode: func(d *ruleDecoder, f field) bool { return optBool(f, &d.r.interruptible) }},

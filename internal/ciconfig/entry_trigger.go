@@ -12,15 +12,8 @@ var triggerEntries = entries[*Trigger]{
 	{key: "branch", in: inTriggerProject, nulls: true, decode: attrOf(aString, func(t *Trigger) *string { return &t.Branch })},
 	{key: "strategy", in: inTriggerInclude | inTriggerProject, nulls: true, decode: attrOf(triggerStrategy, func(t *Trigger) *string { return &t.Strategy })},
 	{key: "forward", in: inTriggerInclude | inTriggerProject, nulls: true, decode: func(t *Trigger, f field) bool {
-		fh, isHash := f.val.(*omap)
-		if !isHash {
-			f.nodeError("should be a hash")
-			return false
-		}
-		if f.v.rejectUnknown(f.path(), forwardEntries.unknown(fh, anywhere)) {
-			return false
-		}
-		return forwardEntries.decode(t, f.v, f.path(), fh, anywhere, true)
+		fh, ok := hashOf(f.v, f.path(), f.val, forwardEntries, anywhere)
+		return ok && forwardEntries.decode(t, f.v, f.path(), fh, anywhere, true)
 	}},
 	{key: "inputs", in: inTriggerInclude | inTriggerProject},
 }
@@ -52,13 +45,11 @@ func (v *validator) trigger(loc string, val any) *Trigger {
 			return nil
 		}
 		if in == inTriggerProject {
-			p, _ := t.get("project")
-			ps, ok := p.(string)
-			if !ok || ps == "" {
-				v.add(loc, "config missing required keys: project")
+			p, ok := requiredString(v, loc, t, "project")
+			if !ok {
 				return nil
 			}
-			tr.Project = ps
+			tr.Project = p
 		}
 		if !triggerEntries.decode(tr, v, loc, t, in, true) {
 			return nil

@@ -17,13 +17,7 @@ func (c *compiler) evaluate() (*Plan, error) {
 	globals := slices.Clone(c.globalVars)
 	if c.hasWorkflowRules {
 		wvars := c.ruleVars(globals, nil, true)
-		var matched *rule
-		for _, r := range c.workflowRules {
-			if r.matches(c.src, wvars) {
-				matched = r
-				break
-			}
-		}
+		matched := firstMatch(c.workflowRules, c.src, wvars)
 		if matched == nil || matched.when == "never" {
 			return nil, &Error{Errors: []string{msgWorkflowFiltered}, kind: ErrWorkflowFiltered}
 		}
@@ -98,13 +92,7 @@ func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool) {
 		vars["CI_NODE_TOTAL"] = itoa(j.ParallelTotal)
 	}
 	if s.hasRules {
-		var matched *rule
-		for _, r := range s.rules {
-			if r.matches(c.src, vars) {
-				matched = r
-				break
-			}
-		}
+		matched := firstMatch(s.rules, c.src, vars)
 		if matched == nil || matched.when == "never" {
 			return nil, false
 		}
@@ -144,6 +132,16 @@ func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool) {
 	}
 	j.YAMLVariables = overlayVars(inherited, j.Variables)
 	return &j, true
+}
+
+// firstMatch is the first rule whose clauses all hold, or nil.
+func firstMatch(rules []*rule, src Source, vars map[string]string) *rule {
+	for _, r := range rules {
+		if r.matches(src, vars) {
+			return r
+		}
+	}
+	return nil
 }
 
 func (c *compiler) inheritedGlobals(s *jobSpec, globals []Variable) []Variable {
