@@ -108,8 +108,7 @@ type instance struct {
 	matrixVars []Variable
 }
 
-// analyze runs the phases up to the logical checks (pipeline creation
-// steps 3-7).
+// analyze runs the load, expand and check phases (docs/ci-yaml.md).
 func analyze(src Source) (*compiler, error) {
 	c := &compiler{src: src, byName: map[string]*instance{}}
 	root, _, err := loadYAML(src.Content)

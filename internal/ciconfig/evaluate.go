@@ -11,7 +11,7 @@ import (
 // against the pipeline's ref and variables (Ci::Pipeline::Chain::
 // EvaluateWorkflowRules, Seed::Build). docs/ci-yaml.md describes the order.
 
-// evaluate runs workflow:rules and the seed step (creation steps 8-10).
+// evaluate runs workflow:rules, the seed step and the populate check.
 func (c *compiler) evaluate() (*Plan, error) {
 	plan := &Plan{Stages: c.stages, Jobs: []*Job{}, Warnings: capWarnings(c.v.warnings)}
 	globals := slices.Clone(c.globalVars)
