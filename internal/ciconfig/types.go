@@ -4,6 +4,8 @@
 // expression language, and parallel/matrix expansion.
 //
 // It performs no I/O of its own: files of the commit come through Source.
+// docs/ci-yaml.md describes the phases, the keyword entries and the GitLab
+// behaviour they follow.
 package ciconfig
 
 // Source is everything Compile may look at.
