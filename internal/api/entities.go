@@ -260,7 +260,8 @@ type RunnerRegistrationDetails struct {
 	TokenExpiresAt *string `json:"token_expires_at"`
 }
 
-// RunnerProject is how RunnerDetails lists a runner's projects.
+// RunnerProject is how RunnerDetails lists a runner's projects: the
+// naming keys ProjectIdentity starts with.
 type RunnerProject struct {
 	ID                int64  `json:"id"`
 	Description       string `json:"description"`
@@ -292,13 +293,8 @@ type RunnerDetails struct {
 
 // ProjectIdentity is API::Entities::ProjectIdentity.
 type ProjectIdentity struct {
-	ID                int64  `json:"id"`
-	Description       string `json:"description"`
-	Name              string `json:"name"`
-	NameWithNamespace string `json:"name_with_namespace"`
-	Path              string `json:"path"`
-	PathWithNamespace string `json:"path_with_namespace"`
-	CreatedAt         Time   `json:"created_at"`
+	RunnerProject
+	CreatedAt Time `json:"created_at"`
 }
 
 // JobBasicWithProject is API::Entities::Ci::JobBasicWithProject, what GET

@@ -44,11 +44,8 @@ func (s *Server) runnerJobs(q *req) error {
 		return err
 	}
 	ctx := q.ctx()
-	r, err := s.findRunner(ctx, id)
+	r, err := s.managedRunner(ctx, q.caller, id)
 	if err != nil {
-		return err
-	}
-	if err := s.requireOwner(ctx, q.caller, r); err != nil {
 		return err
 	}
 	var managerID int64

@@ -356,8 +356,7 @@ func (s *Server) runnerDetails(q *req, r *ci.Runner) (*RunnerDetails, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.Projects = append(d.Projects, RunnerProject{ID: id.ID, Description: id.Description, Name: id.Name,
-			NameWithNamespace: id.NameWithNamespace, Path: id.Path, PathWithNamespace: id.PathWithNamespace})
+		d.Projects = append(d.Projects, id.RunnerProject)
 	}
 	return d, nil
 }
@@ -369,8 +368,9 @@ func (s *Server) projectIdentity(q *req, p *ci.Project) (ProjectIdentity, error)
 	if err != nil {
 		return ProjectIdentity{}, err
 	}
-	return ProjectIdentity{ID: p.ID, Description: p.Description, Name: p.Name, NameWithNamespace: e.NameWithNamespace,
-		Path: p.Path, PathWithNamespace: p.FullPath(), CreatedAt: Time{p.CreatedAt}}, nil
+	return ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
+		NameWithNamespace: e.NameWithNamespace, Path: p.Path, PathWithNamespace: p.FullPath()},
+		CreatedAt: Time{p.CreatedAt}}, nil
 }
 
 // getRunner is GET /runners/:runner_id. Instance runners are visible to
@@ -413,11 +413,8 @@ func (s *Server) updateRunner(q *req) error {
 		return ci.Invalid("active, paused are mutually exclusive")
 	}
 	ctx := q.ctx()
-	r, err := s.findRunner(ctx, id)
+	r, err := s.managedRunner(ctx, q.caller, id)
 	if err != nil {
-		return err
-	}
-	if err := s.requireOwner(ctx, q.caller, r); err != nil {
 		return err
 	}
 	rs.Apply(r)
@@ -464,6 +461,18 @@ func (s *Server) deleteRunner(q *req) error {
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// managedRunner loads a runner the caller may manage.
+func (s *Server) managedRunner(ctx context.Context, c *Caller, id int64) (*ci.Runner, error) {
+	r, err := s.findRunner(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireOwner(ctx, c, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // requireOwner answers GitLab's "No access granted" unless the caller may
