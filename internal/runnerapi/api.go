@@ -1,7 +1,7 @@
 // Package runnerapi serves the server side of GitLab's runner protocol
-// (/work/shared/spec/runner-protocol.md): registration and token lifecycle,
-// job requests with long polling, job state updates, incremental traces and
-// artifact upload and download. An unmodified gitlab-runner (19.4, and 14.10
+// (docs/runners.md; lib/api/ci/runner.rb in gitlabhq): registration and
+// token lifecycle, job requests with long polling, job state updates,
+// incremental traces and artifact upload and download. An unmodified gitlab-runner (19.4, and 14.10
 // with its older quirks) talks to it.
 package runnerapi
 

@@ -65,7 +65,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// uploadArtifact is POST /jobs/:id/artifacts (§5.1): one multipart field
+// uploadArtifact is POST /jobs/:id/artifacts: one multipart field
 // `file`, streamed to the blob store.
 func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -229,7 +229,7 @@ func (a *API) setArtifactsExpiry(ctx context.Context, j *ci.Job, at *time.Time) 
 	return a.store.SetArtifactsExpiry(ctx, j.ID, at)
 }
 
-// downloadArtifact is GET /jobs/:id/artifacts (§5.2): the archive of a job,
+// downloadArtifact is GET /jobs/:id/artifacts: the archive of a job,
 // for the job's own token or the token of a running job of the same
 // project (the dependent job).
 func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) error {

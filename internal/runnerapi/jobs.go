@@ -22,7 +22,7 @@ const maxTracePatch = 4 << 20
 // another writer (a cancel, a touch on another coordinator).
 const finishAttempts = 3
 
-// updateJob is PUT /jobs/:id (§3): touches and the final state.
+// updateJob is PUT /jobs/:id: touches and the final state.
 func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	a.jobHeaders(w, "")
 	p, err := httpx.ParseParams(r)
@@ -142,7 +142,7 @@ func writeStatus(w http.ResponseWriter, status int) {
 // errRange is GitLab's trace offset mismatch answer.
 var errRange = &ci.Error{Code: ci.ERange, Message: "416 Range Not Satisfiable"}
 
-// patchTrace is PATCH /jobs/:id/trace (§4): append at the offset the
+// patchTrace is PATCH /jobs/:id/trace: append at the offset the
 // runner believes is the end; answer the real end either way.
 func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 	a.jobHeaders(w, "")

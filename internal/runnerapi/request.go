@@ -22,7 +22,7 @@ const jobTokenLen = 32
 // payload could not be built before it gives up and answers 204.
 const maxBadPayloads = 5
 
-// requestJob is POST /jobs/request (§2): a job as 201, or 204 after the
+// requestJob is POST /jobs/request: a job as 201, or 204 after the
 // long poll found none.
 func (a *API) requestJob(w http.ResponseWriter, r *http.Request) error {
 	p, err := httpx.ParseParams(r)
@@ -170,9 +170,9 @@ func (c *claimCache) match(ctx context.Context, rn *ci.Runner, j *ci.Job) bool {
 	})
 }
 
-// timeout is the effective job timeout (ci-yaml.md §7): the job's own
-// timeout even above the project's, else the project's, capped by the
-// runner's maximum.
+// timeout is the effective job timeout: the job's own timeout even above
+// the project's, else the project's, capped by the runner's maximum
+// (ci.Runner.EffectiveTimeout).
 func (c *claimCache) timeout(ctx context.Context, rn *ci.Runner, j *ci.Job) int {
 	base := 0
 	if d, err := pipeline.Definition(j); err == nil && d.Timeout > 0 {
