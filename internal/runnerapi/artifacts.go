@@ -134,7 +134,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 func (a *API) storeArtifact(ctx context.Context, j *ci.Job, part io.Reader, params map[string]string) (*ci.Artifact, error) {
 	typ := params["artifact_type"]
 	if typ == "" {
-		typ = "archive"
+		typ = ci.ArtifactArchive
 	}
 	if !artifactTypes[typ] {
 		return nil, ci.Invalid("artifact_type does not have a valid value")
@@ -188,7 +188,7 @@ func (a *API) storeArtifact(ctx context.Context, j *ci.Job, part io.Reader, para
 			a.log.Warn("delete replaced artifact", "key", k, "err", err)
 		}
 	}
-	if typ == "archive" {
+	if typ == ci.ArtifactArchive {
 		if err := a.setArtifactsExpiry(ctx, j, expireAt); err != nil {
 			return nil, err
 		}

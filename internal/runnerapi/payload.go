@@ -153,7 +153,7 @@ func artifacts(def *ciconfig.Job) []runnerproto.Artifact {
 		}
 		out = append(out, runnerproto.Artifact{
 			Name: art.Name, Untracked: art.Untracked, Paths: nonNil(art.Paths), Exclude: nonNil(art.Exclude),
-			When: when, ExpireIn: art.ExpireIn, ArtifactType: "archive", ArtifactFormat: "zip",
+			When: when, ExpireIn: art.ExpireIn, ArtifactType: ci.ArtifactArchive, ArtifactFormat: "zip",
 		})
 	}
 	types := make([]string, 0, len(art.Reports))
