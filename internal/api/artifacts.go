@@ -54,7 +54,7 @@ func (s *Server) downloadableArchive(ctx context.Context, j *ci.Job) (*ci.Artifa
 	if err != nil {
 		return nil, err
 	}
-	return liveArchive(arts, s.now()), nil
+	return ci.LiveArchive(arts, s.now()), nil
 }
 
 // downloadArtifacts is GET /projects/:id/jobs/:job_id/artifacts.

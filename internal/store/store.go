@@ -170,6 +170,8 @@ type Store interface {
 	RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runner, error)
 	RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error)
 	ListRunners(ctx context.Context, f RunnerFilter) ([]*ci.Runner, error)
+	// CountRunners counts what ListRunners lists without Limit and Offset.
+	CountRunners(ctx context.Context, f RunnerFilter) (int, error)
 	UpdateRunner(ctx context.Context, r *ci.Runner) error
 	SetRunnerToken(ctx context.Context, id int64, digest, prefix string) error
 	TouchRunner(ctx context.Context, id int64, at time.Time) error
@@ -284,14 +286,21 @@ type PipelineFilter struct {
 
 // RunnerFilter selects runners.
 type RunnerFilter struct {
-	ProjectID  int64 // runners assigned to a project
-	OwnedBy    int64 // runners of projects where the user is maintainer+ or creator
-	Type       string
-	Paused     *bool
-	TagList    []string
-	Limit      int
-	Offset     int
-	IncludeAll bool
+	ProjectID int64 // runners assigned to a project
+	OwnedBy   int64 // runners of projects where the user is maintainer+ or creator
+	Type      string
+	Paused    *bool
+	TagList   []string
+	// Scopes are Ci::Runner list scopes every listed runner is in: a type,
+	// a legacy type (shared, specific) or a status (ci.RunnerStatuses);
+	// statuses are judged at Now and ignore paused, as GitLab's scopes do.
+	Scopes []string
+	Now    time.Time
+	// VersionPrefix keeps runners with a manager whose version starts with it.
+	VersionPrefix string
+	Limit         int
+	Offset        int
+	IncludeAll    bool
 }
 
 // Claim asks for a job for a runner.
