@@ -23,14 +23,7 @@ var artifactsEntries = entries[*Artifacts]{
 	}},
 	{key: "expose_as", nulls: true, decode: attrOf(aString, func(a *Artifacts) *string { return &a.ExposeAs })},
 	{key: "reports", nulls: true, decode: (*Artifacts).decodeReports},
-	{key: "public", nulls: true, decode: func(a *Artifacts, f field) bool {
-		var b bool
-		if !attr(f, aBoolean, &b) {
-			return false
-		}
-		a.Public = &b
-		return true
-	}},
+	{key: "public", nulls: true, decode: func(a *Artifacts, f field) bool { return optBool(f, &a.Public) }},
 	{key: "access", nulls: true, decode: attrOf(artifactsAccess, func(a *Artifacts) *string { return &a.Access })},
 }
 
