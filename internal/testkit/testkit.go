@@ -115,6 +115,9 @@ type Options struct {
 	ExternalURL string
 	// Engine adjusts the engine's configuration before it is built.
 	Engine func(*pipeline.Config)
+	// Log replaces Logger(t), e.g. by a discarding logger in fuzz targets
+	// (which must not log through their *testing.F).
+	Log *slog.Logger
 }
 
 // NewEnv opens a store on db and builds an engine over it, with blobs and
@@ -126,7 +129,10 @@ func NewEnv(t testing.TB, db DB, o Options) *Env {
 	}
 	dir := t.TempDir()
 	st := db.Open(t)
-	log := Logger(t)
+	log := o.Log
+	if log == nil {
+		log = Logger(t)
+	}
 	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
 	cfg := pipeline.Config{ExternalURL: o.ExternalURL, ReposDir: filepath.Join(dir, "repos")}
 	if o.Engine != nil {
