@@ -12,9 +12,12 @@ package testkit
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +73,7 @@ func (db DB) Open(t testing.TB) *sqlstore.DB {
 	case SQLite:
 		st, err = sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gantry.db"))
 	case Postgres:
-		st, err = postgres.Open(context.Background(), pgtest.NewDatabase(t))
+		st, err = postgres.Open(context.Background(), pgtest.NewDatabaseFrom(t, migratedTemplate(t)))
 	default:
 		t.Fatalf("testkit: unknown database %q", db)
 	}
@@ -83,6 +86,35 @@ func (db DB) Open(t testing.TB) *sqlstore.DB {
 		}
 	})
 	return st
+}
+
+// migratedTemplate is a PostgreSQL database holding every migration,
+// named after their hash: copying it is much faster than migrating each
+// test's database.
+func migratedTemplate(t testing.TB) string {
+	t.Helper()
+	_, self, _, _ := runtime.Caller(0)
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(self), "..", "store", "postgres", "migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("testkit: PostgreSQL migrations not found (%v)", err)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	name := fmt.Sprintf("gantry_tpl_%x", h.Sum(nil)[:8])
+	return pgtest.Template(t, name, func(url string) error {
+		st, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		return st.Close()
+	})
 }
 
 // URL is the database setting of a whole coordinator (app.Config's

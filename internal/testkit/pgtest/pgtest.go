@@ -88,11 +88,22 @@ func Admin(t testing.TB) *sql.DB {
 // database is removed whole even when a test leaves connections open.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return NewDatabaseFrom(t, "")
+}
+
+// NewDatabaseFrom is NewDatabase copying the database template (see
+// Template) instead of an empty one; "" is NewDatabase.
+func NewDatabaseFrom(t testing.TB, template string) string {
+	t.Helper()
 	db := Admin(t)
 	name := "gantry_t_" + randomHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if _, err := db.ExecContext(ctx, create); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	// Registered before the caller's cleanups (closing stores, stopping
@@ -127,4 +138,68 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+var templates sync.Map // name → *templateOnce
+
+type templateOnce struct {
+	once sync.Once
+	err  error
+}
+
+// Template makes sure the database name exists, filling it once with
+// fill(url) when it does not, and returns name for NewDatabaseFrom. Name
+// it after everything fill puts in it (e.g. a hash of the migrations): it
+// is kept for later runs and shared by concurrent test processes, which
+// an advisory lock serialises. fill works on a database of another name,
+// renamed only once filled, so a crash never leaves a half-filled
+// template behind.
+func Template(t testing.TB, name string, fill func(url string) error) string {
+	t.Helper()
+	v, _ := templates.LoadOrStore(name, &templateOnce{})
+	o := v.(*templateOnce)
+	o.once.Do(func() { o.err = makeTemplate(t, name, fill) })
+	if o.err != nil {
+		t.Fatalf("PostgreSQL template %s: %v", name, o.err)
+	}
+	return name
+}
+
+func makeTemplate(t testing.TB, name string, fill func(url string) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	conn, err := Admin(t).Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Any fixed key: only the creation of templates takes this lock.
+	const lockKey = 0x67616e74 // "gant"
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) //nolint:errcheck // closing the session releases it too
+	var exists bool
+	if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	tmp := name + "_" + randomHex(4)
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+tmp); err != nil {
+		return err
+	}
+	if err := fill(withDatabase(t, Require(t), tmp)); err != nil {
+		_, _ = conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+tmp+" WITH (FORCE)")
+		return err
+	}
+	// The filler's sessions may still be ending on the server side.
+	for i := 0; ; i++ {
+		_, err = conn.ExecContext(ctx, "ALTER DATABASE "+tmp+" RENAME TO "+name)
+		if err == nil || i == 50 {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
