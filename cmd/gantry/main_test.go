@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io"
 	"net"
 	"net/http"
@@ -98,22 +99,10 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		t.Fatalf("create project: %d %s", st, b)
 	}
 	// A repository with a commit, pushed with real git, then a pipeline.
-	work := t.TempDir()
-	run := func(args ...string) {
-		c := exec.Command("git", args...)
-		c.Dir = work
-		c.Env = append(os.Environ(), "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@x")
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-	}
-	run("init", "-q", "-b", "main")
-	if err := os.WriteFile(work+"/.gitlab-ci.yml", []byte("job:\n  script: echo hi\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run("add", ".")
-	run("commit", "-q", "-m", "ci")
-	run("push", "-q", "http://oauth2:"+token+"@"+addr+"/root/durable.git", "main")
+	work := gittest.NewWork(t)
+	work.Write(map[string]string{".gitlab-ci.yml": "job:\n  script: echo hi\n"})
+	work.Commit("ci")
+	work.Git("push", "-q", "http://oauth2:"+token+"@"+addr+"/root/durable.git", "main")
 
 	st, _, b := call(t, "POST", base+"/runners", "application/json", `{"token":"crash-reg"}`, nil)
 	if st != 201 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/gantryci/gantry/internal/testkit"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -40,17 +41,10 @@ func raZip(t *testing.T, files map[string]string) []byte {
 // its pipeline's unless set.
 func (e *raEnv) raPipeline(p *ci.Project, ref string, status ci.Status, jobs ...*ci.Job) *ci.Pipeline {
 	e.t.Helper()
-	pl := &ci.Pipeline{ProjectID: p.ID, Ref: ref, SHA: strings.Repeat("c", 40), Source: "push", Status: status}
 	for _, j := range jobs {
-		if j.Status == "" {
-			j.Status = status
-		}
-		j.Stage, j.Ref, j.When, j.Definition = "test", ref, "on_success", []byte(`{}`)
+		j.Definition = []byte(`{}`)
 	}
-	if err := e.st.CreatePipeline(e.ctx, pl, jobs); err != nil {
-		e.t.Fatal(err)
-	}
-	return pl
+	return e.Pipeline(p, &ci.Pipeline{Ref: ref, SHA: strings.Repeat("c", 40), Status: status}, jobs...)
 }
 
 // raArtifact stores data as a blob and an artifact row of the job.
@@ -82,8 +76,8 @@ type raArtifactEnv struct {
 	base    string // /projects/:id/jobs/:build
 }
 
-func newRAArtifactEnv(t *testing.T) *raArtifactEnv {
-	e := newRAEnv(t)
+func newRAArtifactEnv(t *testing.T, db testkit.DB) *raArtifactEnv {
+	e := newRAEnv(t, db)
 	build := &ci.Job{Name: "build"}
 	e.raPipeline(e.proj, "main", ci.StatusSuccess, build)
 	archive := raZip(t, map[string]string{"out/a.txt": "hello\n", "bin/tool": "\x7fELF", "out/": ""})
@@ -95,8 +89,10 @@ func newRAArtifactEnv(t *testing.T) *raArtifactEnv {
 		base: fmt.Sprintf("/projects/%d/jobs/%d", e.proj.ID, build.ID)}
 }
 
-func TestArtifactDownload(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactDownload(t *testing.T) { testkit.ForEachDB(t, testArtifactDownload) }
+
+func testArtifactDownload(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 	pid := strconv.FormatInt(e.proj.ID, 10)
 
 	r := e.do("GET", e.base+"/artifacts", "rep", nil)
@@ -158,8 +154,10 @@ func TestArtifactDownload(t *testing.T) {
 		want(t, 404, `{"message":"404 Not Found"}`)
 }
 
-func TestArtifactFile(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactFile(t *testing.T) { testkit.ForEachDB(t, testArtifactFile) }
+
+func testArtifactFile(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 
 	r := e.do("GET", e.base+"/artifacts/out/a.txt", "rep", nil)
 	r.want(t, 200, "")
@@ -193,8 +191,10 @@ func TestArtifactFile(t *testing.T) {
 		want(t, 404, `{"message":"404 Not found"}`)
 }
 
-func TestArtifactByRef(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactByRef(t *testing.T) { testkit.ForEachDB(t, testArtifactByRef) }
+
+func testArtifactByRef(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 	base := fmt.Sprintf("/projects/%d/jobs/artifacts", e.proj.ID)
 
 	r := e.do("GET", base+"/main/download?job=build", "rep", nil)
@@ -252,8 +252,10 @@ func TestArtifactByRef(t *testing.T) {
 	e.do("GET", base+"/feature%2Fx/download?job=pkg", "job:"+jt, nil).want(t, 200, "")
 }
 
-func TestArtifactKeep(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactKeep(t *testing.T) { testkit.ForEachDB(t, testArtifactKeep) }
+
+func testArtifactKeep(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 	j, err := e.st.JobByID(e.ctx, e.build.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -327,8 +329,10 @@ func TestArtifactKeep(t *testing.T) {
 	e.do("POST", e.base+"/artifacts/keep", "maint", nil).want(t, 200, "")
 }
 
-func TestArtifactDeleteJob(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactDeleteJob(t *testing.T) { testkit.ForEachDB(t, testArtifactDeleteJob) }
+
+func testArtifactDeleteJob(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 
 	e.do("DELETE", e.base+"/artifacts", "", nil).want(t, 401, "")
 	e.do("DELETE", e.base+"/artifacts", "dev", nil).want(t, 403, `{"message":"403 Forbidden"}`)
@@ -362,8 +366,10 @@ func TestArtifactDeleteJob(t *testing.T) {
 	e.do("DELETE", e.base+"/artifacts", "maint", nil).want(t, 204, "")
 }
 
-func TestArtifactDeleteProject(t *testing.T) {
-	e := newRAArtifactEnv(t)
+func TestArtifactDeleteProject(t *testing.T) { testkit.ForEachDB(t, testArtifactDeleteProject) }
+
+func testArtifactDeleteProject(t *testing.T, db testkit.DB) {
+	e := newRAArtifactEnv(t, db)
 	path := fmt.Sprintf("/projects/%d/artifacts", e.proj.ID)
 
 	e.do("DELETE", path, "", nil).want(t, 401, "")

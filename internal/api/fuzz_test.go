@@ -1,51 +1,31 @@
 package api_test
 
 import (
-	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gantryci/gantry/internal/api"
 	"github.com/gantryci/gantry/internal/auth"
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
-	"github.com/gantryci/gantry/internal/pipeline"
-	"github.com/gantryci/gantry/internal/store/sqlite"
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
 // FuzzAPIRequests throws arbitrary paths, queries and bodies at the API
 // (authenticated as an admin, so checks go deep) and requires that nothing
 // panics and nothing answers 500: bad input is always a 4xx.
 func FuzzAPIRequests(f *testing.F) {
-	ctx := context.Background()
-	dir := f.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	root := &ci.User{Username: "root", Name: "Root", Email: "r@x", Admin: true}
-	if err := st.CreateUser(ctx, root); err != nil {
-		f.Fatal(err)
-	}
+	k := testkit.NewEnv(f, testkit.SQLite, testkit.Options{Log: slog.New(slog.DiscardHandler)})
+	root := k.User("root", true)
 	const tok = "glpat-fuzz-000000000000"
-	if err := st.CreateToken(ctx, &ci.PersonalAccessToken{UserID: root.ID, Name: "f", Scopes: []string{"api"}}, auth.Digest(tok)); err != nil {
+	if err := k.Store.CreateToken(k.Ctx, &ci.PersonalAccessToken{UserID: root.ID, Name: "f", Scopes: []string{"api"}}, auth.Digest(tok)); err != nil {
 		f.Fatal(err)
 	}
-	p := &ci.Project{Namespace: "root", Path: "p", Name: "p", Visibility: "private", CreatorID: root.ID}
-	if err := st.CreateProject(ctx, p); err != nil {
-		f.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
-	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: "http://gantry.test", ReposDir: filepath.Join(dir, "repos")}, log)
-	h := api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: "http://gantry.test", Log: log})
+	k.Project(&ci.Project{Namespace: "root", Path: "p", CreatorID: root.ID})
+	h := api.New(api.Config{Store: k.Store, Engine: k.Engine, Blobs: k.Blobs, ExternalURL: "http://gantry.test", Log: k.Log})
 
 	seeds := []struct{ method, path, query, body string }{
 		{"GET", "/api/v4/projects/1/jobs", "scope[]=success&per_page=5", ""},

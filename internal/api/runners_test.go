@@ -1,227 +1,23 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gantryci/gantry/internal/api"
 	"github.com/gantryci/gantry/internal/auth"
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
-	"github.com/gantryci/gantry/internal/pipeline"
-	"github.com/gantryci/gantry/internal/store/sqlite"
-	"github.com/gantryci/gantry/internal/store/sqlstore"
 )
 
-// raEnv is the API over a real SQLite store, blob directory and engine,
-// with a fixed cast: an admin; maint, dev, rep and guest on proj (owned by
-// maint); stranger with no role; and other, maintainer of otherProj.
-// (The ra prefix keeps these helpers apart from other test files.)
-type raEnv struct {
-	t         *testing.T
-	ctx       context.Context
-	st        *sqlstore.DB
-	blobs     blob.FS
-	srv       *httptest.Server
-	users     map[string]*ci.User
-	tokens    map[string]string
-	proj      *ci.Project
-	otherProj *ci.Project
-}
+func TestRunnerCreate(t *testing.T) { testkit.ForEachDB(t, testRunnerCreate) }
 
-func newRAEnv(t *testing.T) *raEnv {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: srv.URL, ReposDir: filepath.Join(dir, "repos")}, log)
-	h = api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: srv.URL, Log: log})
-	e := &raEnv{t: t, ctx: ctx, st: st, blobs: blobs, srv: srv, users: map[string]*ci.User{}, tokens: map[string]string{}}
-	for _, name := range []string{"admin", "maint", "dev", "rep", "guest", "stranger", "other"} {
-		e.user(name, name == "admin", ci.ScopeAPI)
-	}
-	e.user("reader", false, ci.ScopeReadAPI)
-	e.proj = e.project("maint", "demo")
-	e.otherProj = e.project("other", "elsewhere")
-	e.member(e.proj, "maint", ci.Maintainer)
-	e.member(e.proj, "dev", ci.Developer)
-	e.member(e.proj, "rep", ci.Reporter)
-	e.member(e.proj, "guest", ci.Guest)
-	e.member(e.proj, "reader", ci.Maintainer)
-	e.member(e.otherProj, "other", ci.Maintainer)
-	return e
-}
-
-func (e *raEnv) user(name string, admin bool, scopes ...string) {
-	e.t.Helper()
-	u := &ci.User{Username: name, Name: strings.ToUpper(name[:1]) + name[1:], Email: name + "@example.com", Admin: admin}
-	if err := e.st.CreateUser(e.ctx, u); err != nil {
-		e.t.Fatal(err)
-	}
-	tok := auth.NewToken(auth.PrefixPAT, 20)
-	if err := e.st.CreateToken(e.ctx, &ci.PersonalAccessToken{UserID: u.ID, Name: "t", Scopes: scopes}, auth.Digest(tok)); err != nil {
-		e.t.Fatal(err)
-	}
-	e.users[name], e.tokens[name] = u, tok
-}
-
-func (e *raEnv) project(owner, path string) *ci.Project {
-	e.t.Helper()
-	p := &ci.Project{Namespace: owner, Path: path, Name: path, Description: path + " project",
-		Visibility: ci.VisibilityPrivate, DefaultBranch: "main", CreatorID: e.users[owner].ID}
-	if err := e.st.CreateProject(e.ctx, p); err != nil {
-		e.t.Fatal(err)
-	}
-	return p
-}
-
-func (e *raEnv) member(p *ci.Project, user string, lvl ci.AccessLevel) {
-	e.t.Helper()
-	if err := e.st.SetMember(e.ctx, &ci.Member{ProjectID: p.ID, UserID: e.users[user].ID, AccessLevel: lvl}); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// runner stores a runner directly.
-func (e *raEnv) runner(r *ci.Runner) *ci.Runner {
-	e.t.Helper()
-	if r.AccessLevel == "" {
-		r.AccessLevel = "not_protected"
-	}
-	if err := e.st.CreateRunner(e.ctx, r, auth.Digest(auth.NewToken(auth.PrefixRunner, 20))); err != nil {
-		e.t.Fatal(err)
-	}
-	return r
-}
-
-// raResp is a response with its body read.
-type raResp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// do sends a request as user (a name from the cast, "" for anonymous, or
-// "job:<token>" for a job token). A map or slice body is sent as JSON.
-func (e *raEnv) do(method, path, user string, body any, hdr ...string) raResp {
-	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+"/api/v4"+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case strings.HasPrefix(user, "job:"):
-		req.Header.Set("Job-Token", strings.TrimPrefix(user, "job:"))
-	case user != "":
-		tok, ok := e.tokens[user]
-		if !ok {
-			e.t.Fatalf("no user %q", user)
-		}
-		req.Header.Set("Private-Token", tok)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return raResp{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// want checks the status and, when body is not "", the exact JSON body.
-func (r raResp) want(t *testing.T, status int, body string) {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
-	}
-	if body != "" && strings.TrimSpace(string(r.body)) != body {
-		t.Fatalf("body %s, want %s", r.body, body)
-	}
-}
-
-// decode unmarshals the body into v.
-func (r raResp) decode(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.body, err)
-	}
-}
-
-// keys lists a JSON object's keys in order.
-func raKeys(t *testing.T, raw []byte) []string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("not an object: %s", raw)
-	}
-	var keys []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, tok.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return keys
-}
-
-// ids reads the id of each element of a JSON array.
-func raIDs(t *testing.T, r raResp) []int64 {
-	t.Helper()
-	var xs []struct {
-		ID int64 `json:"id"`
-	}
-	r.decode(t, &xs)
-	out := []int64{}
-	for _, x := range xs {
-		out = append(out, x.ID)
-	}
-	return out
-}
-
-func TestRunnerCreate(t *testing.T) {
-	e := newRAEnv(t)
+func testRunnerCreate(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	pid := e.proj.ID
 
 	e.do("POST", "/user/runners", "", map[string]any{"runner_type": "instance_type"}).
@@ -312,8 +108,10 @@ func TestRunnerCreate(t *testing.T) {
 	}
 }
 
-func TestRunnerList(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerList(t *testing.T) { testkit.ForEachDB(t, testRunnerList) }
+
+func testRunnerList(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	now := time.Now().UTC()
 	old := now.Add(-30 * 24 * time.Hour)
 	recent := now.Add(-time.Minute)
@@ -422,8 +220,10 @@ func TestRunnerList(t *testing.T) {
 	}
 }
 
-func TestRunnerProjectRunners(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerProjectRunners(t *testing.T) { testkit.ForEachDB(t, testRunnerProjectRunners) }
+
+func testRunnerProjectRunners(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	shared := e.runner(&ci.Runner{Description: "shared", RunnerType: ci.RunnerInstance, RunUntagged: true})
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID}})
 	e.runner(&ci.Runner{Description: "theirs", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.otherProj.ID}})
@@ -447,8 +247,10 @@ func TestRunnerProjectRunners(t *testing.T) {
 	e.do("GET", "/projects/9999/runners", "admin", nil).want(t, 404, `{"message":"404 Project Not Found"}`)
 }
 
-func TestRunnerGet(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerGet(t *testing.T) { testkit.ForEachDB(t, testRunnerGet) }
+
+func testRunnerGet(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	shared := e.runner(&ci.Runner{Description: "shared", RunnerType: ci.RunnerInstance, RunUntagged: true,
 		MaintenanceNote: "admins only", CreatedByID: e.users["admin"].ID})
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID, e.otherProj.ID},
@@ -540,8 +342,10 @@ func TestRunnerGet(t *testing.T) {
 	}
 }
 
-func TestRunnerUpdate(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerUpdate(t *testing.T) { testkit.ForEachDB(t, testRunnerUpdate) }
+
+func testRunnerUpdate(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	shared := e.runner(&ci.Runner{Description: "shared", RunnerType: ci.RunnerInstance, RunUntagged: true})
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID},
 		RunUntagged: true, Tags: []string{"old"}})
@@ -601,8 +405,10 @@ func TestRunnerUpdate(t *testing.T) {
 	e.do("PUT", "/runners/"+strconv.FormatInt(shared.ID, 10), "admin", map[string]any{"description": "big"}).want(t, 200, "")
 }
 
-func TestRunnerDelete(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerDelete(t *testing.T) { testkit.ForEachDB(t, testRunnerDelete) }
+
+func testRunnerDelete(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	shared := e.runner(&ci.Runner{Description: "shared", RunnerType: ci.RunnerInstance, RunUntagged: true})
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID}})
 	both := e.runner(&ci.Runner{Description: "both", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID, e.otherProj.ID}})
@@ -626,8 +432,10 @@ func TestRunnerDelete(t *testing.T) {
 	e.do("GET", "/runners/all", "admin", nil).want(t, 200, "[]")
 }
 
-func TestRunnerJobs(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerJobs(t *testing.T) { testkit.ForEachDB(t, testRunnerJobs) }
+
+func testRunnerJobs(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID, e.otherProj.ID}})
 	other := e.runner(&ci.Runner{Description: "other", RunnerType: ci.RunnerInstance, RunUntagged: true})
 	if err := e.st.UpsertRunnerManager(e.ctx, &ci.RunnerManager{RunnerID: mine.ID, SystemID: "s_1"}); err != nil {
@@ -739,8 +547,10 @@ func TestRunnerJobs(t *testing.T) {
 	}
 }
 
-func TestRunnerReadOnlyToken(t *testing.T) {
-	e := newRAEnv(t)
+func TestRunnerReadOnlyToken(t *testing.T) { testkit.ForEachDB(t, testRunnerReadOnlyToken) }
+
+func testRunnerReadOnlyToken(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	mine := e.runner(&ci.Runner{Description: "mine", RunnerType: ci.RunnerProject, ProjectIDs: []int64{e.proj.ID}})
 	// read_api reads runners but cannot change them.
 	e.do("GET", "/runners/"+strconv.FormatInt(mine.ID, 10), "reader", nil).want(t, 200, "")

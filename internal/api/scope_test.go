@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"github.com/gantryci/gantry/internal/testkit"
 	"strings"
 	"testing"
 
@@ -9,9 +10,10 @@ import (
 
 // TestTokenScopes checks which token scopes reach which routes: api
 // everything, read_api reads only, create_runner just POST /user/runners.
-func TestTokenScopes(t *testing.T) {
-	t.Parallel()
-	e := newRAEnv(t)
+func TestTokenScopes(t *testing.T) { testkit.ForEachDB(t, testTokenScopes) }
+
+func testTokenScopes(t *testing.T, db testkit.DB) {
+	e := newRAEnv(t, db)
 	e.user("creator", true, ci.ScopeCreateRunner)
 	tests := []struct {
 		name, method, path, user string

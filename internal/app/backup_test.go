@@ -2,13 +2,7 @@ package app_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/backup"
+	"github.com/gantryci/gantry/internal/testkit/pgtest"
 )
 
 // TestBackupRestore backs up an instance while its pipelines run, restores
@@ -26,7 +21,7 @@ import (
 func TestBackupRestore(t *testing.T) { forEachDB(t, testBackupRestore) }
 
 func testBackupRestore(t *testing.T, o serverOpts) {
-	src := startServer(t, serverOpts{runners: 2, database: o.database})
+	src := startServer(t, serverOpts{runners: 2, db: o.db})
 	pid := src.project("demo", "private")
 	config := `stages: [build, test]
 build:
@@ -146,7 +141,7 @@ func restoreBackup(t *testing.T, src *server, archive []byte) *server {
 	dir := filepath.Join(t.TempDir(), "data")
 	db := ""
 	if src.DB != "" {
-		db = restoreDatabase(t, src.DB)
+		db = pgtest.NewDatabase(t) // empty: restore fills it
 	}
 	in := backup.Instance{DataDir: dir, DatabaseURL: db}
 	if _, err := backup.Restore(t.Context(), in, bytes.NewReader(archive)); err != nil {
@@ -156,38 +151,7 @@ func restoreBackup(t *testing.T, src *server, archive []byte) *server {
 	if _, err := backup.Restore(t.Context(), in, bytes.NewReader(archive)); err == nil {
 		t.Error("restore over a restored instance succeeded")
 	}
-	return startServer(t, serverOpts{dataDir: dir, database: db})
-}
-
-// restoreDatabase creates an empty database on the test server and returns
-// a URL for it that selects the same schema name as srcURL.
-func restoreDatabase(t *testing.T, srcURL string) string {
-	t.Helper()
-	su, err := url.Parse(srcURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := sql.Open("pgx", os.Getenv(envTestDB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "gantry_restore_" + hex.EncodeToString(b[:])
-	if _, err := root.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		root.Close()
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := root.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		root.Close()
-	})
-	su.Path = "/" + name
-	return su.String()
+	return startServer(t, serverOpts{dataDir: dir, dbURL: db})
 }
 
 func lsRemote(t *testing.T, s *server) string {

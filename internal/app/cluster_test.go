@@ -1,6 +1,6 @@
 package app_test
 
-// Several coordinators sharing one PostgreSQL schema and one data dir, each
+// Several coordinators sharing one PostgreSQL database and one data dir, each
 // a separate OS process (this test binary re-executed as a coordinator, see
 // TestMain), driven by fake runners speaking the runner protocol over plain
 // HTTP. These tests run only when GANTRY_TEST_DATABASE_URL is set.
@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/app"
+	"github.com/gantryci/gantry/internal/testkit/pgtest"
 )
 
 // envChild makes the test binary run one coordinator (its JSON config is
@@ -38,11 +40,7 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(envChild); cfg != "" {
 		os.Exit(runChild(cfg))
 	}
-	code := m.Run()
-	if dropTestDB != nil {
-		dropTestDB()
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // coordConfig is what a coordinator process gets from its test.
@@ -90,25 +88,31 @@ type coordinator struct {
 	exited chan struct{}
 }
 
-// cluster is a set of coordinators on one schema and one data dir.
+// cluster is a set of coordinators on one database and one data dir.
 type cluster struct {
-	t      *testing.T
-	schema string
-	cfg    coordConfig
-	nodes  []*coordinator
+	t     *testing.T
+	db    *sql.DB // the cluster's database, behind the API
+	cfg   coordConfig
+	nodes []*coordinator
 }
 
-// newCluster starts n coordinator processes at once on a fresh schema and
+// newCluster starts n coordinator processes at once on a new database and
 // a shared data dir (they race to migrate and bootstrap).
 func newCluster(t *testing.T, n int, cfg coordConfig) *cluster {
 	t.Helper()
-	needPostgres(t)
+	pgtest.Require(t)
 	if testing.Short() {
 		t.Skip("starts coordinator processes")
 	}
-	schema, dsn := freshSchemaNamed(t)
+	dsn := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(2)
+	t.Cleanup(func() { db.Close() })
 	cfg.Database, cfg.DataDir = dsn, t.TempDir()
-	cl := &cluster{t: t, schema: schema, cfg: cfg, nodes: make([]*coordinator, n)}
+	cl := &cluster{t: t, db: db, cfg: cfg, nodes: make([]*coordinator, n)}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
@@ -221,7 +225,7 @@ func (cl *cluster) dumpLogs() {
 	}
 }
 
-// dumpState logs what the schema holds, to tell a stuck pipeline's cause.
+// dumpState logs what the database holds, to tell a stuck pipeline's cause.
 func (cl *cluster) dumpState() {
 	for _, q := range []string{
 		`SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM pipelines`,
@@ -233,24 +237,15 @@ func (cl *cluster) dumpState() {
 	}
 }
 
-// query reads one value of the cluster's schema behind the API.
+// query reads one value of the cluster's database behind the API.
 func (cl *cluster) query(q string, args ...any) (out string) {
 	cl.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := adminDB(cl.t).Conn(ctx)
-	if err != nil {
-		cl.t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET search_path TO "+cl.schema); err != nil {
-		cl.t.Fatal(err)
-	}
 	var v any
-	if err := conn.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
+	if err := cl.db.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
 		cl.t.Fatalf("%s: %v", q, err)
 	}
-	_, _ = conn.ExecContext(ctx, "RESET search_path")
 	return fmt.Sprint(v)
 }
 

@@ -2,8 +2,8 @@ package app_test
 
 import (
 	"fmt"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -12,12 +12,8 @@ import (
 // succeeded, with its output.
 func gitAs(t *testing.T, dir string, args ...string) (bool, string) {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@x",
-		"GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@x")
-	out, err := cmd.CombinedOutput()
-	return err == nil, string(out)
+	out, err := gittest.Try(dir, nil, args...)
+	return err == nil, out
 }
 
 // TestGitAccess checks who may clone and push over smart HTTP: members by

@@ -7,10 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 )
 
+// update rewrites the golden files instead of comparing with them:
+// `go test ./internal/app -run TestName -update`, then review the diff.
+// Every package with golden files names its flag -update the same way.
 var update = flag.Bool("update", false, "rewrite golden files")
+
+// goldenWrite serialises -update writes: the subtests of both databases
+// write the same files.
+var goldenWrite sync.Mutex
 
 var normalizers = []struct {
 	re   *regexp.Regexp
@@ -22,6 +30,7 @@ var normalizers = []struct {
 	{regexp.MustCompile(`"(duration|queued_duration)":[0-9.e+-]+`), `"$1":"<float>"`},
 	{regexp.MustCompile(`http://127\.0\.0\.1:\d+`), `http://gantry.test`},
 	{regexp.MustCompile(`"size":\d+`), `"size":"<size>"`},
+	{regexp.MustCompile(`"token":"(glpat|glrt)-[^"]*"`), `"token":"<$1-token>"`},
 }
 
 // golden compares a raw JSON answer, with volatile values normalised and
@@ -38,6 +47,8 @@ func golden(t *testing.T, name string, body []byte) {
 	out.WriteByte('\n')
 	path := filepath.Join("testdata", "golden", name+".json")
 	if *update {
+		goldenWrite.Lock()
+		defer goldenWrite.Unlock()
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

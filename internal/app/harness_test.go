@@ -9,20 +9,20 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gantryci/gantry/internal/app"
+	"github.com/gantryci/gantry/internal/testkit"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 )
 
 // rootToken is the bootstrap token every test server gets.
 const rootToken = "glpat-test-root-token-0001"
 
-// server is a real Gantry coordinator on loopback over a real SQLite file,
-// or a fresh schema of GANTRY_TEST_DATABASE_URL (see forEachDB).
+// server is a real Gantry coordinator on loopback over a real SQLite file
+// in its data dir, or a new PostgreSQL database (see forEachDB).
 type server struct {
 	t    *testing.T
 	URL  string
@@ -33,9 +33,10 @@ type server struct {
 
 type serverOpts struct {
 	runners int
-	// database is empty for SQLite in the data dir, usePostgres for a fresh
-	// schema of GANTRY_TEST_DATABASE_URL, or a database URL.
-	database string
+	// db is the database; SQLite when empty.
+	db testkit.DB
+	// dbURL, when set, is the database URL to use instead of a new one.
+	dbURL string
 	// dataDir, when set, is the data dir to use (default a fresh temp dir).
 	dataDir string
 }
@@ -50,8 +51,9 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	if o.database == usePostgres {
-		o.database = freshSchema(t)
+	database := o.dbURL
+	if database == "" {
+		database = o.db.URL(t)
 	}
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +65,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	go func() {
 		done <- app.Run(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, RootToken: rootToken,
 			EmbeddedRunners: o.runners, LongPoll: 2 * time.Second, SweepInterval: 200 * time.Millisecond,
-			DatabaseURL: o.database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})
+			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})
 	}()
 	var addr string
 	select {
@@ -81,7 +83,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 			t.Error("server did not stop")
 		}
 	})
-	return &server{t: t, URL: "http://" + addr, Data: dir, DB: o.database}
+	return &server{t: t, URL: "http://" + addr, Data: dir, DB: database}
 }
 
 // resp is an HTTP answer.
@@ -172,32 +174,10 @@ func (s *server) project(name, visibility string) int64 {
 // push commits files into a fresh clone and pushes them with real git.
 func (s *server) push(project string, files map[string]string, refs ...string) string {
 	s.t.Helper()
-	dir := s.t.TempDir()
-	git := func(args ...string) string {
-		s.t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
-			"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com", "GIT_TERMINAL_PROMPT=0",
-			"GIT_AUTHOR_DATE=2026-01-02T03:04:05+02:00")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			s.t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			s.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	git("add", "-A")
-	git("commit", "-q", "-m", "Add CI config\n\nWith a body.")
+	w := gittest.NewWork(s.t, "GIT_AUTHOR_DATE=2026-01-02T03:04:05+02:00")
+	w.Write(files)
+	w.Commit("Add CI config\n\nWith a body.")
+	git := w.Git
 	remote := strings.Replace(s.URL, "http://", "http://oauth2:"+rootToken+"@", 1) + "/" + project + ".git"
 	if len(refs) == 0 {
 		refs = []string{"main"}

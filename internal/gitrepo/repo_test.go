@@ -3,9 +3,9 @@ package gitrepo
 import (
 	"context"
 	"errors"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,18 +17,10 @@ import (
 // system config) and a fixed identity, failing the test on error.
 func testGit(t *testing.T, dir string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = GitEnv(append([]string{
-		"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+	return gittest.Run(t, dir, gittest.Env(append([]string{"HOME=" + dir,
 		"GIT_AUTHOR_NAME=Ann Author", "GIT_AUTHOR_EMAIL=ann@example.com",
 		"GIT_COMMITTER_NAME=Cid Committer", "GIT_COMMITTER_EMAIL=cid@example.com",
-	}, env...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	}, env...)...), args...)
 }
 
 // fixture is a bare repository plus a working copy that pushes to it.

@@ -6,13 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,23 +178,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the real writer's Flush.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// gitEnv isolates git from the user's configuration and credential
-// helpers and never prompts, so a missing credential fails fast.
-func gitEnv(home string) []string {
-	return gitrepo.GitEnv(
-		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ASKPASS=",
-		"GIT_AUTHOR_NAME=Ann", "GIT_AUTHOR_EMAIL=ann@example.com",
-		"GIT_COMMITTER_NAME=Ann", "GIT_COMMITTER_EMAIL=ann@example.com",
-	)
-}
-
-// runGit runs git in dir and returns combined output and error.
+// runGit runs git in dir (also its HOME) and returns its trimmed combined
+// output and error.
 func runGit(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv(dir)
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	out, err := gittest.Try(dir, gittest.Env("HOME="+dir), args...)
+	return strings.TrimSpace(out), err
 }
 
 func mustGit(t *testing.T, dir string, args ...string) string {

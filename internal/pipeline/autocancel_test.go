@@ -2,88 +2,52 @@ package pipeline_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/store"
-	"github.com/gantryci/gantry/internal/store/sqlite"
+	"github.com/gantryci/gantry/internal/testkit"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 )
 
-// engineWithRepo is an engine over a real SQLite file and a project whose
-// bare repository receives commits from commit().
+// engineWithRepo is an engine with a project whose bare repository
+// receives commits from push().
 type engineWithRepo struct {
-	t    *testing.T
+	*testkit.Env
 	eng  *pipeline.Service
-	st   store.Store
 	proj *ci.Project
-	work string
+	work *gittest.Work
 }
 
-// newEngine is an engine over a real SQLite file with one private project.
-func newEngine(t *testing.T) (*pipeline.Service, store.Store, *ci.Project) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	eng := pipeline.New(st, blob.FS{Root: filepath.Join(dir, "blobs")},
-		pipeline.Config{ExternalURL: "http://gantry.test", ReposDir: filepath.Join(dir, "repos")},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	proj := &ci.Project{Namespace: "grp", Path: "demo", Name: "demo", Visibility: ci.VisibilityPrivate, DefaultBranch: "main"}
-	if err := st.CreateProject(ctx, proj); err != nil {
-		t.Fatal(err)
-	}
-	return eng, st, proj
+// newEngine is an engine over a fresh store on db with one private project.
+func newEngine(t *testing.T, db testkit.DB) (*pipeline.Service, store.Store, *ci.Project) {
+	e := testkit.NewEnv(t, db, testkit.Options{})
+	return e.Engine, e.Store, e.Project(nil)
 }
 
-func newEngineWithRepo(t *testing.T) (*engineWithRepo, store.Store) {
-	ctx := context.Background()
-	eng, st, proj := newEngine(t)
-	if _, err := gitrepo.Init(ctx, eng.RepoDir(proj.ID), "main"); err != nil {
+func newEngineWithRepo(t *testing.T, db testkit.DB) (*engineWithRepo, store.Store) {
+	env := testkit.NewEnv(t, db, testkit.Options{})
+	proj := env.Project(nil)
+	if _, err := gitrepo.Init(env.Ctx, env.Engine.RepoDir(proj.ID), "main"); err != nil {
 		t.Fatal(err)
 	}
-	e := &engineWithRepo{t: t, eng: eng, st: st, proj: proj, work: t.TempDir()}
-	e.git("init", "-q", "-b", "main")
-	return e, st
-}
-
-func (e *engineWithRepo) git(args ...string) string {
-	e.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = e.work
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@x")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	e := &engineWithRepo{Env: env, eng: env.Engine, proj: proj, work: gittest.NewWork(t)}
+	return e, env.Store
 }
 
 // push commits config and pushes it, creating a push pipeline.
 func (e *engineWithRepo) push(config string) *ci.Pipeline {
-	e.t.Helper()
-	if err := os.WriteFile(filepath.Join(e.work, ".gitlab-ci.yml"), []byte(config), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	e.git("add", ".")
-	e.git("commit", "-q", "--allow-empty", "-m", "c "+time.Now().String())
-	e.git("push", "-q", e.eng.RepoDir(e.proj.ID), "main")
+	e.T.Helper()
+	e.work.Write(map[string]string{".gitlab-ci.yml": config})
+	sha := e.work.Commit("c " + time.Now().String())
+	e.work.Git("push", "-q", e.eng.RepoDir(e.proj.ID), "main")
 	p, err := e.eng.Create(context.Background(), pipeline.CreateRequest{Project: e.proj, Ref: "main", RefKnown: true,
-		SHA: e.git("rev-parse", "HEAD"), Source: "push", SaveOnErrors: true})
+		SHA: sha, Source: "push", SaveOnErrors: true})
 	if err != nil || p == nil {
-		e.t.Fatalf("create: %v %v", p, err)
+		e.T.Fatalf("create: %v %v", p, err)
 	}
 	return p
 }
@@ -91,7 +55,10 @@ func (e *engineWithRepo) push(config string) *ci.Pipeline {
 // TestAutoCancelRedundantPipelines: a new push cancels the older pipeline
 // of its branch unless a non-interruptible job of it has started.
 func TestAutoCancelRedundantPipelines(t *testing.T) {
-	t.Parallel()
+	testkit.ForEachDB(t, testAutoCancelRedundantPipelines)
+}
+
+func testAutoCancelRedundantPipelines(t *testing.T, db testkit.DB) {
 	const config = `
 safe:
   script: echo safe
@@ -110,7 +77,7 @@ unsafe:
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, st := newEngineWithRepo(t)
+			e, st := newEngineWithRepo(t, db)
 			ctx := context.Background()
 			first := e.push(config)
 			if tc.start != "" {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
 // TestCancelPipelineCancelsCreatedJobs: canceling a pipeline cancels its
@@ -12,8 +13,12 @@ import (
 // cancels every cancelable status, then processes); they must not end up
 // skipped because the first stage turned canceled midway.
 func TestCancelPipelineCancelsCreatedJobs(t *testing.T) {
+	testkit.ForEachDB(t, testCancelPipelineCancelsCreatedJobs)
+}
+
+func testCancelPipelineCancelsCreatedJobs(t *testing.T, db testkit.DB) {
 	ctx := context.Background()
-	eng, st, proj := newEngine(t)
+	eng, st, proj := newEngine(t, db)
 	job := func(name, stage string, idx int, status ci.Status) *ci.Job {
 		return &ci.Job{Name: name, Stage: stage, StageIdx: idx, Status: status, Ref: "main", When: ci.WhenOnSuccess,
 			Definition: []byte(`{"name":"` + name + `","stage":"` + stage + `","script":["true"]}`)}

@@ -2,14 +2,13 @@ package pipeline_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/store"
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
 // TestSweepRecoversUnprocessedPipelines: a coordinator that dies between
@@ -18,7 +17,10 @@ import (
 // later stages start, a finished child pipeline's bridge follows it, and a
 // bridge made pending but never triggered gets its downstream pipeline.
 func TestSweepRecoversUnprocessedPipelines(t *testing.T) {
-	t.Parallel()
+	testkit.ForEachDB(t, testSweepRecoversUnprocessedPipelines)
+}
+
+func testSweepRecoversUnprocessedPipelines(t *testing.T, db testkit.DB) {
 	const child = "c:\n  script: echo child\n"
 	for _, tc := range []struct {
 		name   string
@@ -75,11 +77,9 @@ func TestSweepRecoversUnprocessedPipelines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, st := newEngineWithRepo(t)
+			e, st := newEngineWithRepo(t, db)
 			ctx := context.Background()
-			if err := os.WriteFile(filepath.Join(e.work, "child.yml"), []byte(child), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			e.work.Write(map[string]string{"child.yml": child})
 			p := e.push(tc.config)
 			crashed := tc.crash(t, jobSet{st: st, pipeline: p.ID})
 			// Before the grace period the sweeper leaves the pipeline to
@@ -171,8 +171,11 @@ func (s jobSet) child(t *testing.T) jobSet {
 // only once a run that started after it has finished: when the last one
 // returns, the next stage is already pending and the mark is cleared.
 func TestConcurrentFinishesAreProcessed(t *testing.T) {
-	t.Parallel()
-	e, st := newEngineWithRepo(t)
+	testkit.ForEachDB(t, testConcurrentFinishesAreProcessed)
+}
+
+func testConcurrentFinishesAreProcessed(t *testing.T, db testkit.DB) {
+	e, st := newEngineWithRepo(t, db)
 	ctx := context.Background()
 	config := "stages: [build, test]\nb:\n  stage: build\n  parallel: 50\n  script: echo b\nt:\n  stage: test\n  script: echo t\n"
 	p := e.push(config)

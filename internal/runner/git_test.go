@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"net/http"
 	"net/http/cgi"
 	"os"
@@ -12,35 +13,17 @@ import (
 	"time"
 )
 
-// gitCmd runs git for test setup, isolated from the user's configuration.
-func gitCmd(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // makeBareRepo creates <root>/grp/demo.git with one commit on main and
 // returns root and the commit sha.
 func makeBareRepo(t *testing.T) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
-	work := filepath.Join(dir, "work")
-	gitCmd(t, dir, "init", "-q", "-b", "main", work)
-	if err := os.WriteFile(filepath.Join(work, "README.md"), []byte("hello-from-git\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gitCmd(t, work, "add", ".")
-	gitCmd(t, work, "commit", "-q", "-m", "init")
-	sha := gitCmd(t, work, "rev-parse", "HEAD")
+	w := gittest.NewWork(t)
+	work := w.Dir
+	w.Write(map[string]string{"README.md": "hello-from-git\n"})
+	sha := w.Commit("init")
 	root := filepath.Join(dir, "srv")
-	gitCmd(t, dir, "clone", "-q", "--bare", work, filepath.Join(root, "grp", "demo.git"))
+	gittest.Run(t, dir, nil, "clone", "-q", "--bare", work, filepath.Join(root, "grp", "demo.git"))
 	return root, sha
 }
 

@@ -2,6 +2,7 @@ package runnerapi
 
 import (
 	"bytes"
+	"github.com/gantryci/gantry/internal/testkit"
 	"io"
 	"net/http"
 	"strconv"
@@ -21,8 +22,9 @@ func (e *env) upload(id int64, token, query string, body io.Reader, ct string) (
 	return e.do(http.MethodPost, "/api/v4/jobs/"+strconv.FormatInt(id, 10)+"/artifacts"+query, body, hdr)
 }
 
-func TestUploadArtifact(t *testing.T) {
-	t.Parallel()
+func TestUploadArtifact(t *testing.T) { testkit.ForEachDB(t, testUploadArtifact) }
+
+func testUploadArtifact(t *testing.T, db testkit.DB) {
 	zip := []byte("PK\x03\x04 fake zip")
 	tests := []struct {
 		name     string
@@ -58,7 +60,7 @@ func TestUploadArtifact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			e := newEnv(t, db)
 			j, tok := e.runningJob(jobSpec{name: "build", def: tt.def})
 			if tt.finished {
 				if err := e.eng.Finish(e.ctx, j, true, "", nil); err != nil {
@@ -121,9 +123,10 @@ func TestUploadArtifact(t *testing.T) {
 }
 
 // TestUploadReplaces: a second archive replaces the first (one per job).
-func TestUploadReplaces(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestUploadReplaces(t *testing.T) { testkit.ForEachDB(t, testUploadReplaces) }
+
+func testUploadReplaces(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	j, tok := e.runningJob()
 	for _, data := range []string{"first", "second"} {
 		body, ct := multipartBody(t, "file", "a.zip", []byte(data))
@@ -137,9 +140,10 @@ func TestUploadReplaces(t *testing.T) {
 	}
 }
 
-func TestDownloadArtifact(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestDownloadArtifact(t *testing.T) { testkit.ForEachDB(t, testDownloadArtifact) }
+
+func testDownloadArtifact(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, _ := e.runner(nil)
 	_, jobs := e.pipeline(nil,
 		jobSpec{name: "build"},

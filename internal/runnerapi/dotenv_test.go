@@ -3,6 +3,7 @@ package runnerapi
 import (
 	"bytes"
 	"compress/gzip"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,9 +69,10 @@ func TestParseDotenv(t *testing.T) {
 // TestDotenvReport: a dotenv report uploaded as gitlab-runner does (gzip)
 // reaches the dependent job's variables above YAML variables and below
 // project variables; a malformed report is refused at upload with 400.
-func TestDotenvReport(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestDotenvReport(t *testing.T) { testkit.ForEachDB(t, testDotenvReport) }
+
+func testDotenvReport(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	if err := e.st.SetProjectVariable(e.ctx, &ci.ProjectVariable{ProjectID: e.proj.ID, Key: "FROM_PROJECT", Value: "project"}); err != nil {
 		t.Fatal(err)
 	}

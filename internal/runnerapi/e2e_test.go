@@ -2,6 +2,8 @@ package runnerapi
 
 import (
 	"context"
+	"github.com/gantryci/gantry/internal/testkit"
+	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io"
 	"net/http"
 	"os"
@@ -23,12 +25,14 @@ import (
 // executor, GIT_STRATEGY=none so no git server is needed) through two jobs:
 // one uploads an archive, the next downloads it as a dependency. Set
 // GANTRY_GITLAB_RUNNER to the binary, e.g. /tmp/glr/gitlab-runner.
-func TestRealGitlabRunner(t *testing.T) {
+func TestRealGitlabRunner(t *testing.T) { testkit.ForEachDB(t, testRealGitlabRunner) }
+
+func testRealGitlabRunner(t *testing.T, db testkit.DB) {
 	bin := os.Getenv("GANTRY_GITLAB_RUNNER")
 	if bin == "" {
 		t.Skip("GANTRY_GITLAB_RUNNER not set")
 	}
-	e := newEnv(t, func(c *Config) { c.LongPoll = 2 * time.Second })
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 2 * time.Second })
 	token, _ := e.runner(nil)
 	noGit := []ciconfig.Variable{{Key: "GIT_STRATEGY", Value: "none"}, {Key: "FF_USE_TIMESTAMPS", Value: "false"}}
 	_, jobs := e.pipeline(nil,
@@ -98,38 +102,26 @@ func TestRealGitlabRunner(t *testing.T) {
 // gitserve from a bare repository holding refs/pipelines/<id>. The build
 // job checks the commit and leaves a dotenv report and an archive; the
 // next job gets both. Gated on GANTRY_GITLAB_RUNNER like the test above.
-func TestRealGitlabRunnerGit(t *testing.T) {
+func TestRealGitlabRunnerGit(t *testing.T) { testkit.ForEachDB(t, testRealGitlabRunnerGit) }
+
+func testRealGitlabRunnerGit(t *testing.T, db testkit.DB) {
 	bin := os.Getenv("GANTRY_GITLAB_RUNNER")
 	if bin == "" {
 		t.Skip("GANTRY_GITLAB_RUNNER not set")
 	}
-	e := newEnv(t, func(c *Config) { c.LongPoll = 2 * time.Second })
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 2 * time.Second })
 	dir := t.TempDir()
+	// gitlab-runner runs git itself, with this environment.
 	gitEnv := append(os.Environ(), "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=T", "GIT_AUTHOR_EMAIL=t@example.com",
 		"GIT_COMMITTER_NAME=T", "GIT_COMMITTER_EMAIL=t@example.com")
-	git := func(wd string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir, cmd.Env = wd, gitEnv
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
 	repo, err := gitrepo.Init(e.ctx, e.eng.RepoDir(e.proj.ID), "main")
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := filepath.Join(dir, "work")
-	git(dir, "init", "-q", "-b", "main", work)
-	if err := os.WriteFile(filepath.Join(work, "hello.txt"), []byte("hello from the repo\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git(work, "add", ".")
-	git(work, "commit", "-q", "-m", "first commit")
-	git(work, "push", "-q", repo.Dir, "main")
-	sha := git(work, "rev-parse", "HEAD")
+	work := gittest.NewWork(t, "HOME="+dir)
+	work.Write(map[string]string{"hello.txt": "hello from the repo\n"})
+	sha := work.Commit("first commit")
+	work.Git("push", "-q", repo.Dir, "main")
 
 	gs := gitserve.New(gitserve.Config{Logger: e.api.log,
 		Resolve: func(ctx context.Context, fullPath string, access gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
@@ -145,14 +137,14 @@ func TestRealGitlabRunnerGit(t *testing.T) {
 			}
 			return gitserve.Target{ProjectID: e.proj.ID, RepoDir: repo.Dir}, nil
 		}})
-	api := e.handler.Load().(handlerBox)
-	e.handler.Store(handlerBox{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := e.srv.Handler()
+	e.srv.SetHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/api/") && gitserve.IsGitPath(r.URL.Path) {
 			gs.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
-	})})
+	}))
 
 	if err := e.st.SetProjectVariable(e.ctx, &ci.ProjectVariable{ProjectID: e.proj.ID, Key: "SECRET", Value: "s3cr3t-value-42", Masked: true}); err != nil {
 		t.Fatal(err)

@@ -5,110 +5,57 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gantryci/gantry/internal/auth"
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/runnerproto"
-	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/sqlstore"
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
-const testSHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+const testSHA = testkit.SHA
 
-// env is a runner API over a real SQLite store and engine, served by an
-// httptest server.
+// env is a runner API over a real store and engine (testkit) on one
+// database, served by a loopback server.
 type env struct {
+	*testkit.Env
 	t    *testing.T
 	ctx  context.Context
 	st   *sqlstore.DB
 	eng  *pipeline.Service
 	api  *API
-	srv  *httptest.Server
+	srv  *testkit.Server
 	proj *ci.Project
-	// handler is what srv serves (a handlerBox); tests may wrap it.
-	handler *atomic.Value
 }
-
-type handlerBox struct{ http.Handler }
 
 type envOpt func(*Config)
 
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func newEnv(t *testing.T, db testkit.DB, opts ...envOpt) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t: t}, nil))
-	}
-	blobs := blob.FS{Root: filepath.Join(dir, "blobs")}
-	h := &atomic.Value{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.Load().(handlerBox).ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: srv.URL, ReposDir: filepath.Join(dir, "repos")}, log)
+	srv := testkit.NewServer(t)
+	k := testkit.NewEnv(t, db, testkit.Options{ExternalURL: srv.URL})
 	cfg := Config{
-		Store: st, Engine: eng, Blobs: blobs, Log: log, ExternalURL: srv.URL, RegistrationToken: "reg-secret",
+		Store: k.Store, Engine: k.Engine, Blobs: k.Blobs, Log: k.Log, ExternalURL: srv.URL, RegistrationToken: "reg-secret",
 		LongPoll: 300 * time.Millisecond, TraceUpdateInterval: 1, MaxArtifactSize: 1 << 20, MaxTraceSize: 1 << 20,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	a := New(cfg)
-	h.Store(handlerBox{a.Handler()})
-	st.OnJobPending(func(context.Context) { a.NotifyPending() })
-	proj := &ci.Project{Namespace: "grp", Path: "demo", Name: "demo", Visibility: ci.VisibilityPrivate, DefaultBranch: "main"}
-	if err := st.CreateProject(ctx, proj); err != nil {
-		t.Fatalf("create project: %v", err)
-	}
-	return &env{t: t, ctx: ctx, st: st, eng: eng, api: a, srv: srv, proj: proj, handler: h}
-}
-
-type testWriter struct {
-	mu sync.Mutex
-	t  *testing.T
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	srv.SetHandler(a.Handler())
+	k.Store.OnJobPending(func(context.Context) { a.NotifyPending() })
+	return &env{Env: k, t: t, ctx: k.Ctx, st: k.Store, eng: k.Engine, api: a, srv: srv, proj: k.Project(nil)}
 }
 
 // runner creates a runner and returns its token.
 func (e *env) runner(r *ci.Runner) (string, *ci.Runner) {
 	e.t.Helper()
-	if r == nil {
-		r = &ci.Runner{RunUntagged: true}
-	}
-	if r.RunnerType == "" {
-		r.RunnerType = ci.RunnerInstance
-	}
-	token := auth.NewToken(auth.PrefixRunner, 20)
-	if err := e.st.CreateRunner(e.ctx, r, auth.Digest(token)); err != nil {
-		e.t.Fatalf("create runner: %v", err)
-	}
-	return token, r
+	return e.Runner(r)
 }
 
 // jobSpec describes a job for pipeline().
@@ -126,46 +73,16 @@ func (e *env) pipeline(p *ci.Pipeline, specs ...jobSpec) (*ci.Pipeline, []*ci.Jo
 	if p == nil {
 		p = &ci.Pipeline{}
 	}
-	p.ProjectID = e.proj.ID
-	if p.Ref == "" {
-		p.Ref = "main"
-	}
-	if p.SHA == "" {
-		p.SHA = testSHA
-	}
-	if p.Source == "" {
-		p.Source = "push"
-	}
 	p.Status = ci.StatusPending
 	var jobs []*ci.Job
 	for _, s := range specs {
 		d := s.def
-		d.Name = s.name
-		if d.Stage == "" {
-			d.Stage = "test"
-		}
 		d.StageIdx = s.stageIdx
-		if d.When == "" {
-			d.When = ci.WhenOnSuccess
-		}
-		if d.Script == nil {
-			d.Script = []string{"echo " + s.name}
-		}
-		def, err := json.Marshal(d)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		st := s.status
-		if st == "" {
-			st = ci.StatusPending
-		}
-		jobs = append(jobs, &ci.Job{Name: s.name, Stage: d.Stage, StageIdx: s.stageIdx, Status: st, Ref: p.Ref,
-			Tag: p.Tag, When: d.When, Tags: s.tags, Definition: def})
+		j := testkit.Job(s.name, d)
+		j.Status, j.Tags = s.status, s.tags
+		jobs = append(jobs, j)
 	}
-	if err := e.st.CreatePipeline(e.ctx, p, jobs); err != nil {
-		e.t.Fatalf("create pipeline: %v", err)
-	}
-	return p, jobs
+	return e.Pipeline(e.proj, p, jobs...), jobs
 }
 
 // do sends a request and returns the response with its body read.
@@ -232,11 +149,7 @@ func (e *env) take(token string) *runnerproto.Job {
 
 func (e *env) job(id int64) *ci.Job {
 	e.t.Helper()
-	j, err := e.st.JobByID(e.ctx, id)
-	if err != nil {
-		e.t.Fatalf("job %d: %v", id, err)
-	}
-	return j
+	return e.ReadJob(id)
 }
 
 // multipartBody builds a one-file upload like the artifacts uploader's.

@@ -2,6 +2,7 @@ package runnerapi
 
 import (
 	"context"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,8 +30,9 @@ func (e *env) put(id int64, body map[string]any, hdr map[string]string) (*http.R
 	return e.json(http.MethodPut, "/api/v4/jobs/"+strconv.FormatInt(id, 10), body, hdr)
 }
 
-func TestUpdateJob(t *testing.T) {
-	t.Parallel()
+func TestUpdateJob(t *testing.T) { testkit.ForEachDB(t, testUpdateJob) }
+
+func testUpdateJob(t *testing.T, db testkit.DB) {
 	intp := func(i int) *int { return &i }
 	tests := []struct {
 		name string
@@ -88,7 +90,7 @@ func TestUpdateJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			e := newEnv(t, db)
 			j, tok := e.runningJob()
 			if tt.setup != nil {
 				tt.setup(e, j)
@@ -144,9 +146,10 @@ func cancelGracefully(e *env, j *ci.Job) {
 
 // TestTouchThrottled: a running PUT refreshes updated_at only when it is
 // older than touchJobEvery, so keep-alives do not write every time.
-func TestTouchThrottled(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestTouchThrottled(t *testing.T) { testkit.ForEachDB(t, testTouchThrottled) }
+
+func testTouchThrottled(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	j, tok := e.runningJob()
 	before := e.job(j.ID).UpdatedAt
 	e.put(j.ID, map[string]any{"token": tok, "state": "running"}, nil)
@@ -160,8 +163,9 @@ func TestTouchThrottled(t *testing.T) {
 	}
 }
 
-func TestPatchTrace(t *testing.T) {
-	t.Parallel()
+func TestPatchTrace(t *testing.T) { testkit.ForEachDB(t, testPatchTrace) }
+
+func testPatchTrace(t *testing.T, db testkit.DB) {
 	type patch struct {
 		rng, body string
 		token     string // "" = the job's token
@@ -213,7 +217,7 @@ func TestPatchTrace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			e := newEnv(t, db)
 			j, tok := e.runningJob()
 			if tt.setup != nil {
 				tt.setup(e, j)

@@ -3,6 +3,7 @@ package runnerapi
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
 	"net/url"
 	"slices"
@@ -176,8 +177,11 @@ func decodeStrict(t *testing.T, body []byte) (*glrJob, map[string]json.RawMessag
 }
 
 func TestPayloadDecodesAsGitlabRunner(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+	testkit.ForEachDB(t, testPayloadDecodesAsGitlabRunner)
+}
+
+func testPayloadDecodesAsGitlabRunner(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	if err := e.st.SetProjectVariable(e.ctx, &ci.ProjectVariable{ProjectID: e.proj.ID, Key: "EMPTY_SECRET", Masked: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +294,9 @@ func TestPayloadDecodesAsGitlabRunner(t *testing.T) {
 	}
 }
 
-func TestPayloadVariants(t *testing.T) {
-	t.Parallel()
+func TestPayloadVariants(t *testing.T) { testkit.ForEachDB(t, testPayloadVariants) }
+
+func testPayloadVariants(t *testing.T, db testkit.DB) {
 	tests := []struct {
 		name  string
 		pl    *ci.Pipeline
@@ -362,7 +367,7 @@ func TestPayloadVariants(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			e := newEnv(t, db)
 			token, _ := e.runner(nil)
 			_, jobs := e.pipeline(tt.pl, tt.specs...)
 			for _, j := range jobs {

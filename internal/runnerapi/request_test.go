@@ -2,6 +2,7 @@ package runnerapi
 
 import (
 	"encoding/json"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,8 +16,9 @@ import (
 	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
-func TestRequestJobNoJob(t *testing.T) {
-	t.Parallel()
+func TestRequestJobNoJob(t *testing.T) { testkit.ForEachDB(t, testRequestJobNoJob) }
+
+func testRequestJobNoJob(t *testing.T, db testkit.DB) {
 	tests := []struct {
 		name   string
 		runner *ci.Runner
@@ -44,7 +46,7 @@ func TestRequestJobNoJob(t *testing.T) {
 			t.Parallel()
 			// A long poll far above any scheduling delay, so "answered at
 			// once" and "held" cannot be confused on a loaded machine.
-			e := newEnv(t, func(c *Config) { c.LongPoll = 3 * time.Second })
+			e := newEnv(t, db, func(c *Config) { c.LongPoll = 3 * time.Second })
 			token, _ := e.runner(tt.runner)
 			if tt.token != "" {
 				token = tt.token
@@ -72,8 +74,9 @@ func TestRequestJobNoJob(t *testing.T) {
 	}
 }
 
-func TestRequestJobClaims(t *testing.T) {
-	t.Parallel()
+func TestRequestJobClaims(t *testing.T) { testkit.ForEachDB(t, testRequestJobClaims) }
+
+func testRequestJobClaims(t *testing.T, db testkit.DB) {
 	tests := []struct {
 		name    string
 		runner  *ci.Runner
@@ -92,7 +95,7 @@ func TestRequestJobClaims(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			e := newEnv(t, db)
 			if tt.project != 0 {
 				e.proj.BuildTimeout = tt.project
 				if err := e.st.UpdateProject(e.ctx, e.proj); err != nil {
@@ -150,9 +153,10 @@ func TestEffectiveTimeout(t *testing.T) {
 }
 
 // TestRequestJobHeaderToken covers 19.4: RUNNER-TOKEN header and system_id.
-func TestRequestJobHeaderToken(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestRequestJobHeaderToken(t *testing.T) { testkit.ForEachDB(t, testRequestJobHeaderToken) }
+
+func testRequestJobHeaderToken(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, rn := e.runner(nil)
 	e.pipeline(nil, jobSpec{name: "a"})
 	resp, body := e.json(http.MethodPost, "/api/v4/jobs/request", map[string]any{
@@ -173,9 +177,10 @@ func TestRequestJobHeaderToken(t *testing.T) {
 
 // TestLongPollWakes parks a request and makes a job pending: the request
 // must answer with the job when it is woken, not at the poll's end.
-func TestLongPollWakes(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.LongPoll = 5 * time.Second })
+func TestLongPollWakes(t *testing.T) { testkit.ForEachDB(t, testLongPollWakes) }
+
+func testLongPollWakes(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 5 * time.Second })
 	token, _ := e.runner(nil)
 	type result struct {
 		status int
@@ -247,9 +252,10 @@ func TestNotifyCoalesces(t *testing.T) {
 
 // TestConcurrentClaims: 50 HTTP clients race for 500 pending jobs; every
 // job must be handed out exactly once.
-func TestConcurrentClaims(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.LongPoll = 50 * time.Millisecond })
+func TestConcurrentClaims(t *testing.T) { testkit.ForEachDB(t, testConcurrentClaims) }
+
+func testConcurrentClaims(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 50 * time.Millisecond })
 	token, _ := e.runner(nil)
 	specs := make([]jobSpec, 0, 500)
 	for i := range 500 {
@@ -306,9 +312,10 @@ func TestConcurrentClaims(t *testing.T) {
 
 // TestWakeManyParked: one job becoming pending while 20 requests are
 // parked goes to exactly one of them; the rest keep waiting and end in 204.
-func TestWakeManyParked(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.LongPoll = time.Second })
+func TestWakeManyParked(t *testing.T) { testkit.ForEachDB(t, testWakeManyParked) }
+
+func testWakeManyParked(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = time.Second })
 	token, _ := e.runner(nil)
 	statuses := make(chan int, 20)
 	for range 20 {
@@ -330,9 +337,10 @@ func TestWakeManyParked(t *testing.T) {
 
 // TestContactThrottled: polls record the manager and runner contact at
 // most once per contactEvery, unless the reported info changes.
-func TestContactThrottled(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.LongPoll = 10 * time.Millisecond })
+func TestContactThrottled(t *testing.T) { testkit.ForEachDB(t, testContactThrottled) }
+
+func testContactThrottled(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 10 * time.Millisecond })
 	token, rn := e.runner(nil)
 	base := time.Now().UTC().Truncate(time.Second)
 	now := base

@@ -2,6 +2,7 @@ package runnerapi
 
 import (
 	"encoding/json"
+	"github.com/gantryci/gantry/internal/testkit"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,8 +12,9 @@ import (
 	"github.com/gantryci/gantry/internal/ci"
 )
 
-func TestRegister(t *testing.T) {
-	t.Parallel()
+func TestRegister(t *testing.T) { testkit.ForEachDB(t, testRegister) }
+
+func testRegister(t *testing.T, db testkit.DB) {
 	tests := []struct {
 		name     string
 		regToken string // server's registration token
@@ -52,7 +54,7 @@ func TestRegister(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, func(c *Config) { c.RegistrationToken = tt.regToken })
+			e := newEnv(t, db, func(c *Config) { c.RegistrationToken = tt.regToken })
 			resp, body := e.json(http.MethodPost, "/api/v4/runners", tt.body, nil)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tt.status)
@@ -88,9 +90,10 @@ func TestRegister(t *testing.T) {
 	}
 }
 
-func TestVerify(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestVerify(t *testing.T) { testkit.ForEachDB(t, testVerify) }
+
+func testVerify(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, rn := e.runner(nil)
 	tests := []struct {
 		name   string
@@ -136,9 +139,10 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestUnregister(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestUnregister(t *testing.T) { testkit.ForEachDB(t, testUnregister) }
+
+func testUnregister(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, _ := e.runner(nil)
 	if resp, body := e.json(http.MethodDelete, "/api/v4/runners", map[string]any{"token": "glrt-nope"}, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bad token: %d %s", resp.StatusCode, body)
@@ -151,9 +155,10 @@ func TestUnregister(t *testing.T) {
 	}
 }
 
-func TestUnregisterManager(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestUnregisterManager(t *testing.T) { testkit.ForEachDB(t, testUnregisterManager) }
+
+func testUnregisterManager(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, _ := e.runner(nil)
 	if resp, body := e.json(http.MethodPost, "/api/v4/runners/verify", map[string]any{"token": token, "system_id": "s_a"}, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("verify: %d %s", resp.StatusCode, body)
@@ -180,9 +185,10 @@ func TestUnregisterManager(t *testing.T) {
 	}
 }
 
-func TestResetToken(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestResetToken(t *testing.T) { testkit.ForEachDB(t, testResetToken) }
+
+func testResetToken(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
 	token, rn := e.runner(nil)
 	if resp, _ := e.json(http.MethodPost, "/api/v4/runners/reset_authentication_token", map[string]any{"token": "bad"}, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bad token = %d", resp.StatusCode)

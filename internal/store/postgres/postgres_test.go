@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gantryci/gantry/internal/testkit/pgtest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,51 +23,18 @@ import (
 	"github.com/gantryci/gantry/internal/store/storetest"
 )
 
-// envURL names the variable holding the database the tests may use: each
-// test creates (and drops) its own schema in it.
-const envURL = "GANTRY_TEST_DATABASE_URL"
-
-var (
-	adminOnce sync.Once
-	admin     *sql.DB
-	adminErr  error
-)
-
-// testURL returns the base URL, skipping the test when there is none.
+// testURL returns the server URL of the tests (pgtest.Require: skipped
+// without one, failed under CI=true).
 func testURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skip(envURL + " is not set: skipping PostgreSQL tests " +
-			"(run `bash scripts/with-postgres.sh go test ./internal/store/...` to include them)")
-	}
-	return u
+	return pgtest.Require(t)
 }
 
-// adminDB is a small pool on the base URL for creating and dropping schemas.
+// adminDB is the tests' small pool on the server URL, for creating and
+// dropping schemas.
 func adminDB(t *testing.T) *sql.DB {
 	t.Helper()
-	base := testURL(t)
-	adminOnce.Do(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			adminErr = err
-			return
-		}
-		db.SetMaxOpenConns(4)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := db.PingContext(ctx); err != nil {
-			adminErr = fmt.Errorf("%s: %w", envURL, err)
-			db.Close()
-			return
-		}
-		admin = db
-	})
-	if adminErr != nil {
-		t.Fatalf("admin connection: %v", adminErr)
-	}
-	return admin
+	return pgtest.Admin(t)
 }
 
 // freshSchema creates an empty schema, dropped when the test ends, and
@@ -98,7 +66,7 @@ func withSearchPath(t *testing.T, base, schema string) string {
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("parse %s: %v", envURL, err)
+		t.Fatalf("parse %s: %v", pgtest.EnvURL, err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
