@@ -140,8 +140,13 @@ func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
 	if recent {
 		limit = refSearchLimit
 	}
+	// Child pipelines share their parent's ref and are newer: GitLab
+	// searches the project's pipelines without them
+	// (Project#latest_successful_build_for_ref uses ci_pipelines.for_ref,
+	// which skips parent_pipeline sources) and looks into the children
+	// of the pipeline it finds (namedArchive).
 	pls, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, Ref: q.r.PathValue("ref_name"),
-		Statuses: []ci.Status{ci.StatusSuccess}, Limit: limit})
+		Statuses: []ci.Status{ci.StatusSuccess}, Limit: limit, ExcludeChildren: true})
 	if err != nil {
 		return nil, fmt.Errorf("ref pipelines: %w", err)
 	}

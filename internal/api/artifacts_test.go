@@ -242,6 +242,26 @@ func testArtifactByRef(t *testing.T, db testkit.DB) {
 		t.Fatalf("feature/x raw %q", r.body)
 	}
 
+	// A child pipeline is newer than its parent and shares its ref; the
+	// ref's latest pipeline is still the parent, and a job of the child
+	// is found through it.
+	relBuild, deep := &ci.Job{Name: "build"}, &ci.Job{Name: "deep"}
+	parent := e.raPipeline(e.proj, "release", ci.StatusSuccess, relBuild)
+	e.raArtifact(relBuild, "archive", "artifacts.zip", raZip(t, map[string]string{"r": "parent"}), nil)
+	e.Pipeline(e.proj, &ci.Pipeline{Ref: "release", SHA: strings.Repeat("c", 40), Status: ci.StatusSuccess,
+		Source: "parent_pipeline", ParentPipelineID: parent.ID}, deep)
+	e.raArtifact(deep, "archive", "artifacts.zip", raZip(t, map[string]string{"d": "child"}), nil)
+	r = e.do("GET", base+"/release/raw/r?job=build", "rep", nil)
+	r.want(t, 200, "")
+	if string(r.body) != "parent" {
+		t.Fatalf("release raw r %q", r.body)
+	}
+	r = e.do("GET", base+"/release/raw/d?job=deep", "rep", nil)
+	r.want(t, 200, "")
+	if string(r.body) != "child" {
+		t.Fatalf("release raw d %q", r.body)
+	}
+
 	// A job token of the project works on the ref routes.
 	run := &ci.Job{Name: "deploy", Status: ci.StatusRunning, UserID: e.users["rep"].ID}
 	e.raPipeline(e.proj, "other", ci.StatusRunning, run)
