@@ -140,11 +140,10 @@ func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
 	if recent {
 		limit = refSearchLimit
 	}
-	// Child pipelines share their parent's ref and are newer: GitLab
-	// searches the project's pipelines without them
-	// (Project#latest_successful_build_for_ref uses ci_pipelines.for_ref,
-	// which skips parent_pipeline sources) and looks into the children
-	// of the pipeline it finds (namedArchive).
+	// Child pipelines share their parent's ref and are newer: like
+	// GitLab's Project#latest_successful_build_for_ref, search the
+	// project's pipelines without them, then look into the children of
+	// the pipeline found (namedArchive).
 	pls, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, Ref: q.r.PathValue("ref_name"),
 		Statuses: []ci.Status{ci.StatusSuccess}, Limit: limit, ExcludeChildren: true})
 	if err != nil {
