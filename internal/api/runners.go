@@ -315,14 +315,7 @@ func (s *Server) runnerDetails(q *req, r *ci.Runner) (*RunnerDetails, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner managers: %w", err)
 	}
-	// latest_runner_manager: order_contacted_at_desc (nulls last).
-	var latest *ci.RunnerManager
-	for _, m := range ms {
-		if latest == nil || (m.ContactedAt != nil && (latest.ContactedAt == nil || m.ContactedAt.After(*latest.ContactedAt))) {
-			latest = m
-		}
-	}
-	if latest != nil {
+	if latest := ci.LatestManager(ms); latest != nil {
 		d.Version, d.Revision, d.Platform, d.Architecture = &latest.Version, &latest.Revision, &latest.Platform, &latest.Architecture
 	}
 	owns, err := s.ownsRunner(ctx, q.caller, r)
