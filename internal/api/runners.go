@@ -361,9 +361,7 @@ func (s *Server) projectIdentity(q *req, p *ci.Project) (ProjectIdentity, error)
 	if err != nil {
 		return ProjectIdentity{}, err
 	}
-	return ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
-		NameWithNamespace: e.NameWithNamespace, Path: p.Path, PathWithNamespace: p.FullPath()},
-		CreatedAt: Time{p.CreatedAt}}, nil
+	return e.ProjectIdentity, nil
 }
 
 // getRunner is GET /runners/:runner_id. Instance runners are visible to
