@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/runnerproto"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -104,7 +105,7 @@ func (s *Server) createUserRunner(q *req) error {
 	if err := s.store.CreateRunner(ctx, r, auth.Digest(token)); err != nil {
 		return fmt.Errorf("create runner: %w", err)
 	}
-	return q.json(http.StatusCreated, RunnerRegistrationDetails{ID: r.ID, Token: token})
+	return q.json(http.StatusCreated, runnerproto.RegistrationDetails{ID: r.ID, TokenDetails: runnerproto.TokenDetails{Token: token}})
 }
 
 // runnerIDParam reads :runner_id, which GitLab's routes call id.
