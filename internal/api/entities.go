@@ -252,14 +252,6 @@ func (s *Server) url(parts ...string) string {
 	return strings.TrimRight(s.cfg.ExternalURL, "/") + "/" + strings.Join(parts, "/")
 }
 
-// RunnerRegistrationDetails is API::Entities::Ci::RunnerRegistrationDetails.
-// TokenExpiresAt is always null: Gantry's runner tokens do not expire.
-type RunnerRegistrationDetails struct {
-	ID             int64   `json:"id"`
-	Token          string  `json:"token"`
-	TokenExpiresAt *string `json:"token_expires_at"`
-}
-
 // RunnerProject is how RunnerDetails lists a runner's projects: the
 // naming keys ProjectIdentity starts with.
 type RunnerProject struct {

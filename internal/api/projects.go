@@ -26,13 +26,8 @@ type Namespace struct {
 
 // Project is the Project entity (the keys clients read, in GitLab's order).
 type Project struct {
-	ID                int64      `json:"id"`
-	Description       string     `json:"description"`
-	Name              string     `json:"name"`
-	NameWithNamespace string     `json:"name_with_namespace"`
-	Path              string     `json:"path"`
-	PathWithNamespace string     `json:"path_with_namespace"`
-	CreatedAt         Time       `json:"created_at"`
+	// ProjectIdentity's keys come first, as Entities::Project inherits them.
+	ProjectIdentity
 	DefaultBranch     *string    `json:"default_branch"`
 	TagList           []string   `json:"tag_list"`
 	Topics            []string   `json:"topics"`
@@ -74,8 +69,9 @@ func (s *Server) projectEntity(q *req, p *ci.Project, lvl ci.AccessLevel, withPe
 		return nil, err
 	}
 	out := &Project{
-		ID: p.ID, Description: p.Description, Name: p.Name, Path: p.Path, PathWithNamespace: p.FullPath(),
-		CreatedAt: Time{p.CreatedAt}, TagList: []string{}, Topics: []string{}, HTTPURLToRepo: s.url(p.FullPath() + ".git"),
+		ProjectIdentity: ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
+			Path: p.Path, PathWithNamespace: p.FullPath()}, CreatedAt: Time{p.CreatedAt}},
+		TagList: []string{}, Topics: []string{}, HTTPURLToRepo: s.url(p.FullPath() + ".git"),
 		WebURL: s.url(p.FullPath()), LastActivityAt: Time{p.UpdatedAt}, EmptyRepo: p.DefaultBranch == "",
 		Visibility: p.Visibility, JobsEnabled: true, BuildsAccessLevel: "enabled", CreatorID: p.CreatorID,
 		PublicJobs: p.PublicBuilds, BuildTimeout: p.BuildTimeout, CIJobTokenScope: p.JobTokenScopeEnabled,

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/runnerproto"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -105,7 +106,7 @@ func (s *Server) createUserRunner(q *req) error {
 	if err := s.store.CreateRunner(ctx, r, auth.Digest(token)); err != nil {
 		return fmt.Errorf("create runner: %w", err)
 	}
-	return q.json(http.StatusCreated, RunnerRegistrationDetails{ID: r.ID, Token: token})
+	return q.json(http.StatusCreated, runnerproto.RegistrationDetails{ID: r.ID, TokenDetails: runnerproto.TokenDetails{Token: token}})
 }
 
 // runnerIDParam reads :runner_id, which GitLab's routes call id.
@@ -316,14 +317,7 @@ func (s *Server) runnerDetails(q *req, r *ci.Runner) (*RunnerDetails, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner managers: %w", err)
 	}
-	// latest_runner_manager: order_contacted_at_desc (nulls last).
-	var latest *ci.RunnerManager
-	for _, m := range ms {
-		if latest == nil || (m.ContactedAt != nil && (latest.ContactedAt == nil || m.ContactedAt.After(*latest.ContactedAt))) {
-			latest = m
-		}
-	}
-	if latest != nil {
+	if latest := ci.LatestManager(ms); latest != nil {
 		d.Version, d.Revision, d.Platform, d.Architecture = &latest.Version, &latest.Revision, &latest.Platform, &latest.Architecture
 	}
 	owns, err := s.ownsRunner(ctx, q.caller, r)
@@ -369,9 +363,7 @@ func (s *Server) projectIdentity(q *req, p *ci.Project) (ProjectIdentity, error)
 	if err != nil {
 		return ProjectIdentity{}, err
 	}
-	return ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
-		NameWithNamespace: e.NameWithNamespace, Path: p.Path, PathWithNamespace: p.FullPath()},
-		CreatedAt: Time{p.CreatedAt}}, nil
+	return e.ProjectIdentity, nil
 }
 
 // getRunner is GET /runners/:runner_id. Instance runners are visible to

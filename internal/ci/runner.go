@@ -128,6 +128,18 @@ func (m *RunnerManager) Status(now time.Time) string {
 	return s
 }
 
+// LatestManager is Ci::Runner#latest_runner_manager: the most recently
+// contacted manager (order_contacted_at_desc, nulls last), nil for none.
+func LatestManager(ms []*RunnerManager) *RunnerManager {
+	var latest *RunnerManager
+	for _, m := range ms {
+		if latest == nil || (m.ContactedAt != nil && (latest.ContactedAt == nil || m.ContactedAt.After(*latest.ContactedAt))) {
+			latest = m
+		}
+	}
+	return latest
+}
+
 // Matches is Ci::Runner#matches_build?: every job tag is a runner tag (an
 // untagged job needs run_untagged), and a ref_protected runner takes only
 // jobs of protected refs. refProtected is asked only when it matters.

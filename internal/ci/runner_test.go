@@ -177,3 +177,23 @@ func TestParseRunnerSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestLatestManager(t *testing.T) {
+	t.Parallel()
+	at := func(h int) *time.Time { x := time.Date(2025, 1, 1, h, 0, 0, 0, time.UTC); return &x }
+	never, early, late := &ci.RunnerManager{ID: 1}, &ci.RunnerManager{ID: 2, ContactedAt: at(1)}, &ci.RunnerManager{ID: 3, ContactedAt: at(2)}
+	for _, tt := range []struct {
+		ms   []*ci.RunnerManager
+		want *ci.RunnerManager
+	}{
+		{nil, nil},
+		{[]*ci.RunnerManager{never}, never},
+		{[]*ci.RunnerManager{never, early}, early},
+		{[]*ci.RunnerManager{late, never, early}, late},
+		{[]*ci.RunnerManager{early, late}, late},
+	} {
+		if got := ci.LatestManager(tt.ms); got != tt.want {
+			t.Errorf("LatestManager(%v) = %v, want %v", tt.ms, got, tt.want)
+		}
+	}
+}

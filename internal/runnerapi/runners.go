@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
@@ -35,15 +34,6 @@ func runnerToken(r *http.Request, p *httpx.Params) string {
 		return t
 	}
 	return r.Header.Get("RUNNER-TOKEN")
-}
-
-// registrationDetails is GitLab's RunnerRegistrationDetails entity.
-// TokenExpiresAt is always null: Gantry's runner tokens do not expire, so
-// runners never schedule a reset.
-type registrationDetails struct {
-	ID             int64      `json:"id"`
-	Token          string     `json:"token"`
-	TokenExpiresAt *time.Time `json:"token_expires_at"`
 }
 
 // register is legacy registration with the instance registration token.
@@ -77,7 +67,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.recordContact(r.Context(), r, rn, p.Str("system_id"), parseInfo(p), true); err != nil {
 		a.log.Warn("record runner manager", "runner", rn.ID, "err", err)
 	}
-	httpx.WriteJSON(w, http.StatusCreated, registrationDetails{ID: rn.ID, Token: token})
+	httpx.WriteJSON(w, http.StatusCreated, runnerproto.RegistrationDetails{ID: rn.ID, TokenDetails: runnerproto.TokenDetails{Token: token}})
 	return nil
 }
 
@@ -100,7 +90,8 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.recordContact(r.Context(), r, rn, p.Str("system_id"), parseInfo(p), true); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, registrationDetails{ID: rn.ID, Token: runnerToken(r, p)})
+	httpx.WriteJSON(w, http.StatusOK, runnerproto.RegistrationDetails{ID: rn.ID,
+		TokenDetails: runnerproto.TokenDetails{Token: runnerToken(r, p)}})
 	return nil
 }
 
@@ -150,10 +141,7 @@ func (a *API) resetToken(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.SetRunnerToken(r.Context(), rn.ID, auth.Digest(token), token[:len(auth.PrefixRunner)+8]); err != nil {
 		return fmt.Errorf("reset runner token: %w", err)
 	}
-	httpx.WriteJSON(w, http.StatusCreated, struct {
-		Token          string     `json:"token"`
-		TokenExpiresAt *time.Time `json:"token_expires_at"`
-	}{Token: token})
+	httpx.WriteJSON(w, http.StatusCreated, runnerproto.TokenDetails{Token: token})
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 func TestRegister(t *testing.T) { testkit.ForEachDB(t, testRegister) }
@@ -72,7 +73,7 @@ func testRegister(t *testing.T, db testkit.DB) {
 			if string(raw["token_expires_at"]) != "null" {
 				t.Errorf("token_expires_at = %s, want null", raw["token_expires_at"])
 			}
-			var got registrationDetails
+			var got runnerproto.RegistrationDetails
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +116,7 @@ func testVerify(t *testing.T, db testkit.DB) {
 			continue
 		}
 		if tt.status == http.StatusOK {
-			var got registrationDetails
+			var got runnerproto.RegistrationDetails
 			if err := json.Unmarshal(body, &got); err != nil || got.ID != rn.ID || got.Token != token {
 				t.Errorf("%s: answer %s (%v)", tt.name, body, err)
 			}
@@ -208,7 +209,7 @@ func testResetToken(t *testing.T, db testkit.DB) {
 		t.Errorf("old token still valid: %d", resp.StatusCode)
 	}
 	resp, body = e.json(http.MethodPost, "/api/v4/runners/verify", map[string]any{"token": got.Token}, nil)
-	var v registrationDetails
+	var v runnerproto.RegistrationDetails
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.ID != rn.ID {
 		t.Errorf("new token verify = %d %s", resp.StatusCode, body)
 	}

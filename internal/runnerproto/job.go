@@ -6,6 +6,8 @@
 // objects are omitted rather than null, and there is never a "run" key.
 package runnerproto
 
+import "time"
+
 // Job is the 201 payload of POST /api/v4/jobs/request.
 type Job struct {
 	ID            int64        `json:"id"`
@@ -122,4 +124,19 @@ type Features struct {
 	TraceSections     bool     `json:"trace_sections"`
 	FailureReasons    []string `json:"failure_reasons"`
 	TokenMaskPrefixes []string `json:"token_mask_prefixes,omitempty"`
+}
+
+// TokenDetails is a runner token as the server hands it out. ExpiresAt is
+// always null: Gantry's runner tokens do not expire, so runners never
+// schedule a reset.
+type TokenDetails struct {
+	Token     string     `json:"token"`
+	ExpiresAt *time.Time `json:"token_expires_at"`
+}
+
+// RegistrationDetails is GitLab's RunnerRegistrationDetails entity: the
+// answer of registration, verify and POST /user/runners.
+type RegistrationDetails struct {
+	ID int64 `json:"id"`
+	TokenDetails
 }

@@ -5,8 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
@@ -142,8 +143,10 @@ func runnerWhere(f store.RunnerFilter) (string, []any, error) {
 	if f.Paused != nil {
 		add(`paused = ?`, *f.Paused)
 	}
+	// Tags and versions compare exactly: replace and substr are
+	// case-sensitive on both databases, where SQLite's LIKE is not.
 	for _, t := range f.TagList {
-		add(`tags LIKE ? ESCAPE '\'`, "%,"+escapeLike(t)+",%")
+		add(`replace(tags, ?, '') <> tags`, ","+t+",")
 	}
 	for _, sc := range f.Scopes {
 		clause, a, err := runnerScope(sc, f.Now)
@@ -153,8 +156,8 @@ func runnerWhere(f store.RunnerFilter) (string, []any, error) {
 		add(clause, a...)
 	}
 	if f.VersionPrefix != "" {
-		add(`id IN (SELECT runner_id FROM runner_managers WHERE version LIKE ? ESCAPE '\')`,
-			escapeLike(f.VersionPrefix)+"%")
+		add(`id IN (SELECT runner_id FROM runner_managers WHERE substr(version, 1, `+
+			strconv.Itoa(utf8.RuneCountInString(f.VersionPrefix))+`) = ?)`, f.VersionPrefix)
 	}
 	return where, args, nil
 }
@@ -195,11 +198,6 @@ func runnerScope(scope string, now time.Time) (string, []any, error) {
 		return `created_at < ? AND (contacted_at IS NULL OR contacted_at < ?)`, []any{ceil, ceil}, nil
 	}
 	return "", nil, fmt.Errorf("unknown runner scope %q", scope)
-}
-
-// escapeLike quotes LIKE's wildcards (and the escape character) in s.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // ListRunners lists runners by id.

@@ -27,7 +27,7 @@ func testRunnerScopes(t *testing.T, s store.Store) {
 	recent := now.Add(-time.Hour)
 	edge := now.Add(-ci.RunnerOnlineTimeout) // exactly two hours: offline
 	old := now.Add(-8 * 24 * time.Hour)
-	online := mk(ci.RunnerInstance, old, &recent, false, "a_c")
+	online := mk(ci.RunnerInstance, old, &recent, false, "a_c", "Linux")
 	offline := mk(ci.RunnerProject, old, &edge, false, "abc")
 	fresh := mk(ci.RunnerGroup, now.Add(-time.Hour), nil, false)
 	staleNever := mk(ci.RunnerProject, old, nil, true)
@@ -37,6 +37,7 @@ func testRunnerScopes(t *testing.T, s store.Store) {
 		{RunnerID: online.ID, SystemID: "s1", Version: "17.1.0"},
 		{RunnerID: online.ID, SystemID: "s2", Version: "16.11.2"},
 		{RunnerID: offline.ID, SystemID: "s1", Version: "17.10.1"},
+		{RunnerID: fresh.ID, SystemID: "s1", Version: "18.0.0-RC1"},
 		{RunnerID: staleGone.ID, SystemID: "s1", Version: "1701"},
 	} {
 		must(t, s.UpsertRunnerManager(ctx, m), "manager")
@@ -86,6 +87,10 @@ func testRunnerScopes(t *testing.T, s store.Store) {
 		{"version prefix", store.RunnerFilter{VersionPrefix: "17.1"}, ids(online, offline)},
 		{"version prefix is no pattern", store.RunnerFilter{VersionPrefix: "17_0"}, nil},
 		{"tag is no pattern", store.RunnerFilter{TagList: []string{"a_c"}}, ids(online)},
+		{"tags match case", store.RunnerFilter{TagList: []string{"linux"}}, nil},
+		{"tag with its case", store.RunnerFilter{TagList: []string{"Linux"}}, ids(online)},
+		{"version prefix matches case", store.RunnerFilter{VersionPrefix: "18.0.0-rc"}, nil},
+		{"version prefix with its case", store.RunnerFilter{VersionPrefix: "18.0.0-RC"}, ids(fresh)},
 		{"paged", store.RunnerFilter{Scopes: []string{ci.RunnerScopeSpecific}, Limit: 2, Offset: 1},
 			ids(fresh, staleNever)},
 	} {
