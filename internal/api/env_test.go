@@ -120,15 +120,7 @@ func (e *raEnv) do(method, path, user string, body any, hdr ...string) raResp {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp, b := e.srv.Do(e.t, req)
 	return raResp{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

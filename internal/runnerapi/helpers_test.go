@@ -95,16 +95,7 @@ func (e *env) do(method, path string, body io.Reader, hdr map[string]string) (*h
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp, b
+	return e.srv.Do(e.t, req)
 }
 
 // json sends v as a JSON body.

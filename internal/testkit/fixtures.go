@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"cmp"
 	"encoding/json"
 	"strings"
 
@@ -40,21 +41,11 @@ func (e *Env) Project(p *ci.Project) *ci.Project {
 	if p == nil {
 		p = &ci.Project{}
 	}
-	if p.Namespace == "" {
-		p.Namespace = "grp"
-	}
-	if p.Path == "" {
-		p.Path = "demo"
-	}
-	if p.Name == "" {
-		p.Name = p.Path
-	}
-	if p.Visibility == "" {
-		p.Visibility = ci.VisibilityPrivate
-	}
-	if p.DefaultBranch == "" {
-		p.DefaultBranch = "main"
-	}
+	p.Namespace = cmp.Or(p.Namespace, "grp")
+	p.Path = cmp.Or(p.Path, "demo")
+	p.Name = cmp.Or(p.Name, p.Path)
+	p.Visibility = cmp.Or(p.Visibility, ci.VisibilityPrivate)
+	p.DefaultBranch = cmp.Or(p.DefaultBranch, "main")
 	if err := e.Store.CreateProject(e.Ctx, p); err != nil {
 		e.T.Fatalf("create project %s: %v", p.FullPath(), err)
 	}
@@ -76,9 +67,7 @@ func (e *Env) Runner(r *ci.Runner) (string, *ci.Runner) {
 	if r == nil {
 		r = &ci.Runner{RunUntagged: true}
 	}
-	if r.RunnerType == "" {
-		r.RunnerType = ci.RunnerInstance
-	}
+	r.RunnerType = cmp.Or(r.RunnerType, ci.RunnerInstance)
 	token := auth.NewToken(auth.PrefixRunner, 20)
 	if err := e.Store.CreateRunner(e.Ctx, r, auth.Digest(token)); err != nil {
 		e.T.Fatalf("create runner: %v", err)
@@ -92,12 +81,8 @@ func (e *Env) Runner(r *ci.Runner) (string, *ci.Runner) {
 // job.
 func Job(name string, def ciconfig.Job) *ci.Job {
 	def.Name = name
-	if def.Stage == "" {
-		def.Stage = "test"
-	}
-	if def.When == "" {
-		def.When = ci.WhenOnSuccess
-	}
+	def.Stage = cmp.Or(def.Stage, "test")
+	def.When = cmp.Or(def.When, ci.WhenOnSuccess)
 	if def.Script == nil {
 		def.Script = []string{"echo " + name}
 	}
@@ -118,31 +103,17 @@ func (e *Env) Pipeline(p *ci.Project, pl *ci.Pipeline, jobs ...*ci.Job) *ci.Pipe
 		pl = &ci.Pipeline{}
 	}
 	pl.ProjectID = p.ID
-	if pl.Ref == "" {
-		pl.Ref = "main"
-	}
-	if pl.SHA == "" {
-		pl.SHA = SHA
-	}
-	if pl.Source == "" {
-		pl.Source = "push"
-	}
-	if pl.Status == "" {
-		pl.Status = ci.StatusPending
-	}
+	pl.Ref = cmp.Or(pl.Ref, "main")
+	pl.SHA = cmp.Or(pl.SHA, SHA)
+	pl.Source = cmp.Or(pl.Source, "push")
+	pl.Status = cmp.Or(pl.Status, ci.StatusPending)
 	for _, j := range jobs {
 		if j.Ref == "" {
 			j.Ref, j.Tag = pl.Ref, pl.Tag
 		}
-		if j.Stage == "" {
-			j.Stage = "test"
-		}
-		if j.When == "" {
-			j.When = ci.WhenOnSuccess
-		}
-		if j.Status == "" {
-			j.Status = pl.Status
-		}
+		j.Stage = cmp.Or(j.Stage, "test")
+		j.When = cmp.Or(j.When, ci.WhenOnSuccess)
+		j.Status = cmp.Or(j.Status, pl.Status)
 		if j.Definition == nil {
 			j.Definition = Job(j.Name, ciconfig.Job{Stage: j.Stage, StageIdx: j.StageIdx, When: j.When}).Definition
 		}

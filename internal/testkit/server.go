@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -40,4 +41,20 @@ func (s *Server) Handler() http.Handler {
 		return *h
 	}
 	return nil
+}
+
+// Do sends req with the server's client and returns the response with its
+// body read (and closed), failing t when the request cannot be made.
+func (s *Server) Do(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
+	}
+	return resp, b
 }

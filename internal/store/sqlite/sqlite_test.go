@@ -8,24 +8,14 @@ import (
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/storetest"
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
 // TestStore runs the shared storage suite on real SQLite files, one fresh
 // database per subtest.
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gantry.db"))
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := db.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-		})
-		return db
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return testkit.SQLite.Open(t) })
 }
 
 // TestReopen checks that opening an existing database keeps its data and
