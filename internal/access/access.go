@@ -209,6 +209,15 @@ func (p *Policy) JobTokenCaller(ctx context.Context, token string) (*Caller, err
 	return &Caller{User: u, Job: j}, nil
 }
 
+// Forget drops every cached token resolution, so that a revocation takes
+// effect at once on this coordinator (others see it within the cache's
+// few seconds).
+func (p *Policy) Forget() {
+	p.cache.mu.Lock()
+	clear(p.cache.m)
+	p.cache.mu.Unlock()
+}
+
 // tokenCache keeps recent token → user resolutions for a few seconds so that
 // hot API paths do not pay two queries per request.
 type tokenCache struct {
