@@ -202,7 +202,9 @@ debug:
 			}
 		}
 	}
-	trace := func(name, token string) resp { return s.do("GET", fmt.Sprintf("%s/%d/trace", base, ids[name]), token, nil) }
+	trace := func(name, token string) resp {
+		return s.do("GET", fmt.Sprintf("%s/%d/trace", base, ids[name]), token, nil)
+	}
 	if r := trace("debug", repTok); r.Status != 403 {
 		t.Errorf("reporter reads a debug trace: %d %s", r.Status, r.Body)
 	}
