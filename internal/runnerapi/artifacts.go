@@ -249,19 +249,16 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, ci.ErrForbidden)
 		return
 	}
-	holder, err := a.store.JobByTokenDigest(ctx, auth.Digest(token))
-	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, ci.ErrForbidden)
-		return
-	}
+	// Only a running job's token authenticates (the access policy, as
+	// Ci::AuthJobFinder): a finished job's token downloads nothing, its own
+	// artifacts included. Refusals are 403 on the runner protocol.
+	holder, err := a.policy.RunningJob(ctx, token)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("job by token: %w", err))
-		return
-	}
-	// Only a running job's token authenticates (Ci::AuthJobFinder): a
-	// finished job's token downloads nothing, its own artifacts included.
-	if !holder.Status.Executing() {
-		a.fail(w, r, ci.ErrForbidden)
+		var ce *ci.Error
+		if errors.As(err, &ce) && ce.Code == ci.EUnauthorized {
+			err = ci.ErrForbidden
+		}
+		a.fail(w, r, err)
 		return
 	}
 	j := holder
