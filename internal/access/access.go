@@ -183,10 +183,28 @@ func (p *Policy) PersonalToken(ctx context.Context, token string) (*ci.PersonalA
 	return t, u, nil
 }
 
-// JobTokenCaller resolves a job token: only the token of a running,
-// unerased job authenticates (GitLab's Ci::AuthJobFinder).
+// JobTokenCaller resolves a job token to its running job and the job's
+// user (GitLab's Ci::AuthJobFinder).
 func (p *Policy) JobTokenCaller(ctx context.Context, token string) (*Caller, error) {
-	if len(token) > maxTokenLen {
+	j, err := p.RunningJob(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.st.UserByID(ctx, j.UserID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ci.ErrUnauthorized
+		}
+		return nil, err
+	}
+	return &Caller{User: u, Job: j}, nil
+}
+
+// RunningJob is the job of a job token, which authenticates only while its
+// job runs (or is canceling) and is not erased; ci.ErrUnauthorized
+// otherwise. The runner protocol, which needs no user, uses it directly.
+func (p *Policy) RunningJob(ctx context.Context, token string) (*ci.Job, error) {
+	if token == "" || len(token) > maxTokenLen {
 		return nil, ci.ErrUnauthorized
 	}
 	j, err := p.st.JobByTokenDigest(ctx, auth.Digest(token))
@@ -199,14 +217,16 @@ func (p *Policy) JobTokenCaller(ctx context.Context, token string) (*Caller, err
 	if !j.Status.Executing() || j.ErasedAt != nil {
 		return nil, ci.ErrUnauthorized
 	}
-	u, err := p.st.UserByID(ctx, j.UserID)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, ci.ErrUnauthorized
-		}
-		return nil, err
-	}
-	return &Caller{User: u, Job: j}, nil
+	return j, nil
+}
+
+// Forget drops every cached token resolution, so that a revocation takes
+// effect at once on this coordinator (others see it within the cache's
+// few seconds).
+func (p *Policy) Forget() {
+	p.cache.mu.Lock()
+	clear(p.cache.m)
+	p.cache.mu.Unlock()
 }
 
 // tokenCache keeps recent token → user resolutions for a few seconds so that

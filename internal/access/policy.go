@@ -63,9 +63,9 @@ const (
 	// AdminRunners is admin_runner / create_runner on a project:
 	// maintainers.
 	AdminRunners Action = "admin_runner"
-	// ReadRunners is read_project_runners for listing a runner's
-	// projects: reporters.
-	ReadRunners Action = "read_project_runners"
+	// ReadRunnerJobs is seeing a project's jobs in a runner's job list:
+	// reporters (RunnerJobsFinder's authorized_projects(REPORTER)).
+	ReadRunnerJobs Action = "read_runner_jobs"
 	// AdminProject is admin_project (job token scope settings):
 	// maintainers.
 	AdminProject Action = "admin_project"
@@ -87,7 +87,7 @@ var minRole = map[Action]ci.AccessLevel{
 	AdminMembers:         ci.Maintainer,
 	AdminVariables:       ci.Maintainer,
 	AdminRunners:         ci.Maintainer,
-	ReadRunners:          ci.Reporter,
+	ReadRunnerJobs:       ci.Reporter,
 	AdminProject:         ci.Maintainer,
 }
 
@@ -109,6 +109,18 @@ func (p *Policy) Role(ctx context.Context, c *Caller, proj *ci.Project) (ci.Acce
 		lvl = min(lvl, ci.Reporter)
 	}
 	return lvl, nil
+}
+
+// RoleByID is Role for a project known by id.
+func (p *Policy) RoleByID(ctx context.Context, c *Caller, projectID int64) (ci.AccessLevel, error) {
+	return p.Role(ctx, c, &ci.Project{ID: projectID})
+}
+
+// HasRole reports whether role lvl holds an action that depends on the
+// role alone (not on the project's visibility), e.g. AdminRunners.
+func HasRole(lvl ci.AccessLevel, a Action) bool {
+	need, ok := minRole[a]
+	return ok && lvl >= need
 }
 
 // Can is nil if the caller may do a to the project; otherwise a *ci.Error

@@ -366,11 +366,12 @@ func (s *Server) allowedAgents(q *req) error {
 	if err != nil {
 		return err
 	}
-	lvl, err := s.store.MemberAccess(q.ctx(), p.ID, q.caller.User.ID)
+	lvl, err := s.policy.Role(q.ctx(), q.caller, p)
 	if err != nil {
 		return err
 	}
 	if q.caller.User.Admin {
+		// The roles of the job's user, who may be an administrator.
 		lvl = max(lvl, ci.Owner)
 	}
 	var roles []string

@@ -34,6 +34,7 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/users/{user_id}", anyone, s.getUser),
 		r("POST", "/users", auth, s.createUser),
 		r("POST", "/users/{user_id}/personal_access_tokens", auth, s.createToken),
+		r("DELETE", "/personal_access_tokens/{token_id}", auth, s.revokeToken),
 
 		// Projects.
 		r("GET", "/projects", anyone, s.listProjects),

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"slices"
 
@@ -70,11 +71,11 @@ func (s *Server) runnerJobs(q *req) error {
 		if v, ok := canRead[pid]; ok {
 			return v, nil
 		}
-		lvl, err := s.store.MemberAccess(ctx, pid, q.caller.User.ID)
+		lvl, err := s.policy.RoleByID(ctx, q.caller, pid)
 		if err != nil {
 			return false, fmt.Errorf("job project access: %w", err)
 		}
-		canRead[pid] = lvl >= ci.Reporter
+		canRead[pid] = access.HasRole(lvl, access.ReadRunnerJobs)
 		return canRead[pid], nil
 	}
 	jobs, err := s.scanRunnerJobs(ctx, r.ID, managerID, statuses, visible)

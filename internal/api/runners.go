@@ -140,11 +140,11 @@ func (s *Server) ownsRunner(ctx context.Context, c *Caller, r *ci.Runner) (bool,
 		return false, nil
 	}
 	for _, pid := range r.ProjectIDs {
-		lvl, err := s.store.MemberAccess(ctx, pid, c.User.ID)
+		lvl, err := s.policy.RoleByID(ctx, c, pid)
 		if err != nil {
 			return false, fmt.Errorf("runner project access: %w", err)
 		}
-		if lvl >= ci.Maintainer {
+		if access.HasRole(lvl, access.AdminRunners) {
 			return true, nil
 		}
 	}
@@ -339,7 +339,7 @@ func (s *Server) runnerDetails(q *req, r *ci.Runner) (*RunnerDetails, error) {
 		}
 		// Non-admins see only the projects they are members of.
 		if !q.caller.Admin() {
-			lvl, err := s.store.MemberAccess(ctx, p.ID, q.caller.User.ID)
+			lvl, err := s.policy.Role(ctx, q.caller, p)
 			if err != nil {
 				return nil, fmt.Errorf("runner project access: %w", err)
 			}

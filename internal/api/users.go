@@ -154,3 +154,25 @@ func (s *Server) createToken(q *req) error {
 	}
 	return q.json(http.StatusCreated, out)
 }
+
+// revokeToken is DELETE /personal_access_tokens/:id: the token's user or
+// an administrator revokes it (lib/api/personal_access_tokens.rb); 204.
+func (s *Server) revokeToken(q *req) error {
+	id, err := q.pathInt("token_id")
+	if err != nil {
+		return err
+	}
+	owner := q.caller.User.ID // users revoke their own tokens, admins anyone's
+	if q.caller.Admin() {
+		owner = 0
+	}
+	if err := s.store.RevokeToken(q.ctx(), id, owner); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ci.NotFound("Token")
+		}
+		return err
+	}
+	s.policy.Forget()
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}

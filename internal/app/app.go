@@ -109,17 +109,17 @@ func Run(ctx context.Context, cfg Config) error {
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
+	// One access policy for the API, git and the runner protocol.
+	pol := access.New(db, nil)
 	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
-		MaxTraceSize: cfg.MaxTraceSize})
+		MaxTraceSize: cfg.MaxTraceSize, Policy: pol})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
 	wakeups.connect(db, rapi.NotifyPending)
 
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	// One access policy for the API, git and the runner protocol.
-	pol := access.New(db, nil)
 	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})

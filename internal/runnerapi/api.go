@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
@@ -67,6 +68,8 @@ type Config struct {
 	// MaxTraceSize bounds a job log (0 = unlimited); above it the job is
 	// dropped as trace_size_exceeded.
 	MaxTraceSize int64
+	// Policy decides who a job token is; nil builds one on Store.
+	Policy *access.Policy
 }
 
 // API is the runner protocol server.
@@ -77,6 +80,8 @@ type API struct {
 	blobs blob.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// policy resolves job tokens of dependent jobs.
+	policy *access.Policy
 
 	// wake is closed (and replaced) to wake parked long polls.
 	wakeMu    sync.Mutex
@@ -110,8 +115,11 @@ func New(cfg Config) *API {
 	if cfg.MaxArtifactSize <= 0 {
 		cfg.MaxArtifactSize = DefaultMaxArtifactSize
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = access.New(cfg.Store, nil)
+	}
 	return &API{
-		cfg: cfg, store: cfg.Store, eng: cfg.Engine, blobs: cfg.Blobs, log: cfg.Log,
+		cfg: cfg, store: cfg.Store, eng: cfg.Engine, blobs: cfg.Blobs, log: cfg.Log, policy: cfg.Policy,
 		now:      func() time.Time { return time.Now().UTC() },
 		wake:     make(chan struct{}),
 		epoch:    auth.NewToken("", 8),

@@ -242,17 +242,16 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || token == "" {
 		return ci.ErrForbidden
 	}
-	holder, err := a.store.JobByTokenDigest(ctx, auth.Digest(token))
-	if errors.Is(err, store.ErrNotFound) {
-		return ci.ErrForbidden
-	}
+	// Only a running job's token authenticates (the access policy, as
+	// Ci::AuthJobFinder): a finished job's token downloads nothing, its own
+	// artifacts included. Refusals are 403 on the runner protocol.
+	holder, err := a.policy.RunningJob(ctx, token)
 	if err != nil {
-		return fmt.Errorf("job by token: %w", err)
-	}
-	// Only a running job's token authenticates (Ci::AuthJobFinder): a
-	// finished job's token downloads nothing, its own artifacts included.
-	if !holder.Status.Executing() {
-		return ci.ErrForbidden
+		var ce *ci.Error
+		if errors.As(err, &ce) && ce.Code == ci.EUnauthorized {
+			err = ci.ErrForbidden
+		}
+		return err
 	}
 	j := holder
 	if holder.ID != id {

@@ -39,6 +39,9 @@ type Store interface {
 	CreateToken(ctx context.Context, t *ci.PersonalAccessToken, digest string) error
 	// TokenByDigest finds a personal access token by the digest of its value.
 	TokenByDigest(ctx context.Context, digest string) (*ci.PersonalAccessToken, error)
+	// RevokeToken revokes token id of userID (of anyone when userID is 0);
+	// ErrNotFound when there is no such token.
+	RevokeToken(ctx context.Context, id, userID int64) error
 
 	// Projects, members and variables.
 	CreateProject(ctx context.Context, p *ci.Project) error

@@ -107,3 +107,17 @@ func (db *DB) JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (b
 	}
 	return !on || listed, nil
 }
+
+// RevokeToken revokes a personal access token of userID (any user's when
+// userID is 0); ErrNotFound if there is no such token.
+func (db *DB) RevokeToken(ctx context.Context, id, userID int64) error {
+	res, err := db.exec(ctx, db.w, `UPDATE personal_access_tokens SET revoked = ? WHERE id = ? AND (? = 0 OR user_id = ?)`,
+		true, id, userID, userID)
+	if err != nil {
+		return fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
