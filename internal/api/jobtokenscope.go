@@ -11,7 +11,7 @@ import (
 )
 
 // ProjectBasicDetails is GitLab's Entities::BasicProjectDetails (the
-// leading keys of the Project entity).
+// leading keys of the Project entity, which embeds it).
 type ProjectBasicDetails struct {
 	ID                int64     `json:"id"`
 	Description       string    `json:"description"`
@@ -112,10 +112,7 @@ func (s *Server) listJobTokenAllowlist(q *req) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, ProjectBasicDetails{ID: e.ID, Description: e.Description, Name: e.Name,
-			NameWithNamespace: e.NameWithNamespace, Path: e.Path, PathWithNamespace: e.PathWithNamespace,
-			CreatedAt: e.CreatedAt, DefaultBranch: e.DefaultBranch, TagList: e.TagList, Topics: e.Topics,
-			HTTPURLToRepo: e.HTTPURLToRepo, WebURL: e.WebURL, LastActivityAt: e.LastActivityAt, Namespace: e.Namespace})
+		out = append(out, e.ProjectBasicDetails)
 	}
 	return q.json(http.StatusOK, out)
 }
