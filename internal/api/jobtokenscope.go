@@ -11,27 +11,23 @@ import (
 )
 
 // ProjectBasicDetails is GitLab's Entities::BasicProjectDetails (the
-// leading keys of the Project entity).
+// leading keys of the Project entity, which embeds it).
 type ProjectBasicDetails struct {
-	ID                int64     `json:"id"`
-	Description       string    `json:"description"`
-	Name              string    `json:"name"`
-	NameWithNamespace string    `json:"name_with_namespace"`
-	Path              string    `json:"path"`
-	PathWithNamespace string    `json:"path_with_namespace"`
-	CreatedAt         Time      `json:"created_at"`
-	DefaultBranch     *string   `json:"default_branch"`
-	TagList           []string  `json:"tag_list"`
-	Topics            []string  `json:"topics"`
-	SSHURLToRepo      *string   `json:"ssh_url_to_repo"`
-	HTTPURLToRepo     string    `json:"http_url_to_repo"`
-	WebURL            string    `json:"web_url"`
-	ReadmeURL         *string   `json:"readme_url"`
-	ForksCount        int       `json:"forks_count"`
-	AvatarURL         *string   `json:"avatar_url"`
-	StarCount         int       `json:"star_count"`
-	LastActivityAt    Time      `json:"last_activity_at"`
-	Namespace         Namespace `json:"namespace"`
+	// ProjectIdentity's keys come first, as BasicProjectDetails inherits
+	// them.
+	ProjectIdentity
+	DefaultBranch  *string   `json:"default_branch"`
+	TagList        []string  `json:"tag_list"`
+	Topics         []string  `json:"topics"`
+	SSHURLToRepo   *string   `json:"ssh_url_to_repo"`
+	HTTPURLToRepo  string    `json:"http_url_to_repo"`
+	WebURL         string    `json:"web_url"`
+	ReadmeURL      *string   `json:"readme_url"`
+	ForksCount     int       `json:"forks_count"`
+	AvatarURL      *string   `json:"avatar_url"`
+	StarCount      int       `json:"star_count"`
+	LastActivityAt Time      `json:"last_activity_at"`
+	Namespace      Namespace `json:"namespace"`
 }
 
 // jobTokenScopeProject resolves :id for the job token scope routes, which
@@ -112,10 +108,7 @@ func (s *Server) listJobTokenAllowlist(q *req) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, ProjectBasicDetails{ID: e.ID, Description: e.Description, Name: e.Name,
-			NameWithNamespace: e.NameWithNamespace, Path: e.Path, PathWithNamespace: e.PathWithNamespace,
-			CreatedAt: e.CreatedAt, DefaultBranch: e.DefaultBranch, TagList: e.TagList, Topics: e.Topics,
-			HTTPURLToRepo: e.HTTPURLToRepo, WebURL: e.WebURL, LastActivityAt: e.LastActivityAt, Namespace: e.Namespace})
+		out = append(out, e.ProjectBasicDetails)
 	}
 	return q.json(http.StatusOK, out)
 }

@@ -24,22 +24,10 @@ type Namespace struct {
 	WebURL    string  `json:"web_url"`
 }
 
-// Project is the Project entity (the keys clients read, in GitLab's order).
+// Project is the Project entity (the keys clients read, in GitLab's order):
+// BasicProjectDetails' keys, then the rest.
 type Project struct {
-	// ProjectIdentity's keys come first, as Entities::Project inherits them.
-	ProjectIdentity
-	DefaultBranch     *string    `json:"default_branch"`
-	TagList           []string   `json:"tag_list"`
-	Topics            []string   `json:"topics"`
-	SSHURLToRepo      *string    `json:"ssh_url_to_repo"`
-	HTTPURLToRepo     string     `json:"http_url_to_repo"`
-	WebURL            string     `json:"web_url"`
-	ReadmeURL         *string    `json:"readme_url"`
-	ForksCount        int        `json:"forks_count"`
-	AvatarURL         *string    `json:"avatar_url"`
-	StarCount         int        `json:"star_count"`
-	LastActivityAt    Time       `json:"last_activity_at"`
-	Namespace         Namespace  `json:"namespace"`
+	ProjectBasicDetails
 	EmptyRepo         bool       `json:"empty_repo"`
 	Archived          bool       `json:"archived"`
 	Visibility        string     `json:"visibility"`
@@ -69,13 +57,14 @@ func (s *Server) projectEntity(q *req, p *ci.Project, lvl ci.AccessLevel, withPe
 		return nil, err
 	}
 	out := &Project{
-		ProjectIdentity: ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
-			Path: p.Path, PathWithNamespace: p.FullPath()}, CreatedAt: Time{p.CreatedAt}},
-		TagList: []string{}, Topics: []string{}, HTTPURLToRepo: s.url(p.FullPath() + ".git"),
-		WebURL: s.url(p.FullPath()), LastActivityAt: Time{p.UpdatedAt}, EmptyRepo: p.DefaultBranch == "",
-		Visibility: p.Visibility, JobsEnabled: true, BuildsAccessLevel: "enabled", CreatorID: p.CreatorID,
+		ProjectBasicDetails: ProjectBasicDetails{
+			ProjectIdentity: ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
+				Path: p.Path, PathWithNamespace: p.FullPath()}, CreatedAt: Time{p.CreatedAt}},
+			TagList: []string{}, Topics: []string{}, HTTPURLToRepo: s.url(p.FullPath() + ".git"), WebURL: s.url(p.FullPath()),
+			LastActivityAt: Time{p.UpdatedAt},
+			Namespace:      Namespace{Path: p.Namespace, Name: p.Namespace, Kind: "user", FullPath: p.Namespace, WebURL: s.url(p.Namespace)}},
+		EmptyRepo: p.DefaultBranch == "", Visibility: p.Visibility, JobsEnabled: true, BuildsAccessLevel: "enabled", CreatorID: p.CreatorID,
 		PublicJobs: p.PublicBuilds, BuildTimeout: p.BuildTimeout, CIJobTokenScope: p.JobTokenScopeEnabled,
-		Namespace: Namespace{Path: p.Namespace, Name: p.Namespace, Kind: "user", FullPath: p.Namespace, WebURL: s.url(p.Namespace)},
 	}
 	out.NameWithNamespace = p.Name
 	if owner != nil {
