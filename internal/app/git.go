@@ -119,6 +119,13 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 				if err := gitrepo.Open(t.RepoDir).SetDefaultBranch(ctx, p.DefaultBranch); err != nil {
 					log.Warn("push: HEAD", "err", err)
 				}
+				// GitLab protects the default branch at its first push
+				// (Projects::ProtectDefaultBranchService), before the
+				// push's pipelines are created so they run protected.
+				err := db.CreateProtectedRef(ctx, ci.DefaultBranchProtection(p.ID, p.DefaultBranch))
+				if err != nil && !errors.Is(err, store.ErrConflict) {
+					log.Error("push: protect default branch", "err", err)
+				}
 			}
 		}
 		for _, u := range updates {

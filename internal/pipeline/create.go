@@ -122,6 +122,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		p.ParentJobID = req.ParentJob.ID
 	}
 
+	// The pipeline (and its builds, which runners with access_level
+	// ref_protected wait for) is protected when its ref is at creation
+	// (Ci::CreatePipelineService: protected: project.protected_for?(ref)).
+	if p.Protected, err = s.RefProtected(ctx, req.Project.ID, req.Ref, req.Tag); err != nil {
+		return nil, err
+	}
+
 	// [ci skip] / [skip ci] in a pushed commit's message: GitLab records a
 	// skipped pipeline and runs nothing.
 	if req.Source == "push" && ciSkipRe.MatchString(commit.Message) {
@@ -146,7 +153,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 			return nil, fmt.Errorf("read config: %w", err)
 		}
 	}
-	vars, err := s.rulesVariables(ctx, req, commit)
+	vars, err := s.rulesVariables(ctx, req, p.Protected, commit)
 	if err != nil {
 		return nil, err
 	}
