@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -151,4 +152,57 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 			}
 		}
 	}
+}
+
+// checkPush judges each ref update of a push against the project's
+// protected branches and tags before git applies any (GitLab's
+// Gitlab::Checks::BranchCheck and TagCheck in its pre-receive).
+func checkPush(db store.Store) func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) ([]gitserve.PushCheck, error) {
+	return func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) ([]gitserve.PushCheck, error) {
+		p, err := db.ProjectByID(ctx, t.ProjectID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
+		rules, err := db.ProtectedRefs(ctx, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
+		var lvl ci.AccessLevel
+		known := false
+		checks := make([]gitserve.PushCheck, len(updates))
+		for i, u := range updates {
+			c := ci.RefChange{Ref: u.Ref, Create: gitrepo.IsZeroSHA(u.OldSHA), Delete: gitrepo.IsZeroSHA(u.NewSHA),
+				Default: p.DefaultBranch}
+			if len(rules) == 0 && !c.Delete {
+				continue // nothing protected; only a default branch deletion needs judging
+			}
+			if !known {
+				if lvl, err = pushRole(ctx, db, p.ID, t.UserID); err != nil {
+					return nil, fmt.Errorf("push check: %w", err)
+				}
+				known = true
+			}
+			v := rules.CheckPush(c, lvl)
+			checks[i] = gitserve.PushCheck{ForceDeny: v.ForceDeny, Deny: v.Deny}
+		}
+		return checks, nil
+	}
+}
+
+// pushRole is the pusher's role for protected ref rules: the member's
+// access level, ci.Admin for instance administrators (GitLab's
+// ProtectedRefAccess#check_access lets admins through). The one place the
+// push checks ask who the caller is.
+func pushRole(ctx context.Context, db store.Store, projectID, userID int64) (ci.AccessLevel, error) {
+	if userID == 0 {
+		return ci.NoAccess, nil
+	}
+	u, err := db.UserByID(ctx, userID)
+	if err != nil {
+		return ci.NoAccess, err
+	}
+	if u.Admin {
+		return ci.Admin, nil
+	}
+	return db.MemberAccess(ctx, projectID, userID)
 }
