@@ -172,10 +172,12 @@ func (s *Server) getProtected(kind ci.RefKind) func(q *req) error {
 	}
 }
 
-// protectBranch is POST /projects/:id/protected_branches
-// (lib/api/protected_branches.rb): push and merge default to maintainers,
-// a taken name is 409.
-func (s *Server) protectBranch(q *req) error {
+// protect is the common part of POST …/protected_branches and
+// …/protected_tags: the maintainer check, the required name, then the rule
+// that build makes from the parameters is stored; a taken name is what
+// taken says.
+func (s *Server) protect(q *req, build func(p *ci.Project, name string) (*ci.ProtectedRef, error),
+	taken func(name string) error, entity func(*ci.ProtectedRef) any) error {
 	p, err := s.adminProject(q)
 	if err != nil {
 		return err
@@ -184,32 +186,49 @@ func (s *Server) protectBranch(q *req) error {
 	if name == "" {
 		return ci.Invalid("name is missing")
 	}
-	push, err := q.refLevelParam("push_access_level")
+	r, err := build(p, name)
 	if err != nil {
 		return err
 	}
-	merge, err := q.refLevelParam("merge_access_level")
-	if err != nil {
-		return err
-	}
-	force, err := q.p.Bool("allow_force_push", false)
-	if err != nil {
-		return err
-	}
-	owners, err := q.p.Bool("code_owner_approval_required", false)
-	if err != nil {
-		return err
-	}
-	r := &ci.ProtectedRef{ProjectID: p.ID, Kind: ci.BranchRef, Name: name, AllowForcePush: force,
-		CodeOwnerApprovalRequired: owners, Access: []ci.RefAccess{
-			{Action: ci.ActionPush, AccessLevel: push}, {Action: ci.ActionMerge, AccessLevel: merge}}}
 	if err := s.store.CreateProtectedRef(q.ctx(), r); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return &ci.Error{Code: ci.EConflict, Message: "Protected branch '" + name + "' already exists"}
+			return taken(name)
 		}
 		return err
 	}
-	return q.json(http.StatusCreated, protectedBranchEntity(r))
+	return q.json(http.StatusCreated, entity(r))
+}
+
+// protectBranch is POST /projects/:id/protected_branches
+// (lib/api/protected_branches.rb): push and merge default to maintainers,
+// a taken name is 409.
+func (s *Server) protectBranch(q *req) error {
+	return s.protect(q, func(p *ci.Project, name string) (*ci.ProtectedRef, error) {
+		push, err := q.refLevelParam("push_access_level")
+		if err != nil {
+			return nil, err
+		}
+		merge, err := q.refLevelParam("merge_access_level")
+		if err != nil {
+			return nil, err
+		}
+		r := &ci.ProtectedRef{ProjectID: p.ID, Kind: ci.BranchRef, Name: name, Access: []ci.RefAccess{
+			{Action: ci.ActionPush, AccessLevel: push}, {Action: ci.ActionMerge, AccessLevel: merge}}}
+		return r, q.branchFlags(r)
+	}, func(name string) error {
+		return &ci.Error{Code: ci.EConflict, Message: "Protected branch '" + name + "' already exists"}
+	}, func(r *ci.ProtectedRef) any { return protectedBranchEntity(r) })
+}
+
+// branchFlags reads allow_force_push and code_owner_approval_required
+// into r, keeping r's values for absent ones.
+func (q *req) branchFlags(r *ci.ProtectedRef) error {
+	var err error
+	if r.AllowForcePush, err = q.p.Bool("allow_force_push", r.AllowForcePush); err != nil {
+		return err
+	}
+	r.CodeOwnerApprovalRequired, err = q.p.Bool("code_owner_approval_required", r.CodeOwnerApprovalRequired)
+	return err
 }
 
 // updateProtectedBranch is PATCH /projects/:id/protected_branches/:name.
@@ -222,10 +241,7 @@ func (s *Server) updateProtectedBranch(q *req) error {
 	if err != nil {
 		return err
 	}
-	if r.AllowForcePush, err = q.p.Bool("allow_force_push", r.AllowForcePush); err != nil {
-		return err
-	}
-	if r.CodeOwnerApprovalRequired, err = q.p.Bool("code_owner_approval_required", r.CodeOwnerApprovalRequired); err != nil {
+	if err := q.branchFlags(r); err != nil {
 		return err
 	}
 	if err := s.store.UpdateProtectedRef(q.ctx(), r, false); err != nil {
@@ -237,28 +253,17 @@ func (s *Server) updateProtectedBranch(q *req) error {
 // protectTag is POST /projects/:id/protected_tags (lib/api/protected_tags.rb):
 // creation defaults to maintainers; a taken name is the model's 422.
 func (s *Server) protectTag(q *req) error {
-	p, err := s.adminProject(q)
-	if err != nil {
-		return err
-	}
-	name := q.p.Str("name")
-	if name == "" {
-		return ci.Invalid("name is missing")
-	}
-	create, err := q.refLevelParam("create_access_level")
-	if err != nil {
-		return err
-	}
-	r := &ci.ProtectedRef{ProjectID: p.ID, Kind: ci.TagRef, Name: name,
-		Access: []ci.RefAccess{{Action: ci.ActionCreate, AccessLevel: create}}}
-	if err := s.store.CreateProtectedRef(q.ctx(), r); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return &ci.Error{Code: ci.EUnprocessable, Message: "Name has already been taken",
-				Body: []string{"Name has already been taken"}}
+	return s.protect(q, func(p *ci.Project, name string) (*ci.ProtectedRef, error) {
+		create, err := q.refLevelParam("create_access_level")
+		if err != nil {
+			return nil, err
 		}
-		return err
-	}
-	return q.json(http.StatusCreated, protectedTagEntity(r))
+		return &ci.ProtectedRef{ProjectID: p.ID, Kind: ci.TagRef, Name: name,
+			Access: []ci.RefAccess{{Action: ci.ActionCreate, AccessLevel: create}}}, nil
+	}, func(string) error {
+		return &ci.Error{Code: ci.EUnprocessable, Message: "Name has already been taken",
+			Body: []string{"Name has already been taken"}}
+	}, func(r *ci.ProtectedRef) any { return protectedTagEntity(r) })
 }
 
 // unprotect is DELETE /projects/:id/protected_branches/:name and …/protected_tags/:name.
