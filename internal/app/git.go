@@ -167,21 +167,14 @@ func checkPush(db store.Store) func(ctx context.Context, t gitserve.Target, upda
 		if err != nil {
 			return nil, fmt.Errorf("push check: %w", err)
 		}
-		var lvl ci.AccessLevel
-		known := false
+		lvl, err := pushRole(ctx, db, p.ID, t.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
 		checks := make([]gitserve.PushCheck, len(updates))
 		for i, u := range updates {
 			c := ci.RefChange{Ref: u.Ref, Create: gitrepo.IsZeroSHA(u.OldSHA), Delete: gitrepo.IsZeroSHA(u.NewSHA),
 				Default: p.DefaultBranch}
-			if len(rules) == 0 && !c.Delete {
-				continue // nothing protected; only a default branch deletion needs judging
-			}
-			if !known {
-				if lvl, err = pushRole(ctx, db, p.ID, t.UserID); err != nil {
-					return nil, fmt.Errorf("push check: %w", err)
-				}
-				known = true
-			}
 			v := rules.CheckPush(c, lvl)
 			checks[i] = gitserve.PushCheck{ForceDeny: v.ForceDeny, Deny: v.Deny}
 		}
