@@ -9,6 +9,49 @@ import (
 
 var protectedTests = []test{
 	{"ProtectedRefs/CRUD", testProtectedRefs},
+	{"Claim/RefProtected", testClaimRefProtected},
+}
+
+// testClaimRefProtected: a ref_protected runner's claim skips jobs of
+// unprotected pipelines in the query itself (Match never sees them) and
+// takes the protected pipeline's job; other runners take any.
+func testClaimRefProtected(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	prot := mustRunner(t, s, ci.RunnerInstance)
+	prot.AccessLevel = "ref_protected"
+	must(t, s.UpdateRunner(ctx, prot), "ref_protected")
+	prot, err := s.RunnerByID(ctx, prot.ID)
+	must(t, err, "read runner")
+	anyRunner := mustRunner(t, s, ci.RunnerInstance)
+
+	pipeline := func(ref string, protected bool, j *ci.Job) {
+		t.Helper()
+		j.Ref = ref
+		pl := &ci.Pipeline{ProjectID: p.ID, Ref: ref, SHA: "0123456789abcdef0123456789abcdef01234567",
+			BeforeSHA: "0000000000000000000000000000000000000000", Source: "push", Status: ci.StatusPending,
+			CreatedAt: base, Protected: protected}
+		must(t, s.CreatePipeline(ctx, pl, []*ci.Job{j}), "create pipeline")
+	}
+	open1, open2, safe := newJob("open1", ci.StatusPending), newJob("open2", ci.StatusPending), newJob("safe", ci.StatusPending)
+	pipeline("feature", false, open1)
+	pipeline("feature", false, open2)
+	pipeline("main", true, safe)
+
+	var asked []string
+	got, err := s.ClaimJob(ctx, store.Claim{Runner: prot, Now: base,
+		Match: func(j *ci.Job) bool { asked = append(asked, j.Name); return true }})
+	must(t, err, "protected claim")
+	if got.ID != safe.ID || len(asked) != 1 {
+		t.Fatalf("ref_protected runner claimed %s after asking %v, want safe after [safe]", got.Name, asked)
+	}
+	_, err = s.ClaimJob(ctx, store.Claim{Runner: prot, Now: base})
+	wantErr(t, err, store.ErrNotFound, "only unprotected jobs left")
+	got, err = s.ClaimJob(ctx, store.Claim{Runner: anyRunner, Now: base})
+	must(t, err, "unprotected claim")
+	if got.ID != open1.ID {
+		t.Fatalf("not_protected runner claimed %s, want open1", got.Name)
+	}
 }
 
 func testProtectedRefs(t *testing.T, s store.Store) {
