@@ -19,3 +19,13 @@ CREATE TABLE protected_ref_access_levels (
     access_level     INTEGER NOT NULL
 );
 CREATE INDEX protected_ref_access_levels_ref ON protected_ref_access_levels (protected_ref_id);
+
+-- Projects pushed to before protected refs existed get what a first push
+-- gives a new project: the default branch protected, maintainers push and
+-- merge, no force push.
+INSERT INTO protected_refs (project_id, kind, name, allow_force_push, code_owner_approval_required, created_at)
+    SELECT id, 'branch', default_branch, FALSE, FALSE, created_at FROM projects WHERE default_branch <> '';
+INSERT INTO protected_ref_access_levels (protected_ref_id, action, access_level)
+    SELECT id, 'push', 40 FROM protected_refs ORDER BY id;
+INSERT INTO protected_ref_access_levels (protected_ref_id, action, access_level)
+    SELECT id, 'merge', 40 FROM protected_refs ORDER BY id;
