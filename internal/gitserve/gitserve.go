@@ -2,7 +2,8 @@
 // protocol by running `git http-backend` as a CGI program.
 //
 // The handler knows nothing about users or projects: Config.Resolve maps a
-// URL to a repository directory and decides access, and Config.OnPush
+// URL to a repository directory and decides access, Config.CheckPush
+// judges a push's ref updates before git applies them, and Config.OnPush
 // learns which refs a push changed.
 package gitserve
 
