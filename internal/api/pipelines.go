@@ -309,7 +309,7 @@ func (s *Server) createPipeline(q *req) error {
 		return ci.ErrForbidden
 	}
 	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
-		UserID: q.caller.User.ID, Variables: vars})
+		UserID: q.caller.User.ID, Variables: vars, Role: lvl})
 	if err != nil {
 		return err
 	}

@@ -344,4 +344,13 @@ func testProtectedPipelines(t *testing.T, o serverOpts) {
 	}
 	check("feature", job, false)
 	finish(anyRunner, job)
+
+	// Through the API a developer cannot run a pipeline (and so reach the
+	// protected variables) on a ref they may not push or merge to.
+	r := s.do("POST", f.api("/pipeline"), f.devTok, map[string]any{"ref": "main"})
+	if r.Status != 400 || strings.TrimSpace(string(r.Body)) != `{"message":{"base":["Insufficient permissions for protected ref 'main'"]}}` {
+		t.Errorf("developer creates a main pipeline: %d %s", r.Status, r.Body)
+	}
+	s.must(201, "POST", f.api("/pipeline"), f.devTok, map[string]any{"ref": "feature"})
+	s.must(201, "POST", f.api("/pipeline"), f.maintTok, map[string]any{"ref": "main"})
 }

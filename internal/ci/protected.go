@@ -187,6 +187,16 @@ func (rs ProtectedRefs) Can(kind RefKind, ref string, action RefAction, lvl Acce
 	return false
 }
 
+// CanUpdate reports whether role lvl may update ref: push or merge to a
+// branch, create a tag (Gitlab::UserAccess#can_update_branch? and
+// #can_create_tag?); unprotected refs are open to all.
+func (rs ProtectedRefs) CanUpdate(ref string, tag bool, lvl AccessLevel) bool {
+	if tag {
+		return !rs.Protected(ref, true) || rs.Can(TagRef, ref, ActionCreate, lvl)
+	}
+	return !rs.Protected(ref, false) || rs.Can(BranchRef, ref, ActionPush, lvl) || rs.Can(BranchRef, ref, ActionMerge, lvl)
+}
+
 // AllowForcePush reports whether a matching branch rule allows force
 // pushes (ProtectedBranch.allow_force_push?).
 func (rs ProtectedRefs) AllowForcePush(branch string) bool {

@@ -166,3 +166,33 @@ func TestRefAccessLevels(t *testing.T) {
 		}
 	}
 }
+
+func TestProtectedRefsCanUpdate(t *testing.T) {
+	t.Parallel()
+	rules := ProtectedRefs{
+		DefaultBranchProtection(1, "main"),
+		{Kind: BranchRef, Name: "stable", Access: []RefAccess{
+			{Action: ActionPush, AccessLevel: NoAccess}, {Action: ActionMerge, AccessLevel: Developer}}},
+		{Kind: TagRef, Name: "v*", Access: []RefAccess{{Action: ActionCreate, AccessLevel: Maintainer}}},
+	}
+	cases := []struct {
+		ref  string
+		tag  bool
+		lvl  AccessLevel
+		want bool
+	}{
+		{"main", false, Developer, false},
+		{"main", false, Maintainer, true},
+		{"stable", false, Developer, true}, // merge rights suffice
+		{"stable", false, Reporter, false},
+		{"feature", false, Developer, true},
+		{"v1", true, Developer, false},
+		{"v1", true, Maintainer, true},
+		{"main", true, Developer, true}, // a tag named main is not protected
+	}
+	for _, c := range cases {
+		if got := rules.CanUpdate(c.ref, c.tag, c.lvl); got != c.want {
+			t.Errorf("CanUpdate(%q, tag=%v, %d) = %v, want %v", c.ref, c.tag, c.lvl, got, c.want)
+		}
+	}
+}
