@@ -280,6 +280,9 @@ func (s *Server) cancelJob(q *req) error {
 	if force && lvl < ci.Maintainer {
 		return ci.ErrForbidden
 	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
+	}
 	j, err = s.eng.CancelJob(q.ctx(), j, force)
 	if err != nil {
 		return err
@@ -295,6 +298,9 @@ func (s *Server) retryJob(q *req) error {
 	}
 	if lvl < ci.Developer {
 		return ci.ErrForbidden
+	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
 	}
 	nj, err := s.eng.RetryJob(q.ctx(), j, q.caller.User.ID, nil)
 	if err != nil {
@@ -312,6 +318,9 @@ func (s *Server) eraseJob(q *req) error {
 	// erase_build: maintainers on any job, developers on the jobs they ran.
 	if lvl < ci.Maintainer && !(lvl >= ci.Developer && j.UserID == q.caller.User.ID) {
 		return ci.ErrForbidden
+	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
 	}
 	j, err = s.eng.EraseJob(q.ctx(), j, q.caller.User.ID)
 	if err != nil {
@@ -338,6 +347,9 @@ func (s *Server) playJob(q *req) error {
 	}
 	if lvl < ci.Developer {
 		return ci.ErrForbidden
+	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
 	}
 	nj, err := s.eng.PlayJob(q.ctx(), j, q.caller.User.ID, vars)
 	if err != nil {

@@ -328,6 +328,9 @@ func (s *Server) pipelineAction(q *req, minLvl ci.AccessLevel) (*ci.Project, *ci
 		return nil, nil, ci.ErrForbidden
 	}
 	pl, err := s.findPipeline(q, p)
+	if err == nil && minLvl < ci.Owner {
+		err = s.refWritable(q, p, pl.Ref, pl.Tag, lvl)
+	}
 	return p, pl, err
 }
 

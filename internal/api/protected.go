@@ -284,3 +284,19 @@ func (s *Server) unprotect(kind ci.RefKind) func(q *req) error {
 		return nil
 	}
 }
+
+// refWritable is the protected_ref condition of GitLab's Ci::BuildPolicy
+// and Ci::PipelinePolicy: retrying, playing, canceling or erasing a job or
+// pipeline of a protected ref needs the right to update that ref (push or
+// merge; create for a tag), so that a developer cannot rerun a protected
+// pipeline, with its protected variables, with inputs of their own.
+func (s *Server) refWritable(q *req, p *ci.Project, ref string, tag bool, lvl ci.AccessLevel) error {
+	rules, err := s.store.ProtectedRefs(q.ctx(), p.ID)
+	if err != nil {
+		return err
+	}
+	if !rules.CanUpdate(ref, tag, lvl) {
+		return ci.ErrForbidden
+	}
+	return nil
+}

@@ -328,6 +328,28 @@ func testProtectedPipelines(t *testing.T, o serverOpts) {
 	}
 	check("main", job, true)
 	finish(protRunner, job)
+	mainJob, mainPipeline := int64(job["id"].(float64)), ""
+	for _, v := range job["variables"].([]any) {
+		if m := v.(map[string]any); m["key"] == "CI_PIPELINE_ID" {
+			mainPipeline = m["value"].(string)
+		}
+	}
+
+	// Rerunning main's job or pipeline needs the right to push or merge
+	// to main (GitLab's build and pipeline policies): not a developer's.
+	for _, path := range []string{fmt.Sprintf("/jobs/%d/retry", mainJob), "/pipelines/" + mainPipeline + "/retry",
+		"/pipelines/" + mainPipeline + "/cancel", fmt.Sprintf("/jobs/%d/cancel", mainJob)} {
+		if r := s.do("POST", f.api(path), f.devTok, nil); r.Status != 403 || strings.TrimSpace(string(r.Body)) != `{"message":"403 Forbidden"}` {
+			t.Errorf("developer POST %s: %d %s, want 403", path, r.Status, r.Body)
+		}
+	}
+	s.must(201, "POST", f.api(fmt.Sprintf("/jobs/%d/retry", mainJob)), f.maintTok, nil)
+	job = protRunner.request()
+	if job == nil || job["git_info"].(map[string]any)["ref"] != "main" {
+		t.Fatalf("protected runner got %v, want main's retried job", job)
+	}
+	check("main retried", job, true)
+	finish(protRunner, job)
 
 	// A developer's branch: not protected; the protected runner leaves it.
 	dev := f.clone(t, f.devTok)
