@@ -279,6 +279,9 @@ func (s *Server) cancelJob(q *req) error {
 			return err
 		}
 	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
+	}
 	j, err = s.eng.CancelJob(q.ctx(), j, force)
 	if err != nil {
 		return err
@@ -295,6 +298,9 @@ func (s *Server) retryJob(q *req) error {
 	if err := q.canJob(p, lvl, j, access.UpdateBuild); err != nil {
 		return err
 	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
+		return err
+	}
 	nj, err := s.eng.RetryJob(q.ctx(), j, q.caller.User.ID, nil)
 	if err != nil {
 		return err
@@ -309,6 +315,9 @@ func (s *Server) eraseJob(q *req) error {
 		return err
 	}
 	if err := q.canJob(p, lvl, j, access.EraseBuild); err != nil {
+		return err
+	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
 		return err
 	}
 	j, err = s.eng.EraseJob(q.ctx(), j, q.caller.User.ID)
@@ -335,6 +344,9 @@ func (s *Server) playJob(q *req) error {
 		return err
 	}
 	if err := q.canJob(p, lvl, j, access.PlayBuild); err != nil {
+		return err
+	}
+	if err := s.refWritable(q, p, j.Ref, j.Tag, lvl); err != nil {
 		return err
 	}
 	nj, err := s.eng.PlayJob(q.ctx(), j, q.caller.User.ID, vars)

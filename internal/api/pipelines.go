@@ -310,7 +310,7 @@ func (s *Server) createPipeline(q *req) error {
 		return err
 	}
 	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
-		UserID: q.caller.User.ID, Variables: vars})
+		UserID: q.caller.User.ID, Variables: vars, Role: lvl})
 	if err != nil {
 		return err
 	}
@@ -329,6 +329,9 @@ func (s *Server) pipelineAction(q *req, a access.Action) (*ci.Project, *ci.Pipel
 		return nil, nil, err
 	}
 	pl, err := s.findPipeline(q, p)
+	if err == nil && a != access.DeletePipeline { // owners delete pipelines of any ref
+		err = s.refWritable(q, p, pl.Ref, pl.Tag, lvl)
+	}
 	return p, pl, err
 }
 

@@ -344,6 +344,11 @@ func (s *Server) branches(q *req, p *ci.Project, lvl ci.AccessLevel, refs []gitr
 		}
 		merged = m
 	}
+	rules, err := s.store.ProtectedRefs(q.ctx(), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	canPush := access.Allowed(q.caller, p, lvl, access.PushCode) == nil
 	commits := map[string]*Commit{}
 	out := make([]*Branch, 0, len(refs))
 	for _, r := range refs {
@@ -357,8 +362,15 @@ func (s *Server) branches(q *req, p *ci.Project, lvl ci.AccessLevel, refs []gitr
 			commits[r.Commit] = c
 		}
 		isDefault := r.Name == p.DefaultBranch
-		out = append(out, &Branch{Name: r.Name, Commit: c, Merged: merged[r.Name] && !isDefault,
-			CanPush: access.Allowed(q.caller, p, lvl, access.PushCode) == nil, Default: isDefault, WebURL: s.url(p.FullPath(), "-", "tree", r.Name)})
+		// developers_can_push/merge: a protected branch whose rules let
+		// developers in (ProtectedBranch.developers_can?); false when
+		// unprotected, as in GitLab.
+		protected := rules.Protected(r.Name, false)
+		out = append(out, &Branch{Name: r.Name, Commit: c, Merged: merged[r.Name] && !isDefault, Protected: protected,
+			DevelopersCanPush:  protected && rules.Can(ci.BranchRef, r.Name, ci.ActionPush, ci.Developer),
+			DevelopersCanMerge: protected && rules.Can(ci.BranchRef, r.Name, ci.ActionMerge, ci.Developer),
+			CanPush:            canPush && rules.CanUpdate(r.Name, false, lvl),
+			Default:            isDefault, WebURL: s.url(p.FullPath(), "-", "tree", r.Name)})
 	}
 	return out, nil
 }
@@ -444,13 +456,17 @@ type Tag struct {
 
 func (s *Server) tagEntities(q *req, p *ci.Project, refs []gitrepo.Ref) ([]*Tag, error) {
 	repo := s.eng.Repo(p.ID)
+	rules, err := s.store.ProtectedRefs(q.ctx(), p.ID)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Tag, 0, len(refs))
 	for _, r := range refs {
 		gc, err := repo.Commit(q.ctx(), r.Commit)
 		if err != nil {
 			return nil, err
 		}
-		t := &Tag{Name: r.Name, Target: r.Target, Commit: s.commitEntity(p, gc, false)}
+		t := &Tag{Name: r.Name, Target: r.Target, Commit: s.commitEntity(p, gc, false), Protected: rules.Protected(r.Name, true)}
 		if r.Annotated {
 			msg := strings.TrimSuffix(r.Message, "\n")
 			t.Message = &msg

@@ -51,6 +51,17 @@ func (s *Server) routes() []httpx.Route {
 		r("POST", "/projects/{id}/job_token_scope/allowlist", auth, s.addJobTokenAllowlist),
 		r("DELETE", "/projects/{id}/job_token_scope/allowlist/{target_project_id}", auth, s.removeJobTokenAllowlist),
 
+		// Protected branches and tags (maintainers).
+		r("GET", "/projects/{id}/protected_branches", auth, s.listProtected(ci.BranchRef)),
+		r("POST", "/projects/{id}/protected_branches", auth, s.protectBranch),
+		r("GET", "/projects/{id}/protected_branches/{name}", auth, s.getProtected(ci.BranchRef)),
+		r("PATCH", "/projects/{id}/protected_branches/{name}", auth, s.updateProtectedBranch),
+		r("DELETE", "/projects/{id}/protected_branches/{name}", auth, s.unprotect(ci.BranchRef)),
+		r("GET", "/projects/{id}/protected_tags", auth, s.listProtected(ci.TagRef)),
+		r("POST", "/projects/{id}/protected_tags", auth, s.protectTag),
+		r("GET", "/projects/{id}/protected_tags/{name}", auth, s.getProtected(ci.TagRef)),
+		r("DELETE", "/projects/{id}/protected_tags/{name}", auth, s.unprotect(ci.TagRef)),
+
 		// Jobs.
 		r("GET", "/projects/{id}/jobs", authJob, s.listProjectJobs),
 		r("GET", "/projects/{id}/jobs/{job_id}", auth, s.getJob),

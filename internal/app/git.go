@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -88,6 +89,13 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 				if err := gitrepo.Open(t.RepoDir).SetDefaultBranch(ctx, p.DefaultBranch); err != nil {
 					log.Warn("push: HEAD", "err", err)
 				}
+				// GitLab protects the default branch at its first push
+				// (Projects::ProtectDefaultBranchService), before the
+				// push's pipelines are created so they run protected.
+				err := db.CreateProtectedRef(ctx, ci.DefaultBranchProtection(p.ID, p.DefaultBranch))
+				if err != nil && !errors.Is(err, store.ErrConflict) {
+					log.Error("push: protect default branch", "err", err)
+				}
 			}
 		}
 		for _, u := range updates {
@@ -113,4 +121,50 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 			}
 		}
 	}
+}
+
+// checkPush judges each ref update of a push against the project's
+// protected branches and tags before git applies any (GitLab's
+// Gitlab::Checks::BranchCheck and TagCheck in its pre-receive).
+func checkPush(db store.Store) func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) ([]gitserve.PushCheck, error) {
+	return func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) ([]gitserve.PushCheck, error) {
+		p, err := db.ProjectByID(ctx, t.ProjectID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
+		rules, err := db.ProtectedRefs(ctx, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
+		lvl, err := pushRole(ctx, db, p.ID, t.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("push check: %w", err)
+		}
+		checks := make([]gitserve.PushCheck, len(updates))
+		for i, u := range updates {
+			c := ci.RefChange{Ref: u.Ref, Create: gitrepo.IsZeroSHA(u.OldSHA), Delete: gitrepo.IsZeroSHA(u.NewSHA),
+				Default: p.DefaultBranch}
+			v := rules.CheckPush(c, lvl)
+			checks[i] = gitserve.PushCheck{ForceDeny: v.ForceDeny, Deny: v.Deny}
+		}
+		return checks, nil
+	}
+}
+
+// pushRole is the pusher's role for protected ref rules: the member's
+// access level, ci.Admin for instance administrators (GitLab's
+// ProtectedRefAccess#check_access lets admins through). The one place the
+// push checks ask who the caller is.
+func pushRole(ctx context.Context, db store.Store, projectID, userID int64) (ci.AccessLevel, error) {
+	if userID == 0 {
+		return ci.NoAccess, nil
+	}
+	u, err := db.UserByID(ctx, userID)
+	if err != nil {
+		return ci.NoAccess, err
+	}
+	if u.Admin {
+		return ci.Admin, nil
+	}
+	return db.MemberAccess(ctx, projectID, userID)
 }

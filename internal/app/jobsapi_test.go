@@ -70,6 +70,9 @@ func newJobsFixture(t *testing.T, o serverOpts) *jobsFixture {
 	f.devTok, f.repTok = dev, rep
 	s.must(201, "POST", fmt.Sprintf("/api/v4/projects/%d/members", f.pid), rootToken, map[string]any{"user_id": devID, "access_level": 30})
 	s.must(201, "POST", fmt.Sprintf("/api/v4/projects/%d/members", f.pid), rootToken, map[string]any{"user_id": repID, "access_level": 20})
+	// The first push protected main; these tests are about roles, so the
+	// developer acts on an unprotected main (protected_test.go covers the rest).
+	s.must(204, "DELETE", fmt.Sprintf("/api/v4/projects/%d/protected_branches/main", f.pid), rootToken, nil)
 	return f
 }
 

@@ -19,7 +19,7 @@ import (
 // backend runs git http-backend for one smart HTTP request against the
 // repository t.RepoDir. Request and response bodies are streamed, never
 // held whole in memory.
-func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suffix, remoteUser string) {
+func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suffix, remoteUser string, extraEnv ...string) {
 	dir := filepath.Clean(t.RepoDir)
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		h.log.ErrorContext(r.Context(), "gitserve: repository missing on disk", "dir", dir, "err", err)
@@ -38,6 +38,7 @@ func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suff
 		"GIT_HTTP_MAX_REQUEST_BUFFER=" + strconv.FormatInt(h.cfg.MaxRequestBuffer, 10),
 		"LC_ALL=C",
 	}
+	env = append(env, extraEnv...)
 	// Protocol v2 is negotiated through this header; http-backend only
 	// sees it as GIT_PROTOCOL, which a CGI host must set itself.
 	if gp := r.Header.Get("Git-Protocol"); validGitProtocol(gp) {
@@ -97,6 +98,15 @@ func validGitProtocol(s string) bool {
 // are serialised so that the diff only contains this push's updates.
 func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, remoteUser string) {
 	dir := filepath.Clean(t.RepoDir)
+	var hookEnv []string
+	if h.cfg.CheckPush != nil {
+		r2, env, cleanup, err := h.checkPush(w, r, t)
+		if err != nil {
+			return
+		}
+		defer cleanup()
+		r, hookEnv = r2, env
+	}
 	unlock, err := h.locks.lock(r.Context(), dir)
 	if err != nil {
 		// The client went away while another push held the lock.
@@ -119,7 +129,7 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		plain(w, http.StatusInternalServerError, msgInternalError)
 		return
 	}
-	h.backend(w, r, t, suffixReceivePack, remoteUser)
+	h.backend(w, r, t, suffixReceivePack, remoteUser, hookEnv...)
 	after, err := snapshot(ctx, repo)
 	if err != nil {
 		h.log.ErrorContext(ctx, "gitserve: read refs after push", "dir", dir, "err", err)

@@ -2,7 +2,8 @@
 // protocol by running `git http-backend` as a CGI program.
 //
 // The handler knows nothing about users or projects: Config.Resolve maps a
-// URL to a repository directory and decides access, and Config.OnPush
+// URL to a repository directory and decides access, Config.CheckPush
+// judges a push's ref updates before git applies them, and Config.OnPush
 // learns which refs a push changed.
 package gitserve
 
@@ -99,6 +100,11 @@ type Config struct {
 	// away. Pushes to one repository are serialised up to and including
 	// OnPush, so calls for one repository come in push order.
 	OnPush func(ctx context.Context, t Target, updates []RefUpdate)
+	// CheckPush, when set, decides a push's ref updates before git applies
+	// any of them (GitLab's pre-receive checks): it gets the updates in
+	// the order the client sent them and returns one PushCheck for each
+	// (missing ones allow). An error answers 500 and nothing is applied.
+	CheckPush func(ctx context.Context, t Target, updates []RefUpdate) ([]PushCheck, error)
 	// Logger receives errors and git's stderr; nil means slog.Default().
 	Logger *slog.Logger
 	// MaxRequestBuffer bounds, in bytes, how much of an upload-pack

@@ -43,6 +43,10 @@ type CreateRequest struct {
 	// Parent links a downstream pipeline to its bridge.
 	ParentPipeline *ci.Pipeline
 	ParentJob      *ci.Job
+	// Role, when set (pipelines created through the API), is the caller's
+	// role: a protected ref then needs the right to push or merge to it
+	// (create, for a tag), as GitLab's Chain::Validate::Abilities wants.
+	Role ci.AccessLevel
 	// ConfigContent overrides the file read from the commit (child
 	// pipelines compose their config from trigger:include).
 	ConfigContent []byte
@@ -122,6 +126,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		p.ParentJobID = req.ParentJob.ID
 	}
 
+	// The pipeline (and its builds, which runners with access_level
+	// ref_protected wait for) is protected when its ref is at creation
+	// (Ci::CreatePipelineService: protected: project.protected_for?(ref)).
+	rules, err := s.store.ProtectedRefs(ctx, req.Project.ID)
+	if err != nil {
+		return nil, fmt.Errorf("protected refs: %w", err)
+	}
+	p.Protected = rules.Protected(req.Ref, req.Tag)
+	if req.Role != ci.NoAccess && p.Protected && !rules.CanUpdate(req.Ref, req.Tag, req.Role) {
+		return nil, ConfigError("Insufficient permissions for protected ref '" + req.Ref + "'")
+	}
+
 	// [ci skip] / [skip ci] in a pushed commit's message: GitLab records a
 	// skipped pipeline and runs nothing.
 	if req.Source == "push" && ciSkipRe.MatchString(commit.Message) {
@@ -146,7 +162,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 			return nil, fmt.Errorf("read config: %w", err)
 		}
 	}
-	vars, err := s.rulesVariables(ctx, req, commit)
+	vars, err := s.rulesVariables(ctx, req, p.Protected, commit)
 	if err != nil {
 		return nil, err
 	}

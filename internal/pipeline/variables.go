@@ -108,7 +108,7 @@ func (s *Service) serverVars(l *varList, p *ci.Project) {
 	l.pub("CI_CONFIG_PATH", s.configPath(p))
 }
 
-func (s *Service) commitVars(l *varList, ref string, tag bool, sha, before, source string, c *store.Commit) {
+func (s *Service) commitVars(l *varList, ref string, tag, protected bool, sha, before, source string, c *store.Commit) {
 	l.pub("CI_COMMIT_SHA", sha)
 	if len(sha) >= 8 {
 		l.pub("CI_COMMIT_SHORT_SHA", sha[:8])
@@ -121,7 +121,7 @@ func (s *Service) commitVars(l *varList, ref string, tag bool, sha, before, sour
 	} else {
 		l.pub("CI_COMMIT_BRANCH", ref)
 	}
-	l.pub("CI_COMMIT_REF_PROTECTED", "false")
+	l.pub("CI_COMMIT_REF_PROTECTED", strconv.FormatBool(protected))
 	if c != nil {
 		l.pub("CI_COMMIT_MESSAGE", c.Message)
 		l.pub("CI_COMMIT_TITLE", c.Title)
@@ -150,13 +150,17 @@ func (s *Service) userVars(ctx context.Context, l *varList, userID int64) {
 	l.pub("GITLAB_USER_EMAIL", u.Email)
 }
 
-// projectVars layers the project's CI/CD variables.
-func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64) error {
+// projectVars layers the project's CI/CD variables; protected ones only
+// for a protected ref (Project#ci_variables_for).
+func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64, protected bool) error {
 	pvs, err := s.store.ListProjectVariables(ctx, projectID)
 	if err != nil {
 		return err
 	}
 	for _, v := range pvs {
+		if v.Protected && !protected {
+			continue
+		}
 		l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.File, Raw: v.Raw})
 	}
 	return nil
@@ -170,16 +174,26 @@ func pipelineVars(l *varList, vs []ci.Variable) {
 
 // rulesVariables are what rules:if sees at creation: predefined pre-pipeline
 // variables, project variables and the pipeline's own.
-func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, c *gitrepo.Commit) (map[string]string, error) {
+func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, protected bool, c *gitrepo.Commit) (map[string]string, error) {
 	var l varList
 	s.serverVars(&l, req.Project)
-	s.commitVars(&l, req.Ref, req.Tag, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
+	s.commitVars(&l, req.Ref, req.Tag, protected, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
 	s.userVars(ctx, &l, req.UserID)
-	if err := s.projectVars(ctx, &l, req.Project.ID); err != nil {
+	if err := s.projectVars(ctx, &l, req.Project.ID, protected); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, req.Variables)
 	return l.env(), nil
+}
+
+// RefProtected reports whether a branch (or tag) of the project is
+// protected now (Project#protected_for?).
+func (s *Service) RefProtected(ctx context.Context, projectID int64, ref string, tag bool) (bool, error) {
+	rules, err := s.store.ProtectedRefs(ctx, projectID)
+	if err != nil {
+		return false, fmt.Errorf("protected refs: %w", err)
+	}
+	return rules.Protected(ref, tag), nil
 }
 
 // JobEnv is what the runner payload needs to build a job's variables.
@@ -205,7 +219,14 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	if err != nil {
 		return nil, err
 	}
-	s.commitVars(&l, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, commits[p.SHA])
+	// Whether the ref is protected is asked when the job starts, not when
+	// the pipeline was created (Ci::Pipeline#protected_ref?): unprotecting
+	// a branch stops its protected variables at once.
+	protected, err := s.RefProtected(ctx, p.ProjectID, p.Ref, p.Tag)
+	if err != nil {
+		return nil, err
+	}
+	s.commitVars(&l, p.Ref, p.Tag, protected, p.SHA, p.BeforeSHA, p.Source, commits[p.SHA])
 	base := strings.TrimRight(s.cfg.ExternalURL, "/")
 	id := strconv.FormatInt(j.ID, 10)
 	l.pub("CI_PIPELINE_ID", strconv.FormatInt(p.ID, 10))
@@ -264,7 +285,7 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	for _, v := range e.Dotenv {
 		l.set(v)
 	}
-	if err := s.projectVars(ctx, &l, p.ProjectID); err != nil {
+	if err := s.projectVars(ctx, &l, p.ProjectID, protected); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, p.Variables)

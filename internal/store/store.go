@@ -73,6 +73,16 @@ type Store interface {
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
 
+	// Protected branches and tags. ProtectedRefs lists a project's rules of
+	// both kinds, oldest first, with their access levels; CreateProtectedRef
+	// gives ErrConflict for a taken kind and name.
+	ProtectedRefs(ctx context.Context, projectID int64) (ci.ProtectedRefs, error)
+	CreateProtectedRef(ctx context.Context, r *ci.ProtectedRef) error
+	// UpdateProtectedRef writes the rule's flags and, with replaceAccess,
+	// its access levels.
+	UpdateProtectedRef(ctx context.Context, r *ci.ProtectedRef, replaceAccess bool) error
+	DeleteProtectedRef(ctx context.Context, id int64) error
+
 	// Commits are cached from git when a pipeline is created.
 	SaveCommit(ctx context.Context, projectID int64, c *Commit) error
 	CommitsBySHA(ctx context.Context, projectID int64, shas []string) (map[string]*Commit, error)

@@ -474,6 +474,12 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 		if c.UntaggedOnly {
 			query += ` AND tags = ''`
 		}
+		if c.Runner.AccessLevel == "ref_protected" {
+			// Only builds of protected refs; in the query so that such a
+			// runner does not read the whole unprotected queue per claim.
+			query += ` AND pipeline_id IN (SELECT id FROM pipelines WHERE protected = ?)`
+			args = append(args, true)
+		}
 		if c.Runner.RunnerType == ci.RunnerProject {
 			query += ` AND project_id IN (SELECT project_id FROM runner_projects WHERE runner_id = ?)`
 			args = append(args, c.Runner.ID)
