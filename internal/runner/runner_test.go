@@ -426,13 +426,29 @@ func TestTraceResyncOn416(t *testing.T) {
 
 func TestGracefulCancel(t *testing.T) {
 	t.Parallel()
+	// Without isolation the script's processes are the host's: the test
+	// checks by pid that cancel kills them. In the sandbox pids are the
+	// namespace's own, and the init's exit takes the namespace down.
+	for _, isolation := range []string{IsolationNone, IsolationNamespaces} {
+		t.Run(isolation, func(t *testing.T) {
+			t.Parallel()
+			testGracefulCancel(t, isolation)
+		})
+	}
+}
+
+func testGracefulCancel(t *testing.T, isolation string) {
 	pidDir := t.TempDir()
-	job := shellJob(50, []string{
+	script := []string{
 		`sleep 1000 & echo $! > "$PID_DIR/bg.pid"`,
 		`echo $$ > "$PID_DIR/shell.pid"`,
 		"echo started",
 		"sleep 1000",
-	}, []string{`echo "after status=$CI_JOB_STATUS"`}, Variable{Key: "PID_DIR", Value: pidDir})
+	}
+	if isolation != IsolationNone {
+		script = []string{`sleep 1000 &`, "echo started", "sleep 1000"}
+	}
+	job := shellJob(50, script, []string{`echo "after status=$CI_JOB_STATUS"`}, Variable{Key: "PID_DIR", Value: pidDir})
 	s := newFakeServer(t, job)
 	// Once "started" is in the trace, the job is canceling, as GitLab
 	// does after a user cancels a job on a runner with cancel_gracefully.
@@ -446,9 +462,14 @@ func TestGracefulCancel(t *testing.T) {
 		return 0, "running"
 	}
 	start := time.Now()
-	startRunner(t, testConfig(t, s.srv.URL))
-	bg := readPID(t, filepath.Join(pidDir, "bg.pid"))
-	shell := readPID(t, filepath.Join(pidDir, "shell.pid"))
+	cfg := testConfig(t, s.srv.URL)
+	cfg.Isolation = isolation
+	startRunner(t, cfg)
+	var pids map[string]int
+	if isolation == IsolationNone {
+		pids = map[string]int{"background sleep": readPID(t, filepath.Join(pidDir, "bg.pid")),
+			"script shell": readPID(t, filepath.Join(pidDir, "shell.pid"))}
+	}
 	s.waitFinal(t, 50, 20*time.Second)
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("cancel took %v", d)
@@ -466,7 +487,7 @@ func TestGracefulCancel(t *testing.T) {
 		}
 	}
 	checkFinalOutput(t, s, 50, final)
-	for name, pid := range map[string]int{"background sleep": bg, "script shell": shell} {
+	for name, pid := range pids {
 		waitFor(t, name+" to die", 5*time.Second, func() bool { return processGone(pid) })
 	}
 }
@@ -504,7 +525,7 @@ func TestAbortOn403(t *testing.T) {
 		}
 		return 0, "running"
 	}
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	bg := readPID(t, filepath.Join(pidDir, "bg.pid"))
 	waitFor(t, "background process to die", 10*time.Second, func() bool { return processGone(bg) })
 	time.Sleep(300 * time.Millisecond)
@@ -531,7 +552,7 @@ func TestAbortAtAcceptance(t *testing.T) {
 	s.respond = func(s *fakeServer, kind string, id int64, body []byte) (int, string) {
 		return http.StatusForbidden, "canceled"
 	}
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	waitFor(t, "acceptance PUT", 10*time.Second, func() bool { return len(s.putsOf(53)) > 0 })
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -575,7 +596,7 @@ func TestShutdownFailsRunningJob(t *testing.T) {
 	job := shellJob(55, []string{`echo $$ > "$PID_DIR/shell.pid"`, "echo started", "sleep 1000"},
 		[]string{"echo after-script-ran"}, Variable{Key: "PID_DIR", Value: pidDir})
 	s := newFakeServer(t, job)
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	shell := readPID(t, filepath.Join(pidDir, "shell.pid"))
 	waitFor(t, "started in trace", 10*time.Second, func() bool { return strings.Contains(s.trace(55), "\nstarted\n") })
 	start := time.Now()
@@ -674,7 +695,7 @@ func TestConcurrentJobs(t *testing.T) {
 	a := shellJob(60, script, nil, Variable{Key: "MARK", Value: mark})
 	b := shellJob(61, script, nil, Variable{Key: "MARK", Value: mark})
 	s := newFakeServer(t, a, b)
-	cfg := testConfig(t, s.srv.URL)
+	cfg := hostConfig(t, s.srv.URL)
 	cfg.Concurrency = 2
 	startRunner(t, cfg)
 	s.waitFinal(t, 60, 30*time.Second)
