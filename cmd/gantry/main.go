@@ -1,7 +1,7 @@
 // Command gantry is a GitLab-compatible CI coordinator in one binary.
 //
-//	gantry serve   [--listen ADDR] [--data-dir DIR] [--external-url URL] [--database URL] [--embedded-runner N]
-//	gantry runner  --url URL --token TOKEN [--builds-dir DIR] [--concurrency N]
+//	gantry serve   [--listen ADDR] [--data-dir DIR] [--external-url URL] [--database URL] [--embedded-runner N] [--runner-isolation namespaces|none]
+//	gantry runner  --url URL --token TOKEN [--builds-dir DIR] [--concurrency N] [--isolation namespaces|none]
 //	gantry version
 package main
 
@@ -95,6 +95,11 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.StringVar(&cfg.ExternalURL, "external-url", env("GANTRY_EXTERNAL_URL", ""), "public base URL; default http://<listen> (GANTRY_EXTERNAL_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database", env("GANTRY_DATABASE_URL", ""), "postgres:// URL; default SQLite in the data dir (GANTRY_DATABASE_URL)")
 	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", envInt("GANTRY_EMBEDDED_RUNNER", 0), "run a built-in shell runner taking N jobs at once (GANTRY_EMBEDDED_RUNNER)")
+	fs.StringVar(&cfg.RunnerIsolation, "runner-isolation", env("GANTRY_RUNNER_ISOLATION", runner.IsolationNamespaces),
+		"embedded runner job isolation: namespaces, or none to let jobs run with the server's privileges (GANTRY_RUNNER_ISOLATION)")
+	fs.StringVar(&cfg.RunnerJobUser, "runner-job-user", env("GANTRY_RUNNER_JOB_USER", ""), "UID[:GID] embedded jobs run as when the server runs as root; default 65534 (GANTRY_RUNNER_JOB_USER)")
+	fs.StringVar(&cfg.BuildsDir, "builds-dir", env("GANTRY_BUILDS_DIR", ""), "embedded runner builds dir; default a fresh dir under the system temp dir (GANTRY_BUILDS_DIR)")
+	fs.StringVar(&cfg.SecretsFile, "secrets-file", env("GANTRY_SECRETS_FILE", ""), "key file encrypting CI variable values; default <data-dir>-secrets.key (GANTRY_SECRETS_FILE)")
 	fs.DurationVar(&cfg.LongPoll, "long-poll", envDur("GANTRY_LONG_POLL", 50*time.Second), "how long jobs/request is held when there is no job")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", envDur("GANTRY_SWEEP_INTERVAL", 5*time.Second), "background work period")
 	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", envDur("GANTRY_STUCK_RUNNING_TIMEOUT", time.Hour), "fail running jobs whose runner is silent this long")
@@ -116,6 +121,9 @@ func runRunner(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.StringVar(&cfg.BuildsDir, "builds-dir", env("GANTRY_BUILDS_DIR", "./builds"), "where jobs are checked out")
 	fs.IntVar(&cfg.Concurrency, "concurrency", envInt("GANTRY_CONCURRENCY", 1), "jobs at once")
 	fs.StringVar(&cfg.Name, "name", "gantry-runner", "runner name")
+	fs.StringVar(&cfg.Isolation, "isolation", env("GANTRY_RUNNER_ISOLATION", runner.IsolationNamespaces),
+		"job isolation: namespaces, or none to let jobs run with the runner's privileges (GANTRY_RUNNER_ISOLATION)")
+	fs.StringVar(&cfg.JobUser, "job-user", env("GANTRY_RUNNER_JOB_USER", ""), "UID[:GID] jobs run as when the runner runs as root; default 65534 (GANTRY_RUNNER_JOB_USER)")
 	_ = fs.Parse(args)
 	if cfg.Token == "" {
 		return fmt.Errorf("--token is required")

@@ -130,11 +130,12 @@ var (
 	probeErr = map[[2]int]error{}
 )
 
-// CheckIsolation reports whether this machine can run jobs under mode; the
-// error says why not and names the setting that accepts the risk. The
-// coordinator calls it before it starts an embedded runner.
-func CheckIsolation(mode string) error {
-	_, err := newSandbox(Config{Isolation: mode})
+// CheckIsolation reports whether this machine can run jobs under mode (and
+// jobUser, see Config.JobUser); the error says why not and names the
+// setting that accepts the risk. The coordinator calls it before it
+// starts an embedded runner.
+func CheckIsolation(mode, jobUser string) error {
+	_, err := newSandbox(Config{Isolation: mode, JobUser: jobUser})
 	return err
 }
 
