@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,5 +173,42 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			n++
 		}
 		t.Errorf("log after restart has %d lines (%d bytes), want 50 lines (%d bytes)", n, len(logAfter), sent.Len())
+	}
+}
+
+// TestEmbeddedRunnerRefusedWithoutIsolation: on a machine that forbids
+// user namespaces (here: a user namespace whose user.max_user_namespaces
+// is 0), serve --embedded-runner refuses to start and names the flag that
+// accepts the risk; with that flag it starts.
+func TestEmbeddedRunnerRefusedWithoutIsolation(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("unshare", "-Ur", "true").Run(); err != nil {
+		t.Skipf("cannot create a user namespace to simulate the machine: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra string, limit time.Duration) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		defer cancel()
+		script := `echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" serve --embedded-runner 1 --listen 127.0.0.1:0 --data-dir "$1" ` + extra
+		cmd := exec.CommandContext(ctx, "unshare", "-Ur", "sh", "-c", script, exe, filepath.Join(t.TempDir(), "data"))
+		cmd.Env = append(os.Environ(), "GANTRY_TEST_RUN_MAIN=1")
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("", 60*time.Second)
+	if err == nil || !strings.Contains(out, "cannot isolate jobs") || !strings.Contains(out, "--runner-isolation=none") {
+		t.Fatalf("serve started or did not explain (err %v):\n%s", err, out)
+	}
+	if strings.Contains(out, "gantry serving") {
+		t.Errorf("serve began serving before refusing:\n%s", out)
+	}
+	// Accepting the risk starts the runner; the timeout then stops it.
+	out, _ = run("--runner-isolation=none", 5*time.Second)
+	if !strings.Contains(out, "isolation=none") {
+		t.Errorf("--runner-isolation=none did not start the runner:\n%s", out)
 	}
 }
