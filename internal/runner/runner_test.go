@@ -192,6 +192,46 @@ func TestMaskedVariables(t *testing.T) {
 	checkFinalOutput(t, s, 44, s.finalPut(t, 44))
 }
 
+// TestMaskedLongValueAndURLParams: a masked value longer than any
+// hold-back bound is masked when the job prints it in pieces across
+// writes and trace updates, and sensitive URL parameters are masked as
+// gitlab-runner masks them.
+func TestMaskedLongValueAndURLParams(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := 0; b.Len() < 10<<10; i++ {
+		fmt.Fprintf(&b, "k%05d-", i*7919%100000)
+	}
+	secret := b.String()
+	job := shellJob(90, []string{
+		`printf '%s' "${BIG:0:3000}"; sleep 0.3; printf '%s' "${BIG:3000:5000}"; sleep 0.3; printf '%s\n' "${BIG:8000}"`,
+		`echo "<$BIG>"`,
+		`echo "GET https://h/api/v4/projects?private_token=tok3n123&per_page=2"`,
+		`echo "PUT https://s3/b/o?X-Amz-Credential=AKIA1%2F2026&X-Amz-Signature=deadbeef01 done"`,
+	}, nil, Variable{Key: "BIG", Value: secret, Masked: true})
+	s := newFakeServer(t, job)
+	startRunner(t, testConfig(t, s.srv.URL))
+	s.waitFinal(t, 90, 20*time.Second)
+	tr := s.trace(90)
+	for i := 0; i+64 <= len(secret); i += 512 {
+		if strings.Contains(tr, secret[i:i+64]) {
+			t.Fatalf("trace leaks part of the masked value at %d:\n%.2000s", i, tr)
+		}
+	}
+	for _, leak := range []string{"tok3n123", "AKIA1", "deadbeef01"} {
+		if strings.Contains(tr, leak) {
+			t.Errorf("trace leaks %q:\n%s", leak, tr)
+		}
+	}
+	for _, want := range []string{"\n[MASKED]\n", "<[MASKED]>", "?private_token=[MASKED]&per_page=2",
+		"?X-Amz-Credential=[MASKED]&X-Amz-Signature=[MASKED] done", "Job succeeded"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
+	}
+	checkFinalOutput(t, s, 90, s.finalPut(t, 90))
+}
+
 func zipEntries(t *testing.T, data []byte) map[string]string {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
