@@ -53,8 +53,9 @@ func sandboxInit(arg string) int {
 		return sandboxSetupFailed
 	}
 	// Stop and cancel signals reach the job's process group directly; the
-	// init outlives them only to report the status.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	// init outlives them only to report the status. Caught, not ignored:
+	// an ignored signal would stay ignored in the job after exec.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Workdir
