@@ -189,25 +189,46 @@ func TestEmbeddedRunnerRefusedWithoutIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(extra string, limit time.Duration) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), limit)
+	// run starts serve in the simulated machine and returns its output once
+	// it exits, or once a line contains until.
+	run := func(extra, until string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		script := `echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" serve --embedded-runner 1 --listen 127.0.0.1:0 --data-dir "$1" ` + extra
 		cmd := exec.CommandContext(ctx, "unshare", "-Ur", "sh", "-c", script, exe, filepath.Join(t.TempDir(), "data"))
 		cmd.Env = append(os.Environ(), "GANTRY_TEST_RUN_MAIN=1")
 		cmd.WaitDelay = time.Second
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			return "", err
+		}
+		var out strings.Builder
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if until != "" && strings.Contains(sc.Text(), until) {
+					cancel()
+				}
+			}
+		}()
+		err := cmd.Wait()
+		pw.Close()
+		<-done
+		return out.String(), err
 	}
-	out, err := run("", 60*time.Second)
+	out, err := run("", "")
 	if err == nil || !strings.Contains(out, "cannot isolate jobs") || !strings.Contains(out, "--runner-isolation=none") {
 		t.Fatalf("serve started or did not explain (err %v):\n%s", err, out)
 	}
 	if strings.Contains(out, "gantry serving") {
 		t.Errorf("serve began serving before refusing:\n%s", out)
 	}
-	// Accepting the risk starts the runner; the timeout then stops it.
-	out, _ = run("--runner-isolation=none", 5*time.Second)
+	// Accepting the risk starts the runner.
+	out, _ = run("--runner-isolation=none", "runner started")
 	if !strings.Contains(out, "isolation=none") {
 		t.Errorf("--runner-isolation=none did not start the runner:\n%s", out)
 	}

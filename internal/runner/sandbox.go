@@ -50,8 +50,11 @@ func init() {
 
 // sandboxSpec is what the runner hands its re-executed init (as argv[1]).
 type sandboxSpec struct {
-	// Binds are directories the job may write, mounted at the same path.
-	Binds []string `json:"binds"`
+	// Binds are directories the job may write, mounted at the same path
+	// (Dst) from their host path with symlinks resolved (Src), since
+	// absolute symlinks would not resolve under the init's view of the
+	// host tree.
+	Binds []bind `json:"binds"`
 	// Hide lists host paths that must stay invisible even when they lie
 	// below a system directory the sandbox shows read-only.
 	Hide    []string `json:"hide,omitempty"`
@@ -65,6 +68,12 @@ type sandboxSpec struct {
 	OuterUID int      `json:"outer_uid"`
 	OuterGID int      `json:"outer_gid"`
 	Argv     []string `json:"argv"`
+}
+
+// bind is a directory shown read-write in the sandbox.
+type bind struct {
+	Src string `json:"src"`
+	Dst string `json:"dst"`
 }
 
 // sandbox starts a job's processes under its isolation mode.
@@ -196,7 +205,14 @@ func (s *sandbox) command(dir string, env []string, rw []string, name string, ar
 		setProcessGroup(cmd)
 		return cmd, nil
 	}
-	spec := sandboxSpec{Binds: rw, Hide: s.hide, Workdir: dir, UID: s.uid, GID: s.gid, Argv: append([]string{name}, args...)}
+	spec := sandboxSpec{Hide: s.hide, Workdir: dir, UID: s.uid, GID: s.gid, Argv: append([]string{name}, args...)}
+	for _, d := range rw {
+		src, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			return nil, fmt.Errorf("job sandbox: %w", err)
+		}
+		spec.Binds = append(spec.Binds, bind{Src: src, Dst: d})
+	}
 	if s.chown {
 		spec.OuterUID, spec.OuterGID = s.uid, s.gid
 	}

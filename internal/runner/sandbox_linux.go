@@ -171,8 +171,8 @@ func buildRoot(spec sandboxSpec) error {
 		}
 	}
 	// The job's own dirs.
-	for _, dir := range spec.Binds {
-		if err := bindMount("/oldroot"+dir, dir, false); err != nil {
+	for _, b := range spec.Binds {
+		if err := bindMount("/oldroot"+b.Src, b.Dst, false); err != nil {
 			return err
 		}
 	}
