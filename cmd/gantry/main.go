@@ -1,6 +1,6 @@
 // Command gantry is a GitLab-compatible CI coordinator in one binary.
 //
-//	gantry serve   [flags]   the coordinator: API, git hosting, runner protocol, optional built-in runner
+//	gantry serve   [flags]   the coordinator: API, git hosting, runner protocol, optional built-in runner (jobs isolated)
 //	gantry runner  [flags]   a built-in shell runner against a coordinator
 //	gantry backup  [flags]   write a consistent backup of a (running) instance to one archive
 //	gantry restore [flags]   restore such an archive onto an empty data dir
@@ -79,6 +79,11 @@ func serveFlags() (*flag.FlagSet, *app.Config, *logSettings) {
 	fs.StringVar(&cfg.ExternalURL, "external-url", "", "public base URL used in links, clone URLs and CI_* (default http://<listen>)")
 	fs.StringVar(&cfg.DatabaseURL, "database", "", "postgres:// URL (default SQLite in the data dir)")
 	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", 0, "run a built-in shell runner taking N jobs at once")
+	fs.StringVar(&cfg.RunnerIsolation, "runner-isolation", runner.IsolationNamespaces,
+		"embedded runner job isolation: namespaces, or none to let jobs run with the server's privileges")
+	fs.StringVar(&cfg.RunnerJobUser, "runner-job-user", "", "UID[:GID] embedded jobs run as when the server runs as root (default 65534)")
+	fs.StringVar(&cfg.BuildsDir, "builds-dir", "", "embedded runner builds dir (default a fresh dir under the system temp dir)")
+	fs.StringVar(&cfg.SecretsFile, "secrets-file", "", "key file encrypting CI variable values (default <data-dir>-secrets.key)")
 	fs.DurationVar(&cfg.LongPoll, "long-poll", 50*time.Second, "how long POST /jobs/request waits for a job")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "background work period")
 	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", time.Hour, "fail running jobs whose runner is silent this long")
@@ -128,6 +133,9 @@ func runRunner(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.BuildsDir, "builds-dir", "./builds", "where jobs are checked out")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "jobs at once")
 	fs.StringVar(&cfg.Name, "name", "gantry-runner", "runner name")
+	fs.StringVar(&cfg.Isolation, "isolation", runner.IsolationNamespaces,
+		"job isolation: namespaces, or none to let jobs run with the runner's privileges")
+	fs.StringVar(&cfg.JobUser, "job-user", "", "UID[:GID] jobs run as when the runner runs as root (default 65534)")
 	logs.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err

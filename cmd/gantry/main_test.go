@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/gantryci/gantry/internal/testkit/gittest"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,5 +162,63 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			n++
 		}
 		t.Errorf("log after restart has %d lines (%d bytes), want 50 lines (%d bytes)", n, len(logAfter), sent.Len())
+	}
+}
+
+// TestEmbeddedRunnerRefusedWithoutIsolation: on a machine that forbids
+// user namespaces (here: a user namespace whose user.max_user_namespaces
+// is 0), serve --embedded-runner refuses to start and names the flag that
+// accepts the risk; with that flag it starts.
+func TestEmbeddedRunnerRefusedWithoutIsolation(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("unshare", "-Ur", "true").Run(); err != nil {
+		t.Skipf("cannot create a user namespace to simulate the machine: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// run starts serve in the simulated machine and returns its output once
+	// it exits, or once a line contains until.
+	run := func(extra, until string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		script := `echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" serve --embedded-runner 1 --listen 127.0.0.1:0 --data-dir "$1" ` + extra
+		cmd := exec.CommandContext(ctx, "unshare", "-Ur", "sh", "-c", script, exe, filepath.Join(t.TempDir(), "data"))
+		cmd.Env = append(os.Environ(), "GANTRY_TEST_RUN_MAIN=1")
+		cmd.WaitDelay = time.Second
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			return "", err
+		}
+		var out strings.Builder
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if until != "" && strings.Contains(sc.Text(), until) {
+					cancel()
+				}
+			}
+		}()
+		err := cmd.Wait()
+		pw.Close()
+		<-done
+		return out.String(), err
+	}
+	out, err := run("", "")
+	if err == nil || !strings.Contains(out, "cannot isolate jobs") || !strings.Contains(out, "--runner-isolation=none") {
+		t.Fatalf("serve started or did not explain (err %v):\n%s", err, out)
+	}
+	if strings.Contains(out, "gantry serving") {
+		t.Errorf("serve began serving before refusing:\n%s", out)
+	}
+	// Accepting the risk starts the runner.
+	out, _ = run("--runner-isolation=none", "runner started")
+	if !strings.Contains(out, "isolation=none") {
+		t.Errorf("--runner-isolation=none did not start the runner:\n%s", out)
 	}
 }

@@ -17,8 +17,10 @@ import (
 // envNames are the environment variables whose names do not follow the
 // rule GANTRY_ + the flag's name in upper case with - as _.
 var envNames = map[string]string{
-	"database": "GANTRY_DATABASE_URL",
-	"token":    "GANTRY_RUNNER_TOKEN",
+	"database":  "GANTRY_DATABASE_URL",
+	"token":     "GANTRY_RUNNER_TOKEN",
+	"isolation": "GANTRY_RUNNER_ISOLATION",
+	"job-user":  "GANTRY_RUNNER_JOB_USER",
 }
 
 // envName is the environment variable that sets a flag.

@@ -25,6 +25,7 @@ import (
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/runner"
 	"github.com/gantryci/gantry/internal/runnerapi"
+	"github.com/gantryci/gantry/internal/secrets"
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/sqlstore"
@@ -44,7 +45,19 @@ type Config struct {
 	RegistrationToken string
 	// EmbeddedRunners starts that many concurrent jobs in a built-in runner.
 	EmbeddedRunners int
-	LongPoll        time.Duration
+	// RunnerIsolation is the embedded runner's job isolation (see
+	// runner.IsolationNamespaces, the default, and runner.IsolationNone).
+	RunnerIsolation string
+	// RunnerJobUser is the host "UID[:GID]" of embedded jobs when running
+	// as root (default 65534).
+	RunnerJobUser string
+	// BuildsDir is where the embedded runner checks out jobs; default a
+	// fresh directory under os.TempDir(), never inside DataDir.
+	BuildsDir string
+	// SecretsFile holds the key that encrypts CI variable values; default
+	// <DataDir>-secrets.key beside the data dir, created on first start.
+	SecretsFile string
+	LongPoll    time.Duration
 	// SweepInterval is the background work period.
 	SweepInterval time.Duration
 	// StuckRunning fails running jobs whose runner went silent this long;
@@ -63,13 +76,69 @@ func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, *clusterWakeups, 
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
 		return openPostgres(ctx, cfg)
 	}
-	path := cfg.DatabaseURL
-	path = strings.TrimPrefix(path, "sqlite://")
+	db, err := sqlite.Open(ctx, sqlitePath(cfg))
+	return db, nil, err
+}
+
+// sqlitePath is the SQLite database file, or "" on PostgreSQL.
+func sqlitePath(cfg Config) string {
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
+		return ""
+	}
+	path := strings.TrimPrefix(cfg.DatabaseURL, "sqlite://")
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, "gantry.db")
 	}
-	db, err := sqlite.Open(ctx, path)
-	return db, nil, err
+	return path
+}
+
+// buildsDir returns the embedded runner's builds dir: dir if set, else a
+// fresh one under os.TempDir() that cleanup removes. Never inside the data
+// dir, which jobs must not reach.
+func buildsDir(dir string) (string, func(), error) {
+	if dir != "" {
+		abs, err := filepath.Abs(dir)
+		return abs, func() {}, err
+	}
+	d, err := os.MkdirTemp("", "gantry-builds-")
+	if err != nil {
+		return "", nil, fmt.Errorf("builds dir: %w", err)
+	}
+	return d, func() { _ = os.RemoveAll(d) }, nil
+}
+
+// useSecrets loads the key that encrypts CI variable values (creating it on
+// a database that holds no encrypted value yet), checks it against the
+// database and encrypts values still stored in plaintext.
+func useSecrets(ctx context.Context, db *sqlstore.DB, file string, log *slog.Logger) error {
+	n, err := db.CountEncryptedVariables(ctx)
+	if err != nil {
+		return err
+	}
+	box, err := secrets.Load(file)
+	if errors.Is(err, secrets.ErrNoKeyFile) {
+		if n > 0 {
+			return fmt.Errorf("secrets key file %s does not exist, but the database holds %d encrypted CI variable values: "+
+				"restore the key file or point --secrets-file (GANTRY_SECRETS_FILE) at it", file, n)
+		}
+		box, err = secrets.Create(file)
+		if err == nil {
+			log.Info("created the secrets key file; keep it apart from database backups", "file", file)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	db.UseSecrets(box)
+	if err := db.CheckSecrets(ctx); err != nil {
+		return fmt.Errorf("%w (secrets key file %s, --secrets-file)", err, file)
+	}
+	if k, err := db.EncryptPlainVariables(ctx); err != nil {
+		return err
+	} else if k > 0 {
+		log.Info("encrypted CI variable values stored in plaintext", "count", k)
+	}
+	return nil
 }
 
 // Run serves until ctx ends, then shuts down cleanly.
@@ -83,8 +152,23 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	cfg.DataDir = abs
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// The data dir (database, repositories, artifacts) is the
+	// coordinator's alone.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.SecretsFile == "" {
+		cfg.SecretsFile = cfg.DataDir + "-secrets.key"
+	}
+	if cfg.EmbeddedRunners > 0 {
+		// Refuse before serving: jobs must not run with the coordinator's
+		// privileges unless the operator said so.
+		if err := runner.CheckIsolation(cfg.RunnerIsolation, cfg.RunnerJobUser); err != nil {
+			return fmt.Errorf("embedded runner: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -101,6 +185,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer db.Close()
 	defer wakeups.close()
+	if err := useSecrets(ctx, db, cfg.SecretsFile, log); err != nil {
+		ln.Close()
+		return err
+	}
 	// owner names this coordinator in cluster-wide leases; unique even for
 	// several coordinators in one process.
 	host, _ := os.Hostname()
@@ -144,11 +232,20 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		builds, cleanup, err := buildsDir(cfg.BuildsDir)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		hide := []string{cfg.DataDir, cfg.SecretsFile}
+		if p := sqlitePath(cfg); p != "" {
+			hide = append(hide, p)
+		}
 		go func() {
 			defer close(runnerDone)
 			err := runner.Run(bg, runner.Config{URL: cfg.ExternalURL, Token: token, Concurrency: cfg.EmbeddedRunners,
-				BuildsDir: filepath.Join(cfg.DataDir, "builds"), Name: "gantry-embedded", Logger: log,
-				Environ: jobEnviron()})
+				BuildsDir: builds, Name: "gantry-embedded", Logger: log, Environ: jobEnviron(),
+				Isolation: cfg.RunnerIsolation, JobUser: cfg.RunnerJobUser, HidePaths: hide})
 			if err != nil && bg.Err() == nil {
 				log.Error("embedded runner stopped", "err", err)
 			}

@@ -54,6 +54,9 @@ func (j *jobRun) downloadDependencies() error {
 		j.printf("Downloading artifacts from coordinator... ok  id=%d responseStatus=%d", d.ID, status)
 		err = extractZip(file, j.projectDir)
 		_ = os.Remove(file)
+		if err == nil {
+			err = j.r.sb.ownTree(j.projectDir)
+		}
 		if err != nil {
 			j.errorf("Extracting artifacts of %s (%d) failed: %v", d.Name, d.ID, err)
 			return &scriptError{msg: fmt.Sprintf("extracting artifacts of %s (%d): %v", d.Name, d.ID, err)}
@@ -616,7 +619,7 @@ func walkPattern(root, pattern string) ([]string, error) {
 // as artifacts:untracked does.
 func (j *jobRun) untrackedFiles() ([]string, error) {
 	var buf bytes.Buffer
-	if err := runProcess(j.hardCtx, j.r.cfg.killGrace, j.projectDir, j.env, &buf, "git", "ls-files", "-o", "-z"); err != nil {
+	if err := j.run(j.hardCtx, j.env, &buf, "git", "ls-files", "-o", "-z"); err != nil {
 		return nil, fmt.Errorf("git ls-files: %w", err)
 	}
 	var out []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -310,7 +311,18 @@ func (j *jobRun) prepare() error {
 	if err := os.MkdirAll(j.tmpDir, 0o700); err != nil {
 		return fmt.Errorf("create temp dir: %w", err)
 	}
+	if err := j.r.sb.own(j.tmpDir); err != nil {
+		return err
+	}
 	return j.buildEnv()
+}
+
+// mkProjectDir creates the project dir, owned by the job's user.
+func (j *jobRun) mkProjectDir() error {
+	if err := os.MkdirAll(j.projectDir, 0o755); err != nil {
+		return fmt.Errorf("create project dir: %w", err)
+	}
+	return j.r.sb.own(j.projectDir)
 }
 
 // projectPath derives the project directory from repo_url as gitlab-runner
@@ -397,6 +409,9 @@ func (j *jobRun) buildEnv() error {
 			if err := os.WriteFile(p, []byte(v.Value), 0o600); err != nil {
 				return fmt.Errorf("write file variable %s: %w", v.Key, err)
 			}
+			if err := j.r.sb.own(p); err != nil {
+				return err
+			}
 			v.Value = p
 		}
 		vars = append(vars, v)
@@ -468,14 +483,31 @@ func (j *jobRun) runScript(ctx context.Context, stage string, lines []string, en
 	if err := os.WriteFile(p, []byte(script), 0o700); err != nil {
 		return fmt.Errorf("write %s script: %w", stage, err)
 	}
-	if err := os.MkdirAll(j.projectDir, 0o755); err != nil {
-		return fmt.Errorf("create project dir: %w", err)
+	if err := j.mkProjectDir(); err != nil {
+		return err
+	}
+	if err := j.r.sb.own(p); err != nil {
+		return err
 	}
 	args := []string{p}
 	if filepath.Base(j.r.cfg.Shell) == "bash" {
 		args = []string{"--noprofile", "--norc", p}
 	}
-	return runProcess(ctx, j.r.cfg.killGrace, j.projectDir, env, j.trace, j.r.cfg.Shell, args...)
+	return j.run(ctx, env, j.trace, j.r.cfg.Shell, args...)
+}
+
+// run runs one process of the job (git, a script) in the project dir under
+// the runner's isolation, with only the project and temp dirs writable.
+func (j *jobRun) run(ctx context.Context, env []string, out io.Writer, name string, args ...string) error {
+	cmd, err := j.r.sb.command(j.projectDir, env, []string{j.projectDir, j.tmpDir}, name, args...)
+	if err != nil {
+		return err
+	}
+	err = runProcess(ctx, j.r.cfg.killGrace, cmd, out, name)
+	if j.r.sb.isolate && exitCode(err) == sandboxSetupFailed {
+		return fmt.Errorf("%s: the job sandbox could not be set up (see the log above)", name)
+	}
+	return err
 }
 
 // shellScript renders a step: stop at the first failing command, and echo

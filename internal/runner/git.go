@@ -27,19 +27,13 @@ func (j *jobRun) getSources() error {
 	switch strategy {
 	case "none":
 		j.printf("Skipping Git repository setup")
-		if err := os.MkdirAll(j.projectDir, 0o755); err != nil {
-			return fmt.Errorf("create project dir: %w", err)
-		}
-		return nil
+		return j.mkProjectDir()
 	case "empty":
 		j.printf("Skipping Git repository setup and creating an empty build directory")
 		if err := os.RemoveAll(j.projectDir); err != nil {
 			return fmt.Errorf("empty project dir: %w", err)
 		}
-		if err := os.MkdirAll(j.projectDir, 0o755); err != nil {
-			return fmt.Errorf("create project dir: %w", err)
-		}
-		return nil
+		return j.mkProjectDir()
 	case "clone":
 		if err := os.RemoveAll(j.projectDir); err != nil {
 			return fmt.Errorf("remove project dir for clone: %w", err)
@@ -61,8 +55,8 @@ func (j *jobRun) getSources() error {
 	} else {
 		j.printf("Fetching changes...")
 	}
-	if err := os.MkdirAll(j.projectDir, 0o755); err != nil {
-		return fmt.Errorf("create project dir: %w", err)
+	if err := j.mkProjectDir(); err != nil {
+		return err
 	}
 	gitDir := filepath.Join(j.projectDir, ".git")
 	_, statErr := os.Stat(gitDir)
@@ -83,7 +77,7 @@ func (j *jobRun) getSources() error {
 		j.printf("Reinitialized existing Git repository in %s/", gitDir)
 	}
 	// add fails when origin exists (fetch strategy); set-url then fixes it.
-	if err := runProcess(j.scriptCtx, j.r.cfg.killGrace, j.projectDir, env, &bytes.Buffer{}, "git", "remote", "add", "origin", remote); err != nil {
+	if err := j.run(j.scriptCtx, env, &bytes.Buffer{}, "git", "remote", "add", "origin", remote); err != nil {
 		if err := j.git(env, "remote", "set-url", "origin", remote); err != nil {
 			return err
 		}
@@ -177,5 +171,5 @@ func (j *jobRun) gitRemote() (string, []string) {
 
 // git runs one git command in the project dir with output to the trace.
 func (j *jobRun) git(env []string, args ...string) error {
-	return fromProcess(runProcess(j.scriptCtx, j.r.cfg.killGrace, j.projectDir, env, j.trace, "git", args...))
+	return fromProcess(j.run(j.scriptCtx, env, j.trace, "git", args...))
 }

@@ -121,7 +121,9 @@ func TestGitSources(t *testing.T) {
 			"Checking out " + sha[:8] + " as detached HEAD (ref is main)...", "\nhello-from-git\n", "\n" + sha + "\n",
 			"\nhttp://" + host + "/grp/demo.git\n"}},
 		{81, "success", []string{"Reinitialized existing Git repository", "\nhello-from-git\n"}},
-		{82, "success", []string{"Fetching changes with git depth set to 1...", "Created fresh repository.", "\nhello-from-git\n"}},
+		// The sandbox shows the job no host path but its own dirs: a
+		// repository on the runner's disk is out of reach.
+		{82, "failed", []string{"Fetching changes with git depth set to 1...", "does not appear to be a git repository"}},
 		{83, "failed", []string{"ERROR: Job failed: exit status 128"}},
 		{84, "success", []string{"\nhello-from-git\n"}},
 	}
@@ -140,6 +142,9 @@ func TestGitSources(t *testing.T) {
 		if strings.Contains(tr, "JOBTOKEN") {
 			t.Errorf("job %d: trace leaks the job token", tc.id)
 		}
+	}
+	if got := s.finalPut(t, 82).Body["failure_reason"]; got != "script_failure" {
+		t.Errorf("local clone in the sandbox: failure_reason %v", got)
 	}
 	if got := s.finalPut(t, 83).Body["failure_reason"]; got != "script_failure" {
 		t.Errorf("denied clone: failure_reason %v", got)
@@ -169,5 +174,29 @@ func TestGitSources(t *testing.T) {
 	}
 	if !strings.Contains(joined, "POST /grp/demo.git/git-upload-pack auth=gitlab-ci-token") {
 		t.Errorf("no authenticated upload-pack; git requests:\n%s", joined)
+	}
+}
+
+// TestGitSourcesLocalPathUnisolated clones a repository by file:// path,
+// which only a runner without isolation can reach.
+func TestGitSourcesLocalPathUnisolated(t *testing.T) {
+	t.Parallel()
+	root, _ := makeBareRepo(t)
+	sha := gitCmd(t, root, "--git-dir", filepath.Join(root, "grp", "demo.git"), "rev-parse", "HEAD")
+	local := gitJob(82, "file://"+filepath.Join(root, "grp", "demo.git"), sha, Variable{Key: "GIT_STRATEGY", Value: "clone"})
+	local.GitInfo.Depth = 1
+	s := newFakeServer(t, local)
+	cfg := testConfig(t, s.srv.URL)
+	cfg.Isolation = IsolationNone
+	startRunner(t, cfg)
+	s.waitFinal(t, 82, 30*time.Second)
+	tr := s.trace(82)
+	if st := s.finalPut(t, 82).state(); st != "success" {
+		t.Fatalf("state %s; trace:\n%s", st, tr)
+	}
+	for _, want := range []string{"Fetching changes with git depth set to 1...", "Created fresh repository.", "\nhello-from-git\n"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
 	}
 }

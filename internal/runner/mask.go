@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"sort"
+	"strings"
 )
 
 // maskedText replaces secrets in the trace, as gitlab-runner does.
@@ -23,6 +24,7 @@ type masker struct {
 	prefixes [][]byte
 	pending  []byte
 	first    [256]bool // first bytes of secrets and prefixes: a fast path
+	url      urlMasker
 }
 
 func newMasker(secrets, prefixes []string) *masker {
@@ -55,7 +57,8 @@ func isTokenByte(b byte) bool {
 }
 
 // maxHold bounds how much output a token-in-progress may hold back, so a
-// pathological stream cannot stall the log.
+// pathological stream cannot stall the log. A masked value may hold back up
+// to its own length: it is masked whatever its size.
 const maxHold = 4 << 10
 
 // write feeds p and returns the bytes that are now safe to emit. With final
@@ -73,6 +76,12 @@ scan:
 			continue
 		}
 		rest := data[i:]
+		// The output so far ends inside a possible secret: wait for the rest,
+		// even when a shorter secret already matches (it may be the start of
+		// a longer one).
+		if !final && m.partialSecret(rest) {
+			break scan
+		}
 		for _, s := range m.secrets {
 			if bytes.HasPrefix(rest, s) {
 				out = append(out, maskedText...)
@@ -98,7 +107,7 @@ scan:
 				continue scan
 			}
 		}
-		if !final && len(rest) < maxHold && m.partial(rest) {
+		if !final && len(rest) < maxHold && m.partialPrefix(rest) {
 			break scan
 		}
 		out = append(out, data[i])
@@ -107,21 +116,102 @@ scan:
 	if i < len(data) {
 		m.pending = append([]byte(nil), data[i:]...)
 	}
-	return out
+	return m.url.write(out, final)
 }
 
-// partial reports whether rest is a proper prefix of some secret or token
-// prefix, i.e. whether it must wait for more data.
-func (m *masker) partial(rest []byte) bool {
+// partialSecret reports whether rest is a proper prefix of some secret,
+// i.e. whether it must wait for more data.
+func (m *masker) partialSecret(rest []byte) bool {
 	for _, s := range m.secrets {
 		if len(rest) < len(s) && bytes.HasPrefix(s, rest) {
 			return true
 		}
 	}
+	return false
+}
+
+// partialPrefix reports whether rest is a proper prefix of a token prefix.
+func (m *masker) partialPrefix(rest []byte) bool {
 	for _, p := range m.prefixes {
 		if len(rest) < len(p) && bytes.HasPrefix(p, rest) {
 			return true
 		}
 	}
 	return false
+}
+
+// sensitiveParams are the URL query parameters whose values the trace
+// never shows, matched case-insensitively, as gitlab-runner's
+// helpers/trace/internal/urlsanitizer does: GitLab tokens and the
+// signature, credential and session token of presigned S3 URLs.
+var sensitiveParams = map[string]bool{
+	"private_token": true, "authenticity_token": true, "rss_token": true,
+	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true,
+}
+
+// maxParamKey is the longest sensitive parameter name.
+const maxParamKey = len("x-amz-security-token")
+
+// urlMasker replaces the value after ?key= or &key= of a sensitive key
+// with [MASKED], across writes.
+type urlMasker struct {
+	pending []byte // "?" or "&" and the start of a key, waiting for more
+	masking bool   // inside a value being dropped
+}
+
+// isParamEnd reports whether b ends a query parameter value.
+func isParamEnd(b byte) bool {
+	return b == '?' || b == '&' || b == ' ' || b < 0x20 || b == 0x7f
+}
+
+func (u *urlMasker) write(p []byte, final bool) []byte {
+	data := p
+	if len(u.pending) > 0 {
+		data = append(u.pending, p...)
+		u.pending = nil
+	}
+	out := make([]byte, 0, len(data))
+	i := 0
+	for i < len(data) {
+		if u.masking {
+			j := i
+			for j < len(data) && !isParamEnd(data[j]) {
+				j++
+			}
+			i = j
+			if j == len(data) {
+				break // the value goes on in the next write
+			}
+			out = append(out, maskedText...)
+			u.masking = false
+			continue
+		}
+		c := data[i]
+		if c != '?' && c != '&' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(data) && j-i-1 <= maxParamKey && data[j] != '=' && data[j] != '?' && data[j] != '&' {
+			j++
+		}
+		if j == len(data) && j-i-1 <= maxParamKey && !final {
+			u.pending = append([]byte(nil), data[i:]...)
+			return out
+		}
+		if j < len(data) && data[j] == '=' && sensitiveParams[strings.ToLower(string(data[i+1:j]))] {
+			out = append(out, data[i:j+1]...)
+			i = j + 1
+			u.masking = true
+			continue
+		}
+		out = append(out, c)
+		i++
+	}
+	if final && u.masking {
+		out = append(out, maskedText...)
+		u.masking = false
+	}
+	return out
 }

@@ -15,20 +15,16 @@ import (
 // (setsid daemons) can hold it longer.
 const pipeDrainTimeout = 2 * time.Second
 
-// runProcess runs name with args in its own process group, streaming
-// stdout and stderr to out. When ctx is done the whole group gets SIGTERM
+// runProcess runs cmd (prepared by sandbox.command: its own process group,
+// and namespaces when isolated), streaming stdout and stderr to out. When ctx is done the whole group gets SIGTERM
 // and, after grace, SIGKILL (at once when the cause is errAborted). Once the
 // main process has exited, whatever it left behind in its group is killed,
 // so `cmd &` in a script cannot outlive its stage. A ctx-induced failure is
 // returned wrapping context.Cause(ctx).
-func runProcess(ctx context.Context, grace time.Duration, dir string, env []string, out io.Writer, name string, args ...string) error {
+func runProcess(ctx context.Context, grace time.Duration, cmd *exec.Cmd, out io.Writer, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("not started: %w", context.Cause(ctx))
 	}
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = env
-	setProcessGroup(cmd)
 	// An *os.File pipe keeps os/exec from adding its own copy goroutine,
 	// whose Wait would otherwise block on background children.
 	pr, pw, err := os.Pipe()

@@ -50,6 +50,16 @@ type Config struct {
 	// Environ is the environment jobs start from (default os.Environ()). An
 	// embedded runner passes the server's environment without its secrets.
 	Environ []string
+	// Isolation is IsolationNamespaces (the default when empty) or
+	// IsolationNone; see those constants.
+	Isolation string
+	// JobUser is "UID[:GID]", the host user jobs run as when the runner runs
+	// as root (default 65534, nobody). Jobs never run as the host's root.
+	JobUser string
+	// HidePaths are paths jobs must not see even where the sandbox shows a
+	// system directory containing them (an embedded runner's data dir and
+	// secrets file).
+	HidePaths []string
 
 	// Knobs for tests; zero means the gitlab-runner default.
 	traceInterval time.Duration // initial trace update interval (3s)
@@ -85,10 +95,18 @@ func buildVersion() (string, string) {
 // runner is the state shared by the poll loop and the jobs.
 type runner struct {
 	cfg        Config
+	sb         *sandbox
 	c          *client
 	log        *slog.Logger
 	shortToken string
 	systemID   string
+}
+
+func isolationName(s *sandbox) string {
+	if !s.isolate {
+		return IsolationNone
+	}
+	return fmt.Sprintf("%s (job uid %d)", IsolationNamespaces, s.uid)
 }
 
 // newSystemID returns "s_" plus 12 random lowercase alphanumerics, the
@@ -187,8 +205,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	sb, err := newSandbox(cfg)
+	if err != nil {
+		return err
+	}
 	r := &runner{
 		cfg:        cfg,
+		sb:         sb,
 		log:        cfg.Logger.With("component", "runner", "name", cfg.Name),
 		shortToken: shortToken(cfg.Token),
 		systemID:   newSystemID(),
@@ -207,7 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 		http:      cfg.HTTPClient,
 		userAgent: userAgent(Version, Revision),
 	}
-	r.log.Info("runner started", "url", cfg.URL, "concurrency", cfg.Concurrency, "system_id", r.systemID, "shell", cfg.Shell)
+	r.log.Info("runner started", "url", cfg.URL, "concurrency", cfg.Concurrency, "system_id", r.systemID, "shell", cfg.Shell, "isolation", isolationName(sb))
 
 	// Each slot index is a concurrent id: it keeps project directories of
 	// simultaneous jobs apart, like gitlab-runner's CI_CONCURRENT_ID.

@@ -194,6 +194,46 @@ func TestMaskedVariables(t *testing.T) {
 	checkFinalOutput(t, s, 44, s.finalPut(t, 44))
 }
 
+// TestMaskedLongValueAndURLParams: a masked value longer than any
+// hold-back bound is masked when the job prints it in pieces across
+// writes and trace updates, and sensitive URL parameters are masked as
+// gitlab-runner masks them.
+func TestMaskedLongValueAndURLParams(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := 0; b.Len() < 10<<10; i++ {
+		fmt.Fprintf(&b, "k%05d-", i*7919%100000)
+	}
+	secret := b.String()
+	job := shellJob(90, []string{
+		`printf '%s' "${BIG:0:3000}"; sleep 0.3; printf '%s' "${BIG:3000:5000}"; sleep 0.3; printf '%s\n' "${BIG:8000}"`,
+		`echo "<$BIG>"`,
+		`echo "GET https://h/api/v4/projects?private_token=tok3n123&per_page=2"`,
+		`echo "PUT https://s3/b/o?X-Amz-Credential=AKIA1%2F2026&X-Amz-Signature=deadbeef01 done"`,
+	}, nil, Variable{Key: "BIG", Value: secret, Masked: true})
+	s := newFakeServer(t, job)
+	startRunner(t, testConfig(t, s.srv.URL))
+	s.waitFinal(t, 90, 20*time.Second)
+	tr := s.trace(90)
+	for i := 0; i+64 <= len(secret); i += 512 {
+		if strings.Contains(tr, secret[i:i+64]) {
+			t.Fatalf("trace leaks part of the masked value at %d:\n%.2000s", i, tr)
+		}
+	}
+	for _, leak := range []string{"tok3n123", "AKIA1", "deadbeef01"} {
+		if strings.Contains(tr, leak) {
+			t.Errorf("trace leaks %q:\n%s", leak, tr)
+		}
+	}
+	for _, want := range []string{"\n[MASKED]\n", "<[MASKED]>", "?private_token=[MASKED]&per_page=2",
+		"?X-Amz-Credential=[MASKED]&X-Amz-Signature=[MASKED] done", "Job succeeded"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
+	}
+	checkFinalOutput(t, s, 90, s.finalPut(t, 90))
+}
+
 func zipEntries(t *testing.T, data []byte) map[string]string {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
@@ -428,13 +468,29 @@ func TestTraceResyncOn416(t *testing.T) {
 
 func TestGracefulCancel(t *testing.T) {
 	t.Parallel()
+	// Without isolation the script's processes are the host's: the test
+	// checks by pid that cancel kills them. In the sandbox pids are the
+	// namespace's own, and the init's exit takes the namespace down.
+	for _, isolation := range []string{IsolationNone, IsolationNamespaces} {
+		t.Run(isolation, func(t *testing.T) {
+			t.Parallel()
+			testGracefulCancel(t, isolation)
+		})
+	}
+}
+
+func testGracefulCancel(t *testing.T, isolation string) {
 	pidDir := t.TempDir()
-	job := shellJob(50, []string{
+	script := []string{
 		`sleep 1000 & echo $! > "$PID_DIR/bg.pid"`,
 		`echo $$ > "$PID_DIR/shell.pid"`,
 		"echo started",
 		"sleep 1000",
-	}, []string{`echo "after status=$CI_JOB_STATUS"`}, Variable{Key: "PID_DIR", Value: pidDir})
+	}
+	if isolation != IsolationNone {
+		script = []string{`sleep 1000 &`, "echo started", "sleep 1000"}
+	}
+	job := shellJob(50, script, []string{`echo "after status=$CI_JOB_STATUS"`}, Variable{Key: "PID_DIR", Value: pidDir})
 	s := newFakeServer(t, job)
 	// Once "started" is in the trace, the job is canceling, as GitLab
 	// does after a user cancels a job on a runner with cancel_gracefully.
@@ -448,9 +504,14 @@ func TestGracefulCancel(t *testing.T) {
 		return 0, "running"
 	}
 	start := time.Now()
-	startRunner(t, testConfig(t, s.srv.URL))
-	bg := readPID(t, filepath.Join(pidDir, "bg.pid"))
-	shell := readPID(t, filepath.Join(pidDir, "shell.pid"))
+	cfg := testConfig(t, s.srv.URL)
+	cfg.Isolation = isolation
+	startRunner(t, cfg)
+	var pids map[string]int
+	if isolation == IsolationNone {
+		pids = map[string]int{"background sleep": readPID(t, filepath.Join(pidDir, "bg.pid")),
+			"script shell": readPID(t, filepath.Join(pidDir, "shell.pid"))}
+	}
 	s.waitFinal(t, 50, 20*time.Second)
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("cancel took %v", d)
@@ -468,7 +529,7 @@ func TestGracefulCancel(t *testing.T) {
 		}
 	}
 	checkFinalOutput(t, s, 50, final)
-	for name, pid := range map[string]int{"background sleep": bg, "script shell": shell} {
+	for name, pid := range pids {
 		waitFor(t, name+" to die", 5*time.Second, func() bool { return processGone(pid) })
 	}
 }
@@ -506,7 +567,7 @@ func TestAbortOn403(t *testing.T) {
 		}
 		return 0, "running"
 	}
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	bg := readPID(t, filepath.Join(pidDir, "bg.pid"))
 	waitFor(t, "background process to die", 10*time.Second, func() bool { return processGone(bg) })
 	time.Sleep(300 * time.Millisecond)
@@ -533,7 +594,7 @@ func TestAbortAtAcceptance(t *testing.T) {
 	s.respond = func(s *fakeServer, kind string, id int64, body []byte) (int, string) {
 		return http.StatusForbidden, "canceled"
 	}
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	waitFor(t, "acceptance PUT", 10*time.Second, func() bool { return len(s.putsOf(53)) > 0 })
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -577,7 +638,7 @@ func TestShutdownFailsRunningJob(t *testing.T) {
 	job := shellJob(55, []string{`echo $$ > "$PID_DIR/shell.pid"`, "echo started", "sleep 1000"},
 		[]string{"echo after-script-ran"}, Variable{Key: "PID_DIR", Value: pidDir})
 	s := newFakeServer(t, job)
-	stop := startRunner(t, testConfig(t, s.srv.URL))
+	stop := startRunner(t, hostConfig(t, s.srv.URL))
 	shell := readPID(t, filepath.Join(pidDir, "shell.pid"))
 	waitFor(t, "started in trace", 10*time.Second, func() bool { return strings.Contains(s.trace(55), "\nstarted\n") })
 	start := time.Now()
@@ -676,7 +737,7 @@ func TestConcurrentJobs(t *testing.T) {
 	a := shellJob(60, script, nil, Variable{Key: "MARK", Value: mark})
 	b := shellJob(61, script, nil, Variable{Key: "MARK", Value: mark})
 	s := newFakeServer(t, a, b)
-	cfg := testConfig(t, s.srv.URL)
+	cfg := hostConfig(t, s.srv.URL)
 	cfg.Concurrency = 2
 	startRunner(t, cfg)
 	s.waitFinal(t, 60, 30*time.Second)
@@ -780,6 +841,13 @@ func TestFinalUpdateRetries(t *testing.T) {
 	s.waitFinal(t, 58, 20*time.Second)
 	var states []string
 	for _, p := range s.putsOf(58) {
+		// Keep-alive touches (running, with the output's checksum) come
+		// every update interval while the job is silent; they are not part
+		// of the acceptance and final-update sequence checked here.
+		out, _ := p.Body["output"].(map[string]any)
+		if p.state() == "running" && strings.HasPrefix(fmt.Sprint(out["checksum"]), "crc32:") {
+			continue
+		}
 		states = append(states, p.state())
 	}
 	if want := []string{"running", "success", "success", "success"}; !slices.Equal(states, want) {

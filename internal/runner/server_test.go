@@ -323,6 +323,14 @@ func testConfig(t *testing.T, url string) Config {
 	}
 }
 
+// hostConfig is testConfig without job isolation, for tests that watch a
+// job's processes (by host pid) or files from outside its build dir.
+func hostConfig(t *testing.T, url string) Config {
+	cfg := testConfig(t, url)
+	cfg.Isolation = IsolationNone
+	return cfg
+}
+
 // testWriter sends slog output to t.Log.
 type testWriter struct{ t *testing.T }
 

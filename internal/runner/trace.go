@@ -185,13 +185,16 @@ func (s *traceSender) stopLoop() {
 }
 
 // incrementalUpdate sends pending bytes, then touches the job if nothing
-// reached the server for forceSend.
+// reached the server for an update interval. gitlab-runner touches a silent
+// job only every forceSend (30 s), so a cancel of a job that prints nothing
+// (a sleep) waits that long; asking every interval (the server's
+// X-GitLab-Trace-Update-Interval, a few seconds) lets it land at once.
 func (s *traceSender) incrementalUpdate(ctx context.Context) {
 	if _, err := s.sendPatch(ctx); err != nil {
 		s.log.Debug("trace patch failed", "job", s.jobID, "err", err)
 	}
 	s.mu.Lock()
-	due := time.Since(s.lastUpdate) >= s.forceSend
+	due := time.Since(s.lastUpdate) >= min(s.forceSend, s.interval)
 	s.mu.Unlock()
 	if due {
 		s.touch(ctx)

@@ -103,6 +103,8 @@ func TestGlobMatch(t *testing.T) {
 
 func TestMasker(t *testing.T) {
 	t.Parallel()
+	// Longer than any hold-back bound the masker had: 10 KiB.
+	long := strings.Repeat("0123456789", 1024)
 	tests := []struct {
 		name    string
 		secrets []string
@@ -118,6 +120,18 @@ func TestMasker(t *testing.T) {
 		{"token split prefix", nil, []string{"gl", "rt-xyz\n"}, "glrt-[MASKED]\n"},
 		{"bare prefix", nil, []string{"glpat- alone\n"}, "glpat- alone\n"},
 		{"multiple", []string{"s1cret"}, []string{"s1cret s1cret", " glcbt-abc\n"}, "[MASKED] [MASKED] glcbt-[MASKED]\n"},
+		{"shorter secret first, longer completes later", []string{"abc", "abcdef"}, []string{"x abc", "def y\n"}, "x [MASKED] y\n"},
+		{"shorter secret at the end", []string{"abc", "abcdef"}, []string{"x abc"}, "x [MASKED]"},
+		{"long secret whole", []string{long}, []string{"<" + long + ">\n"}, "<[MASKED]>\n"},
+		{"long secret in pieces", []string{long}, []string{"<" + long[:3000], long[3000:7000], long[7000:] + ">\n"}, "<[MASKED]>\n"},
+		{"long secret byte by byte tail", []string{long}, append([]string{"<" + long[:len(long)-3]}, ">", "\n"), "<" + long[:len(long)-3] + ">\n"},
+		{"url private_token", nil, []string{"GET http://h/api?private_token=abc123 ok\n"}, "GET http://h/api?private_token=[MASKED] ok\n"},
+		{"url params mixed case, second param", nil, []string{"u?a=1&X-Amz-Signature=ff00&X-AMZ-Credential=AK/2026/us/s3/aws4_request&b=2\n"},
+			"u?a=1&X-Amz-Signature=[MASKED]&X-AMZ-Credential=[MASKED]&b=2\n"},
+		{"url param split across writes", nil, []string{"u?authen", "ticity_token=ab", "cd&rss_", "token=x y\n"}, "u?authenticity_token=[MASKED]&rss_token=[MASKED] y\n"},
+		{"url param value to the end", nil, []string{"u?x-amz-security-token="}, "u?x-amz-security-token=[MASKED]"},
+		{"url param long value", nil, []string{"u?x-amz-credential=" + long, "\nnext\n"}, "u?x-amz-credential=[MASKED]\nnext\n"},
+		{"url other params kept", nil, []string{"private_token=bare u?token=1&privatetoken=2\n"}, "private_token=bare u?token=1&privatetoken=2\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -36,6 +38,9 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		"temp_store(MEMORY)",
 	} {
 		pragmas.Add("_pragma", p)
+	}
+	if err := restrictFile(path); err != nil {
+		return nil, err
 	}
 	dsn := "file:" + path + "?" + pragmas.Encode()
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
@@ -73,4 +78,24 @@ func isUnique(err error) bool {
 		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
 	return false
+}
+
+// restrictFile creates the database file readable by its owner only (0600)
+// before SQLite opens it, or tightens an existing one; SQLite gives its
+// -wal and -shm files the database file's mode.
+func restrictFile(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	_ = f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restrict %s: %w", p, err)
+		}
+	}
+	return nil
 }

@@ -161,37 +161,6 @@ func (db *DB) ListMembers(ctx context.Context, projectID int64) ([]*ci.Member, e
 	return out, rows.Err()
 }
 
-// SetProjectVariable creates or replaces a project variable.
-func (db *DB) SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error {
-	_, err := db.exec(ctx, db.w, `INSERT INTO project_variables (project_id, key, value, protected, masked, raw, file)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value,
-		protected = excluded.protected, masked = excluded.masked, raw = excluded.raw, file = excluded.file`,
-		v.ProjectID, v.Key, v.Value, v.Protected, v.Masked, v.Raw, v.File)
-	if err != nil {
-		return fmt.Errorf("set variable %s: %w", v.Key, err)
-	}
-	return nil
-}
-
-// ListProjectVariables lists a project's variables by key.
-func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT project_id, key, value, protected, masked, raw, file
-		FROM project_variables WHERE project_id = ? ORDER BY key`), projectID)
-	if err != nil {
-		return nil, fmt.Errorf("list variables: %w", err)
-	}
-	defer rows.Close()
-	var out []*ci.ProjectVariable
-	for rows.Next() {
-		var v ci.ProjectVariable
-		if err := rows.Scan(&v.ProjectID, &v.Key, &v.Value, &v.Protected, &v.Masked, &v.Raw, &v.File); err != nil {
-			return nil, err
-		}
-		out = append(out, &v)
-	}
-	return out, rows.Err()
-}
-
 // SaveCommit caches a commit's data.
 func (db *DB) SaveCommit(ctx context.Context, projectID int64, c *store.Commit) error {
 	data, err := json.Marshal(c)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantryci/gantry/internal/secrets"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -47,6 +48,9 @@ type DB struct {
 	r, w    *pool // reads and writes; the same pool for PostgreSQL
 	d       Dialect
 	rebound sync.Map // query text → dialect text
+	// box encrypts CI variable values at rest; nil stores them in
+	// plaintext (tests that do not care).
+	box *secrets.Box
 }
 
 // New returns a store over read and write pools. SQLite wants a single
