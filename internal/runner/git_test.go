@@ -182,7 +182,7 @@ func TestGitSources(t *testing.T) {
 func TestGitSourcesLocalPathUnisolated(t *testing.T) {
 	t.Parallel()
 	root, _ := makeBareRepo(t)
-	sha := gitCmd(t, root, "--git-dir", filepath.Join(root, "grp", "demo.git"), "rev-parse", "HEAD")
+	sha := gittest.Run(t, root, nil, "--git-dir", filepath.Join(root, "grp", "demo.git"), "rev-parse", "HEAD")
 	local := gitJob(82, "file://"+filepath.Join(root, "grp", "demo.git"), sha, Variable{Key: "GIT_STRATEGY", Value: "clone"})
 	local.GitInfo.Depth = 1
 	s := newFakeServer(t, local)
