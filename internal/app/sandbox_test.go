@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/app"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 )
 
 // TestJobCannotReachCoordinator runs, through the embedded runner, a job
@@ -145,10 +148,7 @@ func testVariablesEncryptedAtRest(t *testing.T, o serverOpts) {
 	dir := t.TempDir()
 	cfg := app.Config{DataDir: filepath.Join(dir, "data"), EmbeddedRunners: 1, LongPoll: 2 * time.Second,
 		SweepInterval: 200 * time.Millisecond, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20}
-	var schema string
-	if o.database == usePostgres {
-		schema, cfg.DatabaseURL = freshSchemaNamed(t)
-	}
+	cfg.DatabaseURL = o.db.URL(t)
 	url, stop, err := runUntilReady(t, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func testVariablesEncryptedAtRest(t *testing.T, o serverOpts) {
 	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secrets key file %s: %v %v", key, fi, err)
 	}
-	if schema == "" {
+	if cfg.DatabaseURL == "" {
 		for _, f := range []string{"gantry.db", "gantry.db-wal"} {
 			b, err := os.ReadFile(filepath.Join(cfg.DataDir, f))
 			if err != nil && !os.IsNotExist(err) {
@@ -182,7 +182,12 @@ func testVariablesEncryptedAtRest(t *testing.T, o serverOpts) {
 	} else {
 		var value string
 		var enc bool
-		if err := adminDB(t).QueryRow("SELECT value, value_encrypted FROM "+schema+".project_variables WHERE key = 'DEPLOY_KEY'").Scan(&value, &enc); err != nil {
+		db, err := sql.Open("pgx", cfg.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRow("SELECT value, value_encrypted FROM project_variables WHERE key = 'DEPLOY_KEY'").Scan(&value, &enc); err != nil {
 			t.Fatal(err)
 		}
 		if !enc || strings.Contains(value, secret) {
