@@ -103,6 +103,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.Int64Var(&cfg.MaxArtifact, "max-artifact-size", int64(envInt("GANTRY_MAX_ARTIFACT_SIZE", 100<<20)), "artifact upload limit in bytes")
 	_ = fs.Parse(args)
 	cfg.RootToken = os.Getenv("GANTRY_ROOT_TOKEN")
+	cfg.RootPassword = os.Getenv("GANTRY_ROOT_PASSWORD")
 	cfg.RegistrationToken = os.Getenv("GANTRY_RUNNER_REGISTRATION_TOKEN")
 	cfg.Log = log
 	return app.Run(ctx, cfg)

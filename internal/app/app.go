@@ -27,6 +27,7 @@ import (
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/sqlstore"
+	"github.com/gantryci/gantry/internal/web"
 )
 
 // Config is a coordinator's configuration.
@@ -39,6 +40,9 @@ type Config struct {
 	DatabaseURL string
 	// RootToken, when set, becomes a personal access token of root.
 	RootToken string
+	// RootPassword, when set, is root's password for the web UI; else a
+	// new database prints a generated one once.
+	RootPassword string
 	// RegistrationToken enables legacy runner registration.
 	RegistrationToken string
 	// EmbeddedRunners starts that many concurrent jobs in a built-in runner.
@@ -106,9 +110,12 @@ func Run(ctx context.Context, cfg Config) error {
 	owner := fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
-	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
+	// Every write goes through st, which tells open web pages what changed.
+	hub := web.NewHub()
+	st := publishingStore{Store: db, hub: hub}
+	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
-	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
+	rapi := runnerapi.New(runnerapi.Config{Store: st, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
 		MaxTraceSize: cfg.MaxTraceSize})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
@@ -117,10 +124,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng), OnPush: onPush(db, eng, log), Logger: log})
-	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(st, eng), OnPush: onPush(st, eng, log), Logger: log})
+	srv := api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	ui, err := web.New(web.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+		Hub: hub, IsGitPath: gitserve.IsGitPath})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: withUI(ui, srv), ReadHeaderTimeout: 30 * time.Second}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
@@ -189,6 +201,9 @@ func bootstrap(ctx context.Context, db store.Store, cfg Config, log *slog.Logger
 		}
 	} else if root, err = db.UserByID(ctx, 1); err != nil {
 		return fmt.Errorf("root user: %w", err)
+	}
+	if err := rootPassword(ctx, db, root, cfg, n == 0); err != nil {
+		return err
 	}
 	token := cfg.RootToken
 	if token == "" {

@@ -1,0 +1,74 @@
+package web
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// project loads the path's project and asks the policy for action a: an
+// unknown project and an invisible one are the same 404.
+func (s *Server) project(pg *page, a Action) (*ci.Project, error) {
+	p, err := s.st.ProjectByPath(pg.ctx(), pg.r.PathValue("namespace"), pg.r.PathValue("project"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ci.ErrProjectNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.policy.Can(pg.ctx(), pg.user, p, a); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// can asks the policy without failing the page: it drives which buttons
+// a page shows.
+func (s *Server) can(pg *page, p *ci.Project, a Action) (bool, error) {
+	return allowed(s.policy.Can(pg.ctx(), pg.user, p, a))
+}
+
+func pathID(pg *page) (int64, error) {
+	id, err := strconv.ParseInt(pg.r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ci.ErrNotFoundGeneric
+	}
+	return id, nil
+}
+
+// pipelineOf loads the path's pipeline of project p.
+func (s *Server) pipelineOf(pg *page, p *ci.Project) (*ci.Pipeline, error) {
+	id, err := pathID(pg)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := s.st.PipelineByID(pg.ctx(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && pl.ProjectID != p.ID) {
+		return nil, ci.ErrNotFoundGeneric
+	}
+	return pl, err
+}
+
+// jobOf loads the path's job of project p.
+func (s *Server) jobOf(pg *page, p *ci.Project) (*ci.Job, error) {
+	id, err := pathID(pg)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.st.JobByID(pg.ctx(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && j.ProjectID != p.ID) {
+		return nil, ci.ErrNotFoundGeneric
+	}
+	return j, err
+}
+
+func (s *Server) userID(pg *page) int64 {
+	if pg.user == nil {
+		return 0
+	}
+	return pg.user.ID
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
