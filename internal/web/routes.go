@@ -9,7 +9,7 @@ func (s *Server) routes() []httpx.Route {
 	h := s.handle
 	const proj = "/{namespace}/{project}"
 	return []httpx.Route{
-		{Method: "GET", Pattern: "/assets/", Handler: s.static().ServeHTTP},
+		{Method: "GET", Pattern: "/assets/{file}", Handler: s.static().ServeHTTP},
 		{Method: "GET", Pattern: "/assets/term.css", Handler: termStyles},
 		{Method: "GET", Pattern: "/{$}", Handler: h(s.projectsPage)},
 		{Method: "GET", Pattern: "/users/sign_in", Handler: h(s.signInForm)},

@@ -267,7 +267,7 @@
         const d = await res.json();
         if (input.value !== q) return;
         matches = d.matches; cur = -1;
-        count.textContent = d.count ? d.count + " matches" : "no matches";
+        count.textContent = d.count === 1 ? "1 match" : d.count ? d.count + " matches" : "no matches";
         if (d.count) go(1);
       }, 250);
     });
@@ -286,6 +286,7 @@
       if (!window.EventSource) return;
       const nextLine = () => { const p = box.querySelector(".log-line.partial"); return p ? +p.dataset.n : last + 1; };
       const es = new EventSource(base + "/log/stream?line=" + nextLine());
+      es.onopen = () => { box.dataset.streaming = "1"; };
       es.addEventListener("log", (ev) => append(JSON.parse(ev.data).lines || []));
       es.addEventListener("end", (ev) => {
         es.close();
