@@ -118,7 +118,7 @@ func (b *browserPage) shot(name string, sel string) {
 	var png []byte
 	var err error
 	if sel == "" {
-		png, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+		png, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	} else {
 		png, err = chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(sel)))
 	}

@@ -29,7 +29,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
-	"pathEscape": url.PathEscape,
+	"pathEscape":  url.PathEscape,
 	"queryEscape": url.QueryEscape,
 	"failureText": failureText,
 	"join":        strings.Join,

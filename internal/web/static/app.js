@@ -109,7 +109,8 @@
       if (!res.ok) return;
       const div = document.createElement("div");
       div.className = "child-pipeline";
-      div.innerHTML = await res.text();
+      const id = btn.dataset.child.replace(/\/graph$/, "");
+      div.innerHTML = '<a class="child-title" href="' + esc(id) + '">Child pipeline #' + esc(id.split("/").pop()) + "</a>" + await res.text();
       node.after(div);
       btn.setAttribute("aria-expanded", "true"); btn.textContent = "⊖";
       pipelineGraph(div);
