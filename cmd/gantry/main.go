@@ -1,18 +1,22 @@
 // Command gantry is a GitLab-compatible CI coordinator in one binary.
 //
-//	gantry serve   [--listen ADDR] [--data-dir DIR] [--external-url URL] [--database URL] [--embedded-runner N]
-//	gantry runner  --url URL --token TOKEN [--builds-dir DIR] [--concurrency N]
+//	gantry serve   [flags]   the coordinator: API, git hosting, runner protocol, optional built-in runner
+//	gantry runner  [flags]   a built-in shell runner against a coordinator
+//	gantry backup  [flags]   write a consistent backup of a (running) instance to one archive
+//	gantry restore [flags]   restore such an archive onto an empty data dir
 //	gantry version
+//
+// Every flag can also be given as an environment variable (GANTRY_ and the
+// flag's name, see settings.go); "gantry CMD -h" lists them with defaults.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -28,13 +32,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(ctx, os.Args[2:], log)
+		err = serve(ctx, os.Args[2:])
 	case "runner":
-		err = runRunner(ctx, os.Args[2:], log)
+		err = runRunner(ctx, os.Args[2:])
+	case "backup":
+		err = backupCmd(ctx, os.Args[2:])
+	case "restore":
+		err = restoreCmd(ctx, os.Args[2:])
 	case "version", "--version":
 		fmt.Printf("gantry (GitLab API %s)\n", pipeline.Version)
 	case "help", "-h", "--help":
@@ -42,6 +49,9 @@ func main() {
 	default:
 		usage()
 		os.Exit(2)
+	}
+	if errors.Is(err, errHelp) {
+		os.Exit(0)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gantry:", err)
@@ -51,76 +61,84 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  gantry serve  [flags]   run the coordinator (API, git hosting, runner protocol)
-  gantry runner [flags]   run a shell runner against a coordinator
+  gantry serve   [flags]   run the coordinator (API, git hosting, runner protocol)
+  gantry runner  [flags]   run a shell runner against a coordinator
+  gantry backup  [flags]   back up a running instance to one archive
+  gantry restore [flags]   restore a backup onto an empty data dir
   gantry version
-Run "gantry serve -h" or "gantry runner -h" for flags.
+Run "gantry CMD -h" for a command's flags and their environment variables.
 `)
 }
 
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(env("GANTRY_LOG_LEVEL", "info"))); err != nil {
-		return slog.LevelInfo
+// serveFlags declares serve's settings.
+func serveFlags() (*flag.FlagSet, *app.Config, *logSettings) {
+	fs := newFlagSet("serve", "Runs the coordinator: the REST API, git hosting, the runner protocol and, with\n--embedded-runner, a built-in runner.")
+	cfg, logs := &app.Config{}, &logSettings{}
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./gantry-data", "data directory: SQLite file, repositories, artifacts, logs")
+	fs.StringVar(&cfg.ExternalURL, "external-url", "", "public base URL used in links, clone URLs and CI_* (default http://<listen>)")
+	fs.StringVar(&cfg.DatabaseURL, "database", "", "postgres:// URL (default SQLite in the data dir)")
+	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", 0, "run a built-in shell runner taking N jobs at once")
+	fs.DurationVar(&cfg.LongPoll, "long-poll", 50*time.Second, "how long POST /jobs/request waits for a job")
+	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", 5*time.Second, "background work period")
+	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", time.Hour, "fail running jobs whose runner is silent this long")
+	fs.DurationVar(&cfg.StuckPending, "stuck-pending-timeout", 24*time.Hour, "fail pending jobs no runner takes this long")
+	sizeVar(fs, &cfg.MaxTraceSize, "max-trace-size", 100<<20, "job log size limit (bytes, or with a unit: 100MiB)")
+	sizeVar(fs, &cfg.MaxArtifact, "max-artifact-size", 100<<20, "artifact upload limit (bytes, or with a unit: 100MiB)")
+	fs.StringVar(&cfg.RootToken, "root-token", "", "becomes a personal access token of root (else one is printed once on first start); prefer the environment variable, which ps does not show")
+	fs.StringVar(&cfg.RootPassword, "root-password", "", "root's web UI password (else one is printed once on first start); prefer the environment variable")
+	fs.StringVar(&cfg.RegistrationToken, "runner-registration-token", "", "enables legacy POST /api/v4/runners registration with this token")
+	logs.register(fs)
+	return fs, cfg, logs
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs, cfg, logs := serveFlags()
+	if err := parse(fs, args); err != nil {
+		return err
 	}
-	return l
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
+	if cfg.EmbeddedRunners < 0 {
+		return fmt.Errorf("--embedded-runner (%s) must not be negative", envName("embedded-runner"))
 	}
-	return def
-}
-
-func envInt(k string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return v
+	if err := positive(map[string]int64{"long-poll": int64(cfg.LongPoll),
+		"sweep-interval": int64(cfg.SweepInterval), "stuck-running-timeout": int64(cfg.StuckRunning),
+		"stuck-pending-timeout": int64(cfg.StuckPending), "max-trace-size": cfg.MaxTraceSize, "max-artifact-size": cfg.MaxArtifact}); err != nil {
+		return err
 	}
-	return def
+	cfg.Log = logs.logger()
+	return app.Run(ctx, *cfg)
 }
 
-func envDur(k string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(k)); err == nil {
-		return v
+// positive checks that each setting is above zero.
+func positive(vals map[string]int64) error {
+	var errs []error
+	for name, v := range vals {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s (%s) must be greater than zero", name, envName(name)))
+		}
 	}
-	return def
+	return errors.Join(errs...)
 }
 
-func serve(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	var cfg app.Config
-	fs.StringVar(&cfg.Listen, "listen", env("GANTRY_LISTEN", "127.0.0.1:8080"), "address to listen on (GANTRY_LISTEN)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("GANTRY_DATA_DIR", "./gantry-data"), "data directory (GANTRY_DATA_DIR)")
-	fs.StringVar(&cfg.ExternalURL, "external-url", env("GANTRY_EXTERNAL_URL", ""), "public base URL; default http://<listen> (GANTRY_EXTERNAL_URL)")
-	fs.StringVar(&cfg.DatabaseURL, "database", env("GANTRY_DATABASE_URL", ""), "postgres:// URL; default SQLite in the data dir (GANTRY_DATABASE_URL)")
-	fs.IntVar(&cfg.EmbeddedRunners, "embedded-runner", envInt("GANTRY_EMBEDDED_RUNNER", 0), "run a built-in shell runner taking N jobs at once (GANTRY_EMBEDDED_RUNNER)")
-	fs.DurationVar(&cfg.LongPoll, "long-poll", envDur("GANTRY_LONG_POLL", 50*time.Second), "how long jobs/request is held when there is no job")
-	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", envDur("GANTRY_SWEEP_INTERVAL", 5*time.Second), "background work period")
-	fs.DurationVar(&cfg.StuckRunning, "stuck-running-timeout", envDur("GANTRY_STUCK_RUNNING_TIMEOUT", time.Hour), "fail running jobs whose runner is silent this long")
-	fs.DurationVar(&cfg.StuckPending, "stuck-pending-timeout", envDur("GANTRY_STUCK_PENDING_TIMEOUT", 24*time.Hour), "fail pending jobs no runner takes this long")
-	fs.Int64Var(&cfg.MaxTraceSize, "max-trace-size", int64(envInt("GANTRY_MAX_TRACE_SIZE", 100<<20)), "job log size limit in bytes")
-	fs.Int64Var(&cfg.MaxArtifact, "max-artifact-size", int64(envInt("GANTRY_MAX_ARTIFACT_SIZE", 100<<20)), "artifact upload limit in bytes")
-	_ = fs.Parse(args)
-	cfg.RootToken = os.Getenv("GANTRY_ROOT_TOKEN")
-	cfg.RootPassword = os.Getenv("GANTRY_ROOT_PASSWORD")
-	cfg.RegistrationToken = os.Getenv("GANTRY_RUNNER_REGISTRATION_TOKEN")
-	cfg.Log = log
-	return app.Run(ctx, cfg)
-}
-
-func runRunner(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("runner", flag.ExitOnError)
+func runRunner(ctx context.Context, args []string) error {
+	fs := newFlagSet("runner", "Runs a built-in shell runner that takes jobs from a coordinator over its runner protocol.")
 	var cfg runner.Config
-	fs.StringVar(&cfg.URL, "url", env("GANTRY_URL", "http://127.0.0.1:8080"), "coordinator URL")
-	fs.StringVar(&cfg.Token, "token", env("GANTRY_RUNNER_TOKEN", ""), "runner authentication token (glrt-…)")
-	fs.StringVar(&cfg.BuildsDir, "builds-dir", env("GANTRY_BUILDS_DIR", "./builds"), "where jobs are checked out")
-	fs.IntVar(&cfg.Concurrency, "concurrency", envInt("GANTRY_CONCURRENCY", 1), "jobs at once")
+	var logs logSettings
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "coordinator URL")
+	fs.StringVar(&cfg.Token, "token", "", "runner authentication token (glrt-…), required")
+	fs.StringVar(&cfg.BuildsDir, "builds-dir", "./builds", "where jobs are checked out")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "jobs at once")
 	fs.StringVar(&cfg.Name, "name", "gantry-runner", "runner name")
-	_ = fs.Parse(args)
-	if cfg.Token == "" {
-		return fmt.Errorf("--token is required")
+	logs.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
 	}
-	cfg.Logger = log
+	if cfg.Token == "" {
+		return fmt.Errorf("--token (%s) is required", envName("token"))
+	}
+	if err := positive(map[string]int64{"concurrency": int64(cfg.Concurrency)}); err != nil {
+		return err
+	}
+	cfg.Logger = logs.logger()
 	return runner.Run(ctx, cfg)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
@@ -53,7 +54,7 @@ func (s *Server) downloadableArchive(ctx context.Context, j *ci.Job) (*ci.Artifa
 	if err != nil {
 		return nil, err
 	}
-	return liveArchive(arts, s.now()), nil
+	return ci.LiveArchive(arts, s.now()), nil
 }
 
 // downloadArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
@@ -77,8 +78,11 @@ func (s *Server) artifactFile(q *req) error {
 // jobArchive is the downloadable archive of the job in the path; 404 when
 // it has none.
 func (s *Server) jobArchive(q *req) (*ci.Artifact, error) {
-	_, _, j, err := s.jobInProject(q, false)
+	p, lvl, j, err := s.jobInProject(q, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.canJob(p, lvl, j, access.ReadArtifacts); err != nil {
 		return nil, err
 	}
 	a, err := s.downloadableArchive(q.ctx(), j)
@@ -128,8 +132,8 @@ func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return nil, ci.ErrForbidden
+	if err := q.can(p, lvl, access.ReadArtifacts); err != nil {
+		return nil, err
 	}
 	ctx := q.ctx()
 	limit := 1
@@ -147,6 +151,14 @@ func (s *Server) refArchive(q *req) (*ci.Artifact, error) {
 			return nil, err
 		}
 		if a != nil {
+			// authorize_read_job_artifacts! on the job found.
+			j, err := s.store.JobByID(ctx, a.JobID)
+			if err != nil {
+				return nil, fmt.Errorf("artifact job %d: %w", a.JobID, err)
+			}
+			if err := q.canJob(p, lvl, j, access.ReadArtifacts); err != nil {
+				return nil, err
+			}
 			return a, nil
 		}
 	}
@@ -295,7 +307,7 @@ func percentEscape(s, keep string) string {
 // job's artifacts no longer expire.
 func (s *Server) keepArtifacts(q *req) error {
 	// authorize_update_builds! is project-level, before the job lookup.
-	p, _, j, err := s.projectJob(q, false, atLeast(ci.Developer))
+	p, _, j, err := s.projectJob(q, false, q.allowed(access.UpdateBuild))
 	if err != nil {
 		return err
 	}
@@ -321,7 +333,7 @@ func (s *Server) keepArtifacts(q *req) error {
 func (s *Server) deleteJobArtifacts(q *req) error {
 	// authorize_destroy_artifacts! (delete_job_artifact, maintainer) comes
 	// before find_build!.
-	_, _, j, err := s.projectJob(q, false, atLeast(ci.Maintainer))
+	_, _, j, err := s.projectJob(q, false, q.allowed(access.DestroyArtifacts))
 	if err != nil {
 		return err
 	}
@@ -361,8 +373,8 @@ func (s *Server) deleteProjectArtifacts(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.DestroyArtifacts); err != nil {
+		return err
 	}
 	if err := s.store.ExpireArtifacts(q.ctx(), p.ID, s.now()); err != nil {
 		return fmt.Errorf("expire artifacts of project %d: %w", p.ID, err)

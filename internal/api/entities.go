@@ -251,3 +251,56 @@ func (s *Server) pipelineBasic(proj *ci.Project, p *ci.Pipeline) *PipelineBasic 
 func (s *Server) url(parts ...string) string {
 	return strings.TrimRight(s.cfg.ExternalURL, "/") + "/" + strings.Join(parts, "/")
 }
+
+// RunnerRegistrationDetails is API::Entities::Ci::RunnerRegistrationDetails.
+// TokenExpiresAt is always null: Gantry's runner tokens do not expire.
+type RunnerRegistrationDetails struct {
+	ID             int64   `json:"id"`
+	Token          string  `json:"token"`
+	TokenExpiresAt *string `json:"token_expires_at"`
+}
+
+// RunnerProject is how RunnerDetails lists a runner's projects: the
+// naming keys ProjectIdentity starts with.
+type RunnerProject struct {
+	ID                int64  `json:"id"`
+	Description       string `json:"description"`
+	Name              string `json:"name"`
+	NameWithNamespace string `json:"name_with_namespace"`
+	Path              string `json:"path"`
+	PathWithNamespace string `json:"path_with_namespace"`
+}
+
+// RunnerDetails is API::Entities::Ci::RunnerDetails. The manager-derived
+// keys (version … architecture) are the most recently contacted manager's,
+// null when the runner never connected.
+type RunnerDetails struct {
+	Runner
+	TagList         []string        `json:"tag_list"`
+	RunUntagged     bool            `json:"run_untagged"`
+	Locked          bool            `json:"locked"`
+	MaximumTimeout  *int            `json:"maximum_timeout"`
+	AccessLevel     string          `json:"access_level"`
+	Version         *string         `json:"version"`
+	Revision        *string         `json:"revision"`
+	Platform        *string         `json:"platform"`
+	Architecture    *string         `json:"architecture"`
+	ContactedAt     *Time           `json:"contacted_at"`
+	MaintenanceNote *string         `json:"maintenance_note"`
+	Projects        []RunnerProject `json:"projects"`
+	Groups          []any           `json:"groups"`
+}
+
+// ProjectIdentity is API::Entities::ProjectIdentity.
+type ProjectIdentity struct {
+	RunnerProject
+	CreatedAt Time `json:"created_at"`
+}
+
+// JobBasicWithProject is API::Entities::Ci::JobBasicWithProject, what GET
+// /runners/:id/jobs lists. Its project key shadows JobBasic's, as the Grape
+// entity re-exposes it.
+type JobBasicWithProject struct {
+	JobBasic
+	Project ProjectIdentity `json:"project"`
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
 )
@@ -48,8 +49,8 @@ func (s *Server) listProjectJobs(q *req) error {
 	if err != nil {
 		return err
 	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.ReadBuild); err != nil {
+		return err
 	}
 	f := store.JobFilter{ProjectID: p.ID, Kind: store.BuildsOnly, Statuses: scopes, Ref: q.p.Str("ref"), Limit: pg.PerPage + 1, Brief: true}
 	if keyset {
@@ -166,20 +167,12 @@ func (s *Server) projectJob(q *req, bridges bool, check func(*ci.Project, ci.Acc
 
 // readBuilds is the read_build check.
 func (q *req) readBuilds(p *ci.Project, lvl ci.AccessLevel) error {
-	if !canReadBuilds(q.caller, p, lvl) {
-		return ci.ErrForbidden
-	}
-	return nil
+	return q.can(p, lvl, access.ReadBuild)
 }
 
-// atLeast is a project role check.
-func atLeast(min ci.AccessLevel) func(*ci.Project, ci.AccessLevel) error {
-	return func(_ *ci.Project, lvl ci.AccessLevel) error {
-		if lvl < min {
-			return ci.ErrForbidden
-		}
-		return nil
-	}
+// allowed is a project-level check of the access policy, for projectJob.
+func (q *req) allowed(a access.Action) func(*ci.Project, ci.AccessLevel) error {
+	return func(p *ci.Project, lvl ci.AccessLevel) error { return q.can(p, lvl, a) }
 }
 
 // jobInProject resolves the job of the read routes (read_build first).
@@ -215,8 +208,12 @@ func (s *Server) getTrace(q *req) error {
 	if q.p.Has("byte_limit") && (limit < 1 || limit > 512000) {
 		return ci.Invalid("byte_limit does not have a valid value")
 	}
-	_, _, j, err := s.jobInProject(q, false)
+	p, _, j, err := s.jobInProject(q, false)
 	if err != nil {
+		return err
+	}
+	// read_build_trace: a job in debug mode is for developers only.
+	if err := s.policy.CanJob(q.ctx(), q.caller, p, j, access.ReadBuildTrace); err != nil {
 		return err
 	}
 	data, err := s.readTrace(q, j)
@@ -273,12 +270,14 @@ func (s *Server) cancelJob(q *req) error {
 		return err
 	}
 	// cancel_build is checked on the project before the job lookup.
-	p, lvl, j, err := s.projectJob(q, false, atLeast(ci.Developer))
+	p, lvl, j, err := s.projectJob(q, false, q.allowed(access.CancelBuild))
 	if err != nil {
 		return err
 	}
-	if force && lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if force {
+		if err := q.can(p, lvl, access.ForceCancelBuild); err != nil {
+			return err
+		}
 	}
 	j, err = s.eng.CancelJob(q.ctx(), j, force)
 	if err != nil {
@@ -293,8 +292,8 @@ func (s *Server) retryJob(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.canJob(p, lvl, j, access.UpdateBuild); err != nil {
+		return err
 	}
 	nj, err := s.eng.RetryJob(q.ctx(), j, q.caller.User.ID, nil)
 	if err != nil {
@@ -309,9 +308,8 @@ func (s *Server) eraseJob(q *req) error {
 	if err != nil {
 		return err
 	}
-	// erase_build: maintainers on any job, developers on the jobs they ran.
-	if lvl < ci.Maintainer && !(lvl >= ci.Developer && j.UserID == q.caller.User.ID) {
-		return ci.ErrForbidden
+	if err := q.canJob(p, lvl, j, access.EraseBuild); err != nil {
+		return err
 	}
 	j, err = s.eng.EraseJob(q.ctx(), j, q.caller.User.ID)
 	if err != nil {
@@ -336,8 +334,8 @@ func (s *Server) playJob(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.canJob(p, lvl, j, access.PlayBuild); err != nil {
+		return err
 	}
 	nj, err := s.eng.PlayJob(q.ctx(), j, q.caller.User.ID, vars)
 	if err != nil {
@@ -457,7 +455,7 @@ func (s *Server) pipelineJobs(bridges bool) func(q *req) error {
 		}
 		var jobs []*ci.Job
 		total := 0
-		if canReadBuilds(q.caller, p, lvl) {
+		if q.can(p, lvl, access.ReadBuild) == nil {
 			if jobs, err = s.store.ListJobs(q.ctx(), f); err != nil {
 				return err
 			}

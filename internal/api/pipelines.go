@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/pipeline"
@@ -137,8 +138,8 @@ func (s *Server) readablePipelineProject(q *req) (*ci.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !canReadBuilds(q.caller, p, lvl) {
-		return nil, ci.ErrForbidden
+	if err := q.can(p, lvl, access.ReadPipeline); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -305,8 +306,8 @@ func (s *Server) createPipeline(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
+		return err
 	}
 	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
 		UserID: q.caller.User.ID, Variables: vars})
@@ -316,7 +317,7 @@ func (s *Server) createPipeline(q *req) error {
 	return s.writePipeline(q, p, pl, http.StatusCreated, false)
 }
 
-func (s *Server) pipelineAction(q *req, minLvl ci.AccessLevel) (*ci.Project, *ci.Pipeline, error) {
+func (s *Server) pipelineAction(q *req, a access.Action) (*ci.Project, *ci.Pipeline, error) {
 	if _, err := q.pathInt("pipeline_id"); err != nil {
 		return nil, nil, err
 	}
@@ -324,15 +325,15 @@ func (s *Server) pipelineAction(q *req, minLvl ci.AccessLevel) (*ci.Project, *ci
 	if err != nil {
 		return nil, nil, err
 	}
-	if lvl < minLvl {
-		return nil, nil, ci.ErrForbidden
+	if err := q.can(p, lvl, a); err != nil {
+		return nil, nil, err
 	}
 	pl, err := s.findPipeline(q, p)
 	return p, pl, err
 }
 
 func (s *Server) cancelPipeline(q *req) error {
-	p, pl, err := s.pipelineAction(q, ci.Developer)
+	p, pl, err := s.pipelineAction(q, access.UpdatePipeline)
 	if err != nil {
 		return err
 	}
@@ -343,7 +344,7 @@ func (s *Server) cancelPipeline(q *req) error {
 }
 
 func (s *Server) retryPipeline(q *req) error {
-	p, pl, err := s.pipelineAction(q, ci.Developer)
+	p, pl, err := s.pipelineAction(q, access.UpdatePipeline)
 	if err != nil {
 		return err
 	}
@@ -354,7 +355,7 @@ func (s *Server) retryPipeline(q *req) error {
 }
 
 func (s *Server) deletePipeline(q *req) error {
-	_, pl, err := s.pipelineAction(q, ci.Owner)
+	_, pl, err := s.pipelineAction(q, access.DeletePipeline)
 	if err != nil {
 		return err
 	}
@@ -373,8 +374,8 @@ func (s *Server) pipelineVariables(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.ReadPipelineVariable); err != nil {
+		return err
 	}
 	pl, err := s.findPipeline(q, p)
 	if err != nil {
@@ -460,8 +461,8 @@ func (s *Server) lintContent(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
+		return err
 	}
 	repo := s.eng.Repo(p.ID)
 	ref := p.DefaultBranch
@@ -482,8 +483,8 @@ func (s *Server) lintRef(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Developer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
+		return err
 	}
 	repo := s.eng.Repo(p.ID)
 	rev := q.p.Str("sha")

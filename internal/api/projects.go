@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/store"
@@ -146,6 +147,11 @@ func (s *Server) createProject(q *req) error {
 		}
 		return err
 	}
+	// New projects get GitLab's inbound job token allowlist on
+	// (ci_inbound_job_token_scope_enabled defaults to true).
+	if err := s.store.SetJobTokenScope(q.ctx(), p.ID, true); err != nil {
+		return err
+	}
 	if err := s.store.SetMember(q.ctx(), &ci.Member{ProjectID: p.ID, UserID: u.ID, AccessLevel: ci.Owner}); err != nil {
 		return err
 	}
@@ -216,24 +222,16 @@ type Member struct {
 
 // addMember is POST /projects/:id/members (maintainers).
 func (s *Server) addMember(q *req) error {
-	if !q.p.Has("access_level") {
-		return ci.Invalid("access_level is missing")
-	}
-	lvlParam, err := q.p.Int("access_level", 0)
+	lvlParam, err := memberLevelParam(q)
 	if err != nil {
 		return err
-	}
-	switch ci.AccessLevel(lvlParam) {
-	case ci.Guest, ci.Planner, ci.Reporter, ci.Developer, ci.Maintainer, ci.Owner:
-	default:
-		return ci.Invalid("access_level does not have a valid value")
 	}
 	p, lvl, err := s.project(q)
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminMembers); err != nil {
+		return err
 	}
 	var u *ci.User
 	if q.p.Has("user_id") {
@@ -251,6 +249,17 @@ func (s *Server) addMember(q *req) error {
 		}
 	} else {
 		return ci.Invalid("user_id, username are missing, exactly one parameter must be provided")
+	}
+	cur, err := s.store.MemberAccess(q.ctx(), p.ID, u.ID)
+	if err != nil {
+		return err
+	}
+	if cur != ci.NoAccess {
+		// lib/api/members.rb: conflict!('Member already exists').
+		return &ci.Error{Code: ci.EConflict, Message: "Member already exists"}
+	}
+	if err := access.MemberChange(lvl, cur, ci.AccessLevel(lvlParam), u.Username == p.Namespace); err != nil {
+		return err
 	}
 	m := &ci.Member{ProjectID: p.ID, UserID: u.ID, AccessLevel: ci.AccessLevel(lvlParam)}
 	if err := s.store.SetMember(q.ctx(), m); err != nil {
@@ -312,8 +321,8 @@ func (s *Server) createVariable(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminVariables); err != nil {
+		return err
 	}
 	masked, _ := q.p.Bool("masked", false)
 	protected, _ := q.p.Bool("protected", false)

@@ -110,16 +110,6 @@ func (s *Server) jobBasic(set *jobSet, j *ci.Job) JobBasic {
 	return jb
 }
 
-// liveArchive is the job's archive when it exists and has not expired.
-func liveArchive(arts []*ci.Artifact, now time.Time) *ci.Artifact {
-	for _, a := range arts {
-		if a.FileType == "archive" && (a.ExpireAt == nil || a.ExpireAt.After(now)) {
-			return a
-		}
-	}
-	return nil
-}
-
 func (s *Server) job(set *jobSet, j *ci.Job) *Job {
 	out := &Job{JobBasic: s.jobBasic(set, j), Artifacts: []JobArtifact{}, ArtifactsExpireAt: tp(j.ArtifactsExpireAt),
 		Archived: j.Archived, TagList: j.Tags}
@@ -127,7 +117,7 @@ func (s *Server) job(set *jobSet, j *ci.Job) *Job {
 		out.TagList = []string{}
 	}
 	arts := set.artifacts[j.ID]
-	if a := liveArchive(arts, set.now); a != nil {
+	if a := ci.LiveArchive(arts, set.now); a != nil {
 		out.ArtifactsFile = &ArtifactFile{Filename: a.Filename, Size: a.Size}
 	}
 	for _, a := range arts {
@@ -162,29 +152,8 @@ func (s *Server) bridge(set *jobSet, j *ci.Job) *Bridge {
 	return b
 }
 
-// runnerOnline is GitLab's ONLINE_CONTACT_TIMEOUT.
-const runnerOnline = 2 * time.Hour
-
-func runnerStatus(contacted *time.Time, created time.Time, paused bool, now time.Time) (string, bool) {
-	online := contacted != nil && now.Sub(*contacted) < runnerOnline
-	switch {
-	case paused:
-		return "paused", online
-	case contacted == nil:
-		if now.Sub(created) > 7*24*time.Hour {
-			return "stale", false
-		}
-		return "never_contacted", false
-	case online:
-		return "online", true
-	case now.Sub(*contacted) > 7*24*time.Hour:
-		return "stale", false
-	}
-	return "offline", false
-}
-
 func (s *Server) runner(r *ci.Runner, creator *ci.User, busy bool) *Runner {
-	status, online := runnerStatus(r.ContactedAt, r.CreatedAt, r.Paused, s.now())
+	status, online := r.Status(s.now())
 	out := &Runner{ID: r.ID, Description: r.Description, Active: !r.Paused, Paused: r.Paused,
 		IsShared: r.RunnerType == ci.RunnerInstance, RunnerType: r.RunnerType, Online: online,
 		CreatedAt: Time{r.CreatedAt}, Status: status, JobExecutionStatus: "idle"}
@@ -199,10 +168,9 @@ func (s *Server) runner(r *ci.Runner, creator *ci.User, busy bool) *Runner {
 }
 
 func (s *Server) runnerManager(m *ci.RunnerManager, busy bool) *RunnerManager {
-	status, _ := runnerStatus(m.ContactedAt, m.CreatedAt, false, s.now())
 	out := &RunnerManager{ID: m.ID, SystemID: m.SystemID, Version: m.Version, Revision: m.Revision,
 		Platform: m.Platform, Architecture: m.Architecture, CreatedAt: Time{m.CreatedAt},
-		ContactedAt: tp(m.ContactedAt), Status: status, JobExecutionStatus: "idle"}
+		ContactedAt: tp(m.ContactedAt), Status: m.Status(s.now()), JobExecutionStatus: "idle"}
 	if m.IPAddress != "" {
 		ip := m.IPAddress
 		out.IPAddress = &ip

@@ -45,7 +45,7 @@ func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 			s.fail(w, r, perr)
 			return
 		}
-		c, err := s.authenticate(w, r, p, authOpts{jobToken: o.jobToken, scope: o.scope})
+		c, err := s.authenticate(w, r, p, o)
 		if err != nil {
 			var we writtenError
 			if !errors.As(err, &we) {
@@ -105,21 +105,12 @@ func (s *Server) project(q *req) (*ci.Project, ci.AccessLevel, error) {
 		}
 		return nil, 0, err
 	}
-	lvl, err := s.access(ctx, q.caller, p)
+	lvl, err := s.policy.Role(ctx, q.caller, p)
 	if err != nil {
 		return nil, 0, err
 	}
-	if !canSee(q.caller, p, lvl) {
-		return nil, 0, ci.ErrProjectNotFound
-	}
-	if q.caller != nil && q.caller.Job != nil && q.caller.Job.ProjectID != p.ID && lvl == ci.NoAccess {
-		src, _ := s.store.ProjectByID(ctx, q.caller.Job.ProjectID)
-		srcPath := ""
-		if src != nil {
-			srcPath = src.FullPath()
-		}
-		return nil, 0, ci.Forbidden("Authentication by CI/CD job token not allowed from " + srcPath +
-			" to project #" + strconv.FormatInt(p.ID, 10) + ".")
+	if err := s.policy.Visible(ctx, q.caller, p, lvl); err != nil {
+		return nil, 0, err
 	}
 	return p, lvl, nil
 }

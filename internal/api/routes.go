@@ -43,6 +43,13 @@ func (s *Server) routes() []httpx.Route {
 		r("POST", "/projects/{id}/members", auth, s.addMember),
 		r("GET", "/projects/{id}/members", auth, s.listMembers),
 		r("POST", "/projects/{id}/variables", auth, s.createVariable),
+		r("PUT", "/projects/{id}/members/{user_id}", auth, s.updateMember),
+		r("DELETE", "/projects/{id}/members/{user_id}", auth, s.deleteMember),
+		r("GET", "/projects/{id}/job_token_scope", auth, s.getJobTokenScope),
+		r("PATCH", "/projects/{id}/job_token_scope", auth, s.patchJobTokenScope),
+		r("GET", "/projects/{id}/job_token_scope/allowlist", auth, s.listJobTokenAllowlist),
+		r("POST", "/projects/{id}/job_token_scope/allowlist", auth, s.addJobTokenAllowlist),
+		r("DELETE", "/projects/{id}/job_token_scope/allowlist/{target_project_id}", auth, s.removeJobTokenAllowlist),
 
 		// Jobs.
 		r("GET", "/projects/{id}/jobs", authJob, s.listProjectJobs),
@@ -70,6 +77,23 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/trigger_jobs", anyoneJob, s.pipelineJobs(true)),
 		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
+
+		// Repository (reads; repository.go).
+		r("GET", "/projects/{id}/repository/commits", anyoneJob, s.listCommits),
+		r("GET", "/projects/{id}/repository/commits/{sha}", anyoneJob, s.getCommit),
+		r("GET", "/projects/{id}/repository/commits/{sha}/refs", anyoneJob, s.commitRefs),
+		r("GET", "/projects/{id}/repository/commits/{sha}/statuses", anyoneJob, s.commitStatuses),
+		r("GET", "/projects/{id}/repository/branches", anyoneJob, s.listBranches),
+		r("GET", "/projects/{id}/repository/branches/{branch}", anyoneJob, s.getBranch),
+		r("GET", "/projects/{id}/repository/tags", anyoneJob, s.listTags),
+		r("GET", "/projects/{id}/repository/tags/{tag_name}", anyoneJob, s.getTag),
+		r("GET", "/projects/{id}/repository/tree", anyoneJob, s.listTree),
+		r("GET", "/projects/{id}/repository/files/{file_path}", anyoneJob, s.getFile),
+		r("GET", "/projects/{id}/repository/files/{file_path}/raw", anyoneJob, s.getRawFile),
+		// archive and archive.<format>: ServeMux wildcards take whole segments.
+		r("GET", "/projects/{id}/repository/{archive}", anyoneJob, s.repositoryArchive),
+		r("GET", "/projects/{id}/merge_requests", anyone, s.listMergeRequests),
+		r("GET", "/projects/{id}/merge_requests/{merge_request_iid}", anyone, s.getMergeRequest),
 
 		// Runners (management; the runner protocol is in runnerapi).
 		r("POST", "/user/runners", createRunner, s.createUserRunner),

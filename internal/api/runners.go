@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
@@ -23,25 +23,6 @@ import (
 // runnerTokenChars is the random part of a created runner's glrt- token.
 const runnerTokenChars = 20
 
-// runnerStaleAfter is Ci::Runner::STALE_TIMEOUT.
-const runnerStaleAfter = 7 * 24 * time.Hour
-
-// runnerMinTimeout is the model's floor on maximum_timeout (10 minutes).
-const runnerMinTimeout = 600
-
-// runnerNoteMax is the model's limit on maintenance_note.
-const runnerNoteMax = 1024
-
-// Value sets of Ci::Runner, as Grape's values: validators list them.
-var (
-	runnerTypes        = []string{ci.RunnerInstance, ci.RunnerGroup, ci.RunnerProject}
-	runnerAccessLevels = []string{"not_protected", "ref_protected"}
-	// runnerStatuses is AVAILABLE_STATUSES_INCL_DEPRECATED.
-	runnerStatuses = []string{"active", "paused", "online", "offline", "never_contacted", "stale"}
-	// runnerScopes is AVAILABLE_SCOPES: legacy types, types and statuses.
-	runnerScopes = slices.Concat([]string{"specific", "shared"}, runnerTypes, runnerStatuses)
-)
-
 var (
 	errRunnerNotFound          = ci.NotFound("Runner")
 	errNoRunnerAccess          = ci.Forbidden("No access granted")
@@ -52,223 +33,8 @@ var (
 		"access_level", "maximum_timeout", "maintenance_note"}
 )
 
-// RunnerRegistrationDetails is API::Entities::Ci::RunnerRegistrationDetails.
-// TokenExpiresAt is always null: Gantry's runner tokens do not expire.
-type RunnerRegistrationDetails struct {
-	ID             int64   `json:"id"`
-	Token          string  `json:"token"`
-	TokenExpiresAt *string `json:"token_expires_at"`
-}
-
-// RunnerProject is how RunnerDetails lists a runner's projects.
-type RunnerProject struct {
-	ID                int64  `json:"id"`
-	Description       string `json:"description"`
-	Name              string `json:"name"`
-	NameWithNamespace string `json:"name_with_namespace"`
-	Path              string `json:"path"`
-	PathWithNamespace string `json:"path_with_namespace"`
-}
-
-// RunnerDetails is API::Entities::Ci::RunnerDetails. The manager-derived
-// keys (version … architecture) are the most recently contacted manager's,
-// null when the runner never connected.
-type RunnerDetails struct {
-	Runner
-	TagList         []string        `json:"tag_list"`
-	RunUntagged     bool            `json:"run_untagged"`
-	Locked          bool            `json:"locked"`
-	MaximumTimeout  *int            `json:"maximum_timeout"`
-	AccessLevel     string          `json:"access_level"`
-	Version         *string         `json:"version"`
-	Revision        *string         `json:"revision"`
-	Platform        *string         `json:"platform"`
-	Architecture    *string         `json:"architecture"`
-	ContactedAt     *Time           `json:"contacted_at"`
-	MaintenanceNote *string         `json:"maintenance_note"`
-	Projects        []RunnerProject `json:"projects"`
-	Groups          []any           `json:"groups"`
-}
-
-// ProjectIdentity is API::Entities::ProjectIdentity.
-type ProjectIdentity struct {
-	ID                int64  `json:"id"`
-	Description       string `json:"description"`
-	Name              string `json:"name"`
-	NameWithNamespace string `json:"name_with_namespace"`
-	Path              string `json:"path"`
-	PathWithNamespace string `json:"path_with_namespace"`
-	CreatedAt         Time   `json:"created_at"`
-}
-
-// JobBasicWithProject is API::Entities::Ci::JobBasicWithProject, what GET
-// /runners/:id/jobs lists. Its project key shadows JobBasic's, as the Grape
-// entity re-exposes it.
-type JobBasicWithProject struct {
-	JobBasic
-	Project ProjectIdentity `json:"project"`
-}
-
 // oneOf reports whether v is in set.
 func oneOf(v string, set []string) bool { return slices.Contains(set, v) }
-
-// tagListParam reads tag_list as Grape's CommaSeparatedToArray coerces it:
-// an array or a comma-separated string, each element split on commas,
-// stripped; blanks and duplicates are dropped as acts_as_taggable does.
-func tagListParam(q *req) []string {
-	tags := []string{}
-	for _, v := range q.p.List("tag_list") {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" && !slices.Contains(tags, t) {
-				tags = append(tags, t)
-			}
-		}
-	}
-	// Sorted like legacy registration stores them (runnerapi), so both
-	// paths show tag_list alike.
-	slices.Sort(tags)
-	return tags
-}
-
-// optBool reads an optional Boolean parameter, nil when absent.
-func optBool(q *req, k string) (*bool, error) {
-	if !q.p.Has(k) {
-		return nil, nil
-	}
-	v, err := q.p.Bool(k, false)
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
-// runnerSettings are the optional settings POST /user/runners and PUT
-// /runners/:id share, validated in Grape's declaration order.
-type runnerSettings struct {
-	description, maintenanceNote, accessLevel *string
-	paused, locked, runUntagged               *bool
-	tags                                      []string // nil when absent
-	maximumTimeout                            *int64   // 0 clears it (PUT)
-}
-
-// readRunnerSettings validates the shared settings. active is PUT's
-// deprecated inverse of paused.
-func readRunnerSettings(q *req, withActive bool) (*runnerSettings, error) {
-	rs := &runnerSettings{}
-	str := func(k string) *string {
-		if !q.p.Has(k) {
-			return nil
-		}
-		v := q.p.Str(k)
-		return &v
-	}
-	rs.description = str("description")
-	var err error
-	if withActive {
-		active, err := optBool(q, "active")
-		if err != nil {
-			return nil, err
-		}
-		if active != nil {
-			paused := !*active
-			rs.paused = &paused
-		}
-	}
-	if q.p.Has("paused") {
-		if rs.paused, err = optBool(q, "paused"); err != nil {
-			return nil, err
-		}
-	}
-	if q.p.Has("tag_list") {
-		rs.tags = tagListParam(q)
-	}
-	if rs.runUntagged, err = optBool(q, "run_untagged"); err != nil {
-		return nil, err
-	}
-	if rs.locked, err = optBool(q, "locked"); err != nil {
-		return nil, err
-	}
-	if rs.accessLevel = str("access_level"); rs.accessLevel != nil && !oneOf(*rs.accessLevel, runnerAccessLevels) {
-		return nil, ci.Invalid("access_level does not have a valid value")
-	}
-	if q.p.Has("maximum_timeout") {
-		// Grape coerces a blank Integer to nil, which clears the limit.
-		if strings.TrimSpace(q.p.Str("maximum_timeout")) == "" {
-			zero := int64(0)
-			rs.maximumTimeout = &zero
-		} else {
-			n, err := q.p.Int("maximum_timeout", 0)
-			if err != nil {
-				return nil, err
-			}
-			rs.maximumTimeout = &n
-		}
-	}
-	rs.maintenanceNote = str("maintenance_note")
-	return rs, nil
-}
-
-// apply writes the settings onto r.
-func (rs *runnerSettings) apply(r *ci.Runner) {
-	if rs.description != nil {
-		r.Description = *rs.description
-	}
-	if rs.paused != nil {
-		r.Paused = *rs.paused
-	}
-	if rs.tags != nil {
-		r.Tags = rs.tags
-	}
-	if rs.runUntagged != nil {
-		r.RunUntagged = *rs.runUntagged
-	}
-	if rs.locked != nil {
-		r.Locked = *rs.locked
-	}
-	if rs.accessLevel != nil {
-		r.AccessLevel = *rs.accessLevel
-	}
-	if rs.maximumTimeout != nil {
-		r.MaximumTimeout = int(*rs.maximumTimeout)
-	}
-	if rs.maintenanceNote != nil {
-		r.MaintenanceNote = *rs.maintenanceNote
-	}
-}
-
-// runnerValidationError is one failed Ci::Runner model validation.
-type runnerValidationError struct{ attr, full, msg string }
-
-// validateRunner runs Ci::Runner's validations that Gantry's settings can
-// break.
-func validateRunner(r *ci.Runner) []runnerValidationError {
-	var errs []runnerValidationError
-	if r.MaximumTimeout != 0 && r.MaximumTimeout < runnerMinTimeout {
-		errs = append(errs, runnerValidationError{"maximum_timeout", "Maximum timeout", "needs to be at least 10 minutes"})
-	}
-	if len(r.Tags) == 0 && !r.RunUntagged {
-		errs = append(errs, runnerValidationError{"tags_list", "Tags list",
-			"can not be empty when runner is not allowed to pick untagged jobs"})
-	}
-	if len([]rune(r.MaintenanceNote)) > runnerNoteMax {
-		errs = append(errs, runnerValidationError{"maintenance_note", "Maintenance note",
-			fmt.Sprintf("is too long (maximum is %d characters)", runnerNoteMax)})
-	}
-	return errs
-}
-
-// toSentence is Rails' Array#to_sentence.
-func toSentence(xs []string) string {
-	switch len(xs) {
-	case 0:
-		return ""
-	case 1:
-		return xs[0]
-	case 2:
-		return xs[0] + " and " + xs[1]
-	}
-	return strings.Join(xs[:len(xs)-1], ", ") + ", and " + xs[len(xs)-1]
-}
 
 // createUserRunner is POST /user/runners: a runner created by a user,
 // answering its glrt- token once.
@@ -277,7 +43,7 @@ func (s *Server) createUserRunner(q *req) error {
 		return ci.Invalid("runner_type is missing")
 	}
 	typ := q.p.Str("runner_type")
-	if !oneOf(typ, runnerTypes) {
+	if !oneOf(typ, ci.RunnerTypes) {
 		return ci.Invalid("runner_type does not have a valid value")
 	}
 	var scopeID int64
@@ -296,14 +62,14 @@ func (s *Server) createUserRunner(q *req) error {
 		}
 		scopeID = n
 	}
-	rs, err := readRunnerSettings(q, false)
+	rs, err := ci.ParseRunnerSettings(q.p, false)
 	if err != nil {
 		return err
 	}
 	ctx := q.ctx()
-	r := &ci.Runner{RunnerType: typ, RunUntagged: true, AccessLevel: "not_protected", Tags: []string{},
+	r := &ci.Runner{RunnerType: typ, RunUntagged: true, AccessLevel: ci.RunnerNotProtected, Tags: []string{},
 		CreatedByID: q.caller.User.ID, CreatedAt: s.now()}
-	rs.apply(r)
+	rs.Apply(r)
 	// CreateRunnerService: the strategy validates its scope (400), then
 	// the user's permission on it (403).
 	switch typ {
@@ -322,21 +88,17 @@ func (s *Server) createUserRunner(q *req) error {
 			}
 			return fmt.Errorf("runner project: %w", err)
 		}
-		lvl, err := s.access(ctx, q.caller, p)
+		lvl, err := s.policy.Role(ctx, q.caller, p)
 		if err != nil {
 			return err
 		}
-		if lvl < ci.Maintainer {
+		if q.can(p, lvl, access.AdminRunners) != nil {
 			return errInsufficientPermissions
 		}
 		r.ProjectIDs = []int64{p.ID}
 	}
-	if errs := validateRunner(r); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.full + " " + e.msg
-		}
-		return ci.BadRequest(toSentence(msgs))
+	if errs := r.Validate(); len(errs) > 0 {
+		return ci.BadRequest(errs.Sentence())
 	}
 	token := auth.NewToken(auth.PrefixRunner, runnerTokenChars)
 	r.TokenPrefix = token[:len(auth.PrefixRunner)+8]
@@ -429,126 +191,61 @@ func (s *Server) runnerEntities(ctx context.Context, rs []*ci.Runner) ([]*Runner
 	return out, nil
 }
 
-// runnerFilter holds the list endpoints' filters (filter_params and the
-// deprecated scope).
-type runnerFilter struct {
-	scope, typ, status, versionPrefix string
-	paused                            *bool
-	tags                              []string
-	pg                                page
-}
-
-// readRunnerFilter validates the list filters in Grape's order.
-func readRunnerFilter(q *req) (*runnerFilter, error) {
-	f := &runnerFilter{scope: q.p.Str("scope"), typ: q.p.Str("type"), status: q.p.Str("status")}
-	if q.p.Has("scope") && !oneOf(f.scope, runnerScopes) {
-		return nil, ci.Invalid("scope does not have a valid value")
-	}
-	if q.p.Has("type") && !oneOf(f.typ, runnerTypes) {
-		return nil, ci.Invalid("type does not have a valid value")
-	}
-	var err error
-	if f.paused, err = optBool(q, "paused"); err != nil {
-		return nil, err
-	}
-	if q.p.Has("status") && !oneOf(f.status, runnerStatuses) {
-		return nil, ci.Invalid("status does not have a valid value")
+// readRunnerFilter validates the list filters (filter_params and the
+// deprecated scope) in Grape's order into a store filter.
+func (s *Server) readRunnerFilter(q *req) (store.RunnerFilter, page, error) {
+	f := store.RunnerFilter{Now: s.now()}
+	for _, p := range []struct {
+		key string
+		set []string
+	}{{"scope", ci.RunnerScopes}, {"type", ci.RunnerTypes}, {"paused", nil}, {"status", ci.RunnerStatuses}} {
+		if !q.p.Has(p.key) {
+			continue
+		}
+		if p.set == nil {
+			paused, err := q.p.Bool(p.key, false)
+			if err != nil {
+				return f, page{}, err
+			}
+			f.Paused = &paused
+			continue
+		}
+		v := q.p.Str(p.key)
+		if !oneOf(v, p.set) {
+			return f, page{}, ci.Invalid("%s does not have a valid value", p.key)
+		}
+		f.Scopes = append(f.Scopes, v)
 	}
 	if q.p.Has("tag_list") {
-		f.tags = tagListParam(q)
+		f.TagList = ci.TagList(q.p.List("tag_list"))
 	}
 	if q.p.Has("version_prefix") {
-		f.versionPrefix = q.p.Str("version_prefix")
-		if !versionPrefixRe.MatchString(f.versionPrefix) {
-			return nil, ci.Invalid("version_prefix is invalid")
+		f.VersionPrefix = q.p.Str("version_prefix")
+		if !versionPrefixRe.MatchString(f.VersionPrefix) {
+			return f, page{}, ci.Invalid("version_prefix is invalid")
 		}
 	}
-	if f.pg, err = q.page(); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// runnerHasScope applies one Ci::Runner scope (a type, a legacy type or a
-// status; statuses ignore paused as GitLab's scopes do).
-func runnerHasScope(r *ci.Runner, scope string, now time.Time) bool {
-	contacted := r.ContactedAt
-	switch scope {
-	case "", "all":
-		return true
-	case "shared":
-		return r.RunnerType == ci.RunnerInstance
-	case "specific":
-		return r.RunnerType != ci.RunnerInstance
-	case ci.RunnerInstance, ci.RunnerGroup, ci.RunnerProject:
-		return r.RunnerType == scope
-	case "active":
-		return !r.Paused
-	case "paused":
-		return r.Paused
-	case "online":
-		return contacted != nil && now.Sub(*contacted) < runnerOnline
-	case "offline":
-		return contacted != nil && now.Sub(*contacted) >= runnerOnline
-	case "never_contacted":
-		return contacted == nil
-	case "stale":
-		return now.Sub(r.CreatedAt) > runnerStaleAfter && (contacted == nil || now.Sub(*contacted) > runnerStaleAfter)
-	}
-	return false
-}
-
-// filterRunners applies every list filter in memory: the store knows
-// neither statuses nor manager versions, and cannot count.
-func (s *Server) filterRunners(ctx context.Context, rs []*ci.Runner, f *runnerFilter) ([]*ci.Runner, error) {
-	now := s.now()
-	out := rs[:0:0]
-	for _, r := range rs {
-		if !runnerHasScope(r, f.scope, now) || !runnerHasScope(r, f.typ, now) || !runnerHasScope(r, f.status, now) {
-			continue
-		}
-		if f.paused != nil && r.Paused != *f.paused {
-			continue
-		}
-		if !hasAllTags(r.Tags, f.tags) {
-			continue
-		}
-		if f.versionPrefix != "" {
-			ms, err := s.store.ListRunnerManagers(ctx, r.ID)
-			if err != nil {
-				return nil, fmt.Errorf("runner managers: %w", err)
-			}
-			if !slices.ContainsFunc(ms, func(m *ci.RunnerManager) bool { return strings.HasPrefix(m.Version, f.versionPrefix) }) {
-				continue
-			}
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// hasAllTags is tagged_with(list): every wanted tag is on the runner.
-func hasAllTags(have, want []string) bool {
-	for _, t := range want {
-		if !slices.Contains(have, t) {
-			return false
-		}
-	}
-	return true
-}
-
-// writeRunnerPage filters, paginates (with a total, as GitLab counts
-// runners) and renders a runner list.
-func (s *Server) writeRunnerPage(q *req, rs []*ci.Runner, f *runnerFilter) error {
-	rs, err := s.filterRunners(q.ctx(), rs, f)
+	pg, err := q.page()
 	if err != nil {
-		return err
+		return f, page{}, err
 	}
-	total := len(rs)
-	lo := min(f.pg.offset(), total)
-	hi := min(lo+f.pg.PerPage, total)
-	s.offsetHeaders(q, f.pg, hi < total, total)
-	out, err := s.runnerEntities(q.ctx(), rs[lo:hi])
+	f.Limit, f.Offset = pg.PerPage, pg.offset()
+	return f, pg, nil
+}
+
+// writeRunnerPage lists one page of runners with a total, as GitLab
+// counts runners, and renders it.
+func (s *Server) writeRunnerPage(q *req, f store.RunnerFilter, pg page) error {
+	total, err := s.store.CountRunners(q.ctx(), f)
+	if err != nil {
+		return fmt.Errorf("count runners: %w", err)
+	}
+	rs, err := s.store.ListRunners(q.ctx(), f)
+	if err != nil {
+		return fmt.Errorf("list runners: %w", err)
+	}
+	s.offsetHeaders(q, pg, f.Offset+len(rs) < total, total)
+	out, err := s.runnerEntities(q.ctx(), rs)
 	if err != nil {
 		return err
 	}
@@ -559,11 +256,11 @@ func (s *Server) writeRunnerPage(q *req, rs []*ci.Runner, f *runnerFilter) error
 // GET /runners/all (every runner; administrators only).
 func (s *Server) listRunners(all bool) func(*req) error {
 	return func(q *req) error {
-		f, err := readRunnerFilter(q)
+		f, pg, err := s.readRunnerFilter(q)
 		if err != nil {
 			return err
 		}
-		sf := store.RunnerFilter{IncludeAll: all}
+		f.IncludeAll = all
 		if all {
 			if !q.caller.Admin() {
 				return ci.ErrForbidden
@@ -571,16 +268,12 @@ func (s *Server) listRunners(all bool) func(*req) error {
 		} else {
 			// Owned runners are never instance runners, so the legacy and
 			// type scopes are refused here as GitLab's filter_runners does.
-			if f.scope != "" && !oneOf(f.scope, runnerStatuses) {
+			if scope := q.p.Str("scope"); scope != "" && !oneOf(scope, ci.RunnerStatuses) {
 				return errRunnerScope
 			}
-			sf.OwnedBy = q.caller.User.ID
+			f.OwnedBy = q.caller.User.ID
 		}
-		rs, err := s.store.ListRunners(q.ctx(), sf)
-		if err != nil {
-			return fmt.Errorf("list runners: %w", err)
-		}
-		return s.writeRunnerPage(q, rs, f)
+		return s.writeRunnerPage(q, f, pg)
 	}
 }
 
@@ -592,18 +285,15 @@ func (s *Server) projectRunners(q *req) error {
 	if err != nil {
 		return err
 	}
-	if lvl < ci.Maintainer {
-		return ci.ErrForbidden
+	if err := q.can(p, lvl, access.AdminRunners); err != nil {
+		return err
 	}
-	f, err := readRunnerFilter(q)
+	f, pg, err := s.readRunnerFilter(q)
 	if err != nil {
 		return err
 	}
-	rs, err := s.store.ListRunners(q.ctx(), store.RunnerFilter{ProjectID: p.ID})
-	if err != nil {
-		return fmt.Errorf("project runners: %w", err)
-	}
-	return s.writeRunnerPage(q, rs, f)
+	f.ProjectID = p.ID
+	return s.writeRunnerPage(q, f, pg)
 }
 
 // runnerDetails renders RunnerDetails for the caller.
@@ -667,8 +357,7 @@ func (s *Server) runnerDetails(q *req, r *ci.Runner) (*RunnerDetails, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.Projects = append(d.Projects, RunnerProject{ID: id.ID, Description: id.Description, Name: id.Name,
-			NameWithNamespace: id.NameWithNamespace, Path: id.Path, PathWithNamespace: id.PathWithNamespace})
+		d.Projects = append(d.Projects, id.RunnerProject)
 	}
 	return d, nil
 }
@@ -680,8 +369,9 @@ func (s *Server) projectIdentity(q *req, p *ci.Project) (ProjectIdentity, error)
 	if err != nil {
 		return ProjectIdentity{}, err
 	}
-	return ProjectIdentity{ID: p.ID, Description: p.Description, Name: p.Name, NameWithNamespace: e.NameWithNamespace,
-		Path: p.Path, PathWithNamespace: p.FullPath(), CreatedAt: Time{p.CreatedAt}}, nil
+	return ProjectIdentity{RunnerProject: RunnerProject{ID: p.ID, Description: p.Description, Name: p.Name,
+		NameWithNamespace: e.NameWithNamespace, Path: p.Path, PathWithNamespace: p.FullPath()},
+		CreatedAt: Time{p.CreatedAt}}, nil
 }
 
 // getRunner is GET /runners/:runner_id. Instance runners are visible to
@@ -713,7 +403,7 @@ func (s *Server) updateRunner(q *req) error {
 	if err != nil {
 		return err
 	}
-	rs, err := readRunnerSettings(q, true)
+	rs, err := ci.ParseRunnerSettings(q.p, true)
 	if err != nil {
 		return err
 	}
@@ -724,21 +414,14 @@ func (s *Server) updateRunner(q *req) error {
 		return ci.Invalid("active, paused are mutually exclusive")
 	}
 	ctx := q.ctx()
-	r, err := s.findRunner(ctx, id)
+	r, err := s.managedRunner(ctx, q.caller, id)
 	if err != nil {
 		return err
 	}
-	if err := s.requireOwner(ctx, q.caller, r); err != nil {
-		return err
-	}
-	rs.apply(r)
-	if errs := validateRunner(r); len(errs) > 0 {
+	rs.Apply(r)
+	if errs := r.Validate(); len(errs) > 0 {
 		// render_validation_error!: {"message": {attr: [messages]}}.
-		body := map[string][]string{}
-		for _, e := range errs {
-			body[e.attr] = append(body[e.attr], e.msg)
-		}
-		return &ci.Error{Code: ci.EBadRequest, Message: "400 Bad request", Body: body}
+		return &ci.Error{Code: ci.EBadRequest, Message: "400 Bad request", Body: errs.ByAttr()}
 	}
 	if err := s.store.UpdateRunner(ctx, r); err != nil {
 		return fmt.Errorf("update runner %d: %w", r.ID, err)
@@ -781,151 +464,16 @@ func (s *Server) deleteRunner(q *req) error {
 	return nil
 }
 
-// runnerJobScanChunk is how many jobs one store round trip reads while
-// looking for a runner's jobs.
-
-// runnerJobs is GET /runners/:runner_id/jobs.
-func (s *Server) runnerJobs(q *req) error {
-	id, err := runnerIDParam(q)
-	if err != nil {
-		return err
-	}
-	systemID := q.p.Str("system_id")
-	var statuses []ci.Status
-	if q.p.Has("status") {
-		// Ci::Build::AVAILABLE_STATUSES: any job status.
-		st, ok := ci.ParseStatus(q.p.Str("status"))
-		if !ok {
-			return ci.Invalid("status does not have a valid value")
-		}
-		statuses = []ci.Status{st}
-	}
-	orderBy := q.p.Str("order_by")
-	if q.p.Has("order_by") && orderBy != "id" {
-		return ci.Invalid("order_by does not have a valid value")
-	}
-	sortDir := "desc"
-	if q.p.Has("sort") {
-		sortDir = q.p.Str("sort")
-		if sortDir != "asc" && sortDir != "desc" {
-			return ci.Invalid("sort does not have a valid value")
-		}
-	}
-	pg, err := q.page()
-	if err != nil {
-		return err
-	}
-	ctx := q.ctx()
+// managedRunner loads a runner the caller may manage.
+func (s *Server) managedRunner(ctx context.Context, c *Caller, id int64) (*ci.Runner, error) {
 	r, err := s.findRunner(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.requireOwner(ctx, q.caller, r); err != nil {
-		return err
+	if err := s.requireOwner(ctx, c, r); err != nil {
+		return nil, err
 	}
-	var managerID int64
-	if systemID != "" {
-		ms, err := s.store.ListRunnerManagers(ctx, r.ID)
-		if err != nil {
-			return fmt.Errorf("runner managers: %w", err)
-		}
-		managerID = -1 // an unknown system_id matches no job
-		for _, m := range ms {
-			if m.SystemID == systemID {
-				managerID = m.ID
-			}
-		}
-	}
-	// Non-admins see the jobs of projects where they are reporters.
-	canRead := map[int64]bool{}
-	visible := func(pid int64) (bool, error) {
-		if q.caller.Admin() {
-			return true, nil
-		}
-		if v, ok := canRead[pid]; ok {
-			return v, nil
-		}
-		lvl, err := s.store.MemberAccess(ctx, pid, q.caller.User.ID)
-		if err != nil {
-			return false, fmt.Errorf("job project access: %w", err)
-		}
-		canRead[pid] = lvl >= ci.Reporter
-		return canRead[pid], nil
-	}
-	jobs, err := s.scanRunnerJobs(ctx, r.ID, managerID, statuses, visible)
-	if err != nil {
-		return err
-	}
-	// RunnerJobsFinder sorts by id desc unless order_by is given; sort
-	// alone changes nothing.
-	if orderBy == "id" && sortDir == "asc" {
-		slices.Reverse(jobs)
-	}
-	total := len(jobs)
-	lo := min(pg.offset(), total)
-	hi := min(lo+pg.PerPage, total)
-	if systemID != "" {
-		// GitLab skips the count when filtering by manager.
-		s.offsetHeaders(q, pg, hi < total, -1)
-	} else {
-		s.offsetHeaders(q, pg, hi < total, total)
-	}
-	return s.writeRunnerJobs(q, jobs[lo:hi])
-}
-
-// scanRunnerJobs returns the builds runner ran (and manager, when not 0),
-// newest first, that visible allows.
-func (s *Server) scanRunnerJobs(ctx context.Context, runnerID, managerID int64, statuses []ci.Status,
-	visible func(int64) (bool, error)) ([]*ci.Job, error) {
-	jobs, err := s.store.ListJobs(ctx, store.JobFilter{Kind: store.BuildsOnly, Statuses: statuses,
-		RunnerID: runnerID, RunnerManagerID: managerID, Brief: true})
-	if err != nil {
-		return nil, fmt.Errorf("runner jobs: %w", err)
-	}
-	out := jobs[:0]
-	for _, j := range jobs {
-		ok, err := visible(j.ProjectID)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, j)
-		}
-	}
-	return out, nil
-}
-
-// writeRunnerJobs renders JobBasicWithProject, loading what the entities
-// embed one project at a time.
-func (s *Server) writeRunnerJobs(q *req, jobs []*ci.Job) error {
-	ctx := q.ctx()
-	byProject := map[int64][]*ci.Job{}
-	for _, j := range jobs {
-		byProject[j.ProjectID] = append(byProject[j.ProjectID], j)
-	}
-	rendered := make(map[int64]*JobBasicWithProject, len(jobs))
-	for pid, pjobs := range byProject {
-		p, err := s.store.ProjectByID(ctx, pid)
-		if err != nil {
-			return fmt.Errorf("job project %d: %w", pid, err)
-		}
-		set, err := s.loadJobSet(ctx, p, pjobs)
-		if err != nil {
-			return err
-		}
-		ident, err := s.projectIdentity(q, p)
-		if err != nil {
-			return err
-		}
-		for _, j := range pjobs {
-			rendered[j.ID] = &JobBasicWithProject{JobBasic: s.jobBasic(set, j), Project: ident}
-		}
-	}
-	out := make([]*JobBasicWithProject, 0, len(jobs))
-	for _, j := range jobs {
-		out = append(out, rendered[j.ID])
-	}
-	return q.json(http.StatusOK, out)
+	return r, nil
 }
 
 // requireOwner answers GitLab's "No access granted" unless the caller may

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
@@ -32,6 +33,8 @@ type Config struct {
 	Git http.Handler
 	// IsGitPath selects the requests Git serves.
 	IsGitPath func(string) bool
+	// Policy is the access policy; nil builds one on Store.
+	Policy *access.Policy
 	// RunnerRegistrationToken enables legacy runner registration.
 	RunnerRegistrationToken string
 }
@@ -43,7 +46,8 @@ type Server struct {
 	eng   *pipeline.Service
 	log   *slog.Logger
 	mux   *http.ServeMux
-	auth  *tokenCache
+	// policy answers who is calling and what they may do.
+	policy *access.Policy
 }
 
 // New builds the server and its route table.
@@ -51,7 +55,11 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux(), auth: newTokenCache()}
+	s := &Server{cfg: cfg, store: cfg.Store, eng: cfg.Engine, log: cfg.Log, mux: http.NewServeMux()}
+	s.policy = cfg.Policy
+	if s.policy == nil {
+		s.policy = access.New(cfg.Store, s.now)
+	}
 	for _, r := range append(s.routes(), cfg.Extra...) {
 		s.mux.HandleFunc(r.Method+" "+r.Pattern, r.Handler)
 	}

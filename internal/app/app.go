@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/api"
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/blob"
@@ -124,11 +125,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(st, eng), OnPush: onPush(st, eng, log), Logger: log})
+	// One access policy for the API, git, the runner protocol and the UI.
+	pol := access.New(st, nil)
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(st, eng, pol), OnPush: onPush(st, eng, log), Logger: log})
 	srv := api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
-		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath})
+		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})
 	ui, err := web.New(web.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
-		Hub: hub, IsGitPath: gitserve.IsGitPath})
+		Hub: hub, IsGitPath: gitserve.IsGitPath, Policy: pol})
 	if err != nil {
 		return err
 	}

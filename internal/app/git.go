@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/gantryci/gantry/internal/auth"
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/gitserve"
@@ -14,11 +14,11 @@ import (
 	"github.com/gantryci/gantry/internal/store"
 )
 
-// gitResolver authorises smart-HTTP requests as GitLab does: any username
-// with a personal access token as password, gitlab-ci-token with the token
-// of a running job (read only), anonymous reads of public projects.
-func gitResolver(db store.Store, eng *pipeline.Service) func(ctx context.Context, fullPath string, access gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
-	return func(ctx context.Context, fullPath string, access gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
+// gitResolver authorises smart-HTTP requests through the access policy:
+// the same token rules (expiry, revocation, scopes) and project rules as the
+// API, so a token the API refuses cannot fetch or push either.
+func gitResolver(db store.Store, eng *pipeline.Service, pol *access.Policy) func(ctx context.Context, fullPath string, acc gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
+	return func(ctx context.Context, fullPath string, acc gitserve.Access, user, pass string, ok bool) (gitserve.Target, error) {
 		i := strings.LastIndexByte(fullPath, '/')
 		if i <= 0 {
 			return gitserve.Target{}, gitserve.ErrNotFound
@@ -34,66 +34,35 @@ func gitResolver(db store.Store, eng *pipeline.Service) func(ctx context.Context
 			return gitserve.Target{}, err
 		}
 		t := gitserve.Target{ProjectID: p.ID, RepoDir: eng.RepoDir(p.ID)}
-		if !ok {
-			if access == gitserve.Read && p.Visibility == ci.VisibilityPublic {
-				return t, nil
+		write := acc == gitserve.Write
+		var c *access.Caller
+		if ok {
+			if c, err = pol.GitCaller(ctx, user, pass, write); err != nil {
+				return t, gitDenial(err)
 			}
-			return t, gitserve.ErrUnauthorized
+			t.UserID = c.User.ID
 		}
-		var lvl ci.AccessLevel
-		var userID int64
-		if user == "gitlab-ci-token" || strings.HasPrefix(pass, auth.PrefixJob) {
-			j, err := db.JobByTokenDigest(ctx, auth.Digest(pass))
-			if err != nil || !j.Status.Executing() {
-				return t, gitserve.ErrUnauthorized
-			}
-			if access == gitserve.Write {
-				return t, gitserve.ErrForbidden
-			}
-			userID = j.UserID
-			if j.ProjectID == p.ID {
-				lvl = ci.Reporter
-			} else if lvl, err = db.MemberAccess(ctx, p.ID, j.UserID); err != nil {
-				return t, err
-			}
-		} else {
-			tok, err := db.TokenByDigest(ctx, auth.Digest(pass))
-			if err != nil || tok.Revoked {
-				return t, gitserve.ErrUnauthorized
-			}
-			u, err := db.UserByID(ctx, tok.UserID)
-			if err != nil || u.State != "active" {
-				return t, gitserve.ErrUnauthorized
-			}
-			userID = u.ID
-			if lvl, err = db.MemberAccess(ctx, p.ID, u.ID); err != nil {
-				return t, err
-			}
-			if u.Admin {
-				lvl = ci.Owner
-			}
-			scopeOK := tok.HasScope(ci.ScopeAPI) || tok.HasScope(ci.ScopeWriteRepo) ||
-				(access == gitserve.Read && (tok.HasScope(ci.ScopeReadRepo) || tok.HasScope(ci.ScopeReadAPI)))
-			if !scopeOK {
-				return t, gitserve.ErrForbidden
-			}
-			if lvl == ci.NoAccess && p.Visibility == ci.VisibilityInternal {
-				lvl = ci.Guest
-			}
-		}
-		t.UserID = userID
-		visible := lvl > ci.NoAccess || p.Visibility == ci.VisibilityPublic
-		if !visible {
-			return t, gitserve.ErrNotFound
-		}
-		if access == gitserve.Read && (lvl >= ci.Reporter || p.Visibility != ci.VisibilityPrivate) {
-			return t, nil
-		}
-		if access == gitserve.Write && lvl >= ci.Developer {
-			return t, nil
-		}
-		return t, gitserve.ErrForbidden
+		return t, gitDenial(pol.CanGit(ctx, c, p, write))
 	}
+}
+
+// gitDenial maps the policy's refusals onto the git transport's.
+func gitDenial(err error) error {
+	var d *access.GitDenied
+	if !errors.As(err, &d) {
+		return err
+	}
+	kind := gitserve.ErrForbidden
+	switch d.Code {
+	case ci.EUnauthorized:
+		kind = gitserve.ErrUnauthorized
+	case ci.ENotFound:
+		kind = gitserve.ErrNotFound
+	}
+	if d.Message == "" {
+		return kind
+	}
+	return gitserve.Deny(kind, d.Message)
 }
 
 // onPush creates a pipeline for each pushed branch or tag head, and sets the

@@ -27,6 +27,8 @@ type server struct {
 	t    *testing.T
 	URL  string
 	Data string
+	// DB is the database URL the server uses ("" for SQLite in Data).
+	DB string
 }
 
 type serverOpts struct {
@@ -34,6 +36,8 @@ type serverOpts struct {
 	// database is empty for SQLite in the data dir, usePostgres for a fresh
 	// schema of GANTRY_TEST_DATABASE_URL, or a database URL.
 	database string
+	// dataDir, when set, is the data dir to use (default a fresh temp dir).
+	dataDir string
 }
 
 // registrationToken enables legacy runner registration on test servers.
@@ -42,7 +46,10 @@ const registrationToken = "test-registration-token"
 // startServer runs app.Run in-process until the test ends.
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	if o.database == usePostgres {
 		o.database = freshSchema(t)
 	}
@@ -74,7 +81,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 			t.Error("server did not stop")
 		}
 	})
-	return &server{t: t, URL: "http://" + addr, Data: dir}
+	return &server{t: t, URL: "http://" + addr, Data: dir, DB: o.database}
 }
 
 // resp is an HTTP answer.

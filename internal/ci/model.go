@@ -216,50 +216,6 @@ type Job struct {
 	EnqueueImmediately bool
 }
 
-// Runner types.
-const (
-	RunnerInstance = "instance_type"
-	RunnerGroup    = "group_type"
-	RunnerProject  = "project_type"
-)
-
-// Runner is a registered runner.
-type Runner struct {
-	ID              int64
-	Description     string
-	RunnerType      string
-	ProjectIDs      []int64
-	Tags            []string
-	RunUntagged     bool
-	Paused          bool
-	Locked          bool
-	AccessLevel     string // not_protected, ref_protected
-	MaximumTimeout  int    // seconds, 0 = none
-	MaintenanceNote string
-	CreatedAt       time.Time
-	ContactedAt     *time.Time
-	CreatedByID     int64
-	// TokenPrefix is the first characters of the token, kept for display.
-	TokenPrefix string
-	// TokenExpiresAt is nil: Gantry's runner tokens do not expire.
-	TokenExpiresAt *time.Time
-}
-
-// RunnerManager is one process (system_id) running a runner's token.
-type RunnerManager struct {
-	ID           int64
-	RunnerID     int64
-	SystemID     string
-	Version      string
-	Revision     string
-	Platform     string
-	Architecture string
-	IPAddress    string
-	Features     map[string]bool
-	CreatedAt    time.Time
-	ContactedAt  *time.Time
-}
-
 // Artifact is one stored file of a job: the archive, metadata, the trace
 // (job.log) or a report.
 type Artifact struct {
@@ -274,4 +230,18 @@ type Artifact struct {
 	BlobKey   string
 	ExpireAt  *time.Time
 	CreatedAt time.Time
+}
+
+// ArtifactArchive is the file type of a job's artifacts archive.
+const ArtifactArchive = "archive"
+
+// LiveArchive is the job's artifacts archive when it exists and has not
+// expired at now (Ci::Build#artifacts?), else nil.
+func LiveArchive(arts []*Artifact, now time.Time) *Artifact {
+	for _, a := range arts {
+		if a.FileType == ArtifactArchive && (a.ExpireAt == nil || a.ExpireAt.After(now)) {
+			return a
+		}
+	}
+	return nil
 }

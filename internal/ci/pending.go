@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// RunnerOnlineWithin is how recently a runner must have asked for jobs to
-// be online (Ci::Runner::ONLINE_CONTACT_TIMEOUT, app/models/ci/runner.rb).
-const RunnerOnlineWithin = 2 * time.Hour
-
 // Pending reasons, from the most to the least fundamental.
 const (
 	PendingNoRunners    = "no_runners"
@@ -50,26 +46,6 @@ func RunnerServesProject(r *Runner, projectID int64) bool {
 	return r.RunnerType == RunnerInstance || slices.Contains(r.ProjectIDs, projectID)
 }
 
-// RunnerTakesTags is Ci::Runner#matches_build?'s tag part: every job tag is
-// a runner tag, and an untagged job needs run_untagged.
-func RunnerTakesTags(r *Runner, tags []string) bool {
-	if len(tags) == 0 {
-		return r.RunUntagged
-	}
-	for _, t := range tags {
-		if !slices.Contains(r.Tags, t) {
-			return false
-		}
-	}
-	return true
-}
-
-// RunnerOnline reports whether the runner contacted the coordinator
-// within RunnerOnlineWithin.
-func RunnerOnline(r *Runner, now time.Time) bool {
-	return r.ContactedAt != nil && now.Sub(*r.ContactedAt) < RunnerOnlineWithin
-}
-
 // ExplainPending decides why job j (of a pipeline whose ref is protected
 // or not) is still pending, given every registered runner. ahead counts
 // the pending jobs older than j that the available runners could take.
@@ -79,7 +55,7 @@ func ExplainPending(j *Job, protected bool, runners []*Runner, now time.Time, ah
 	}
 	var tagged, avail []*Runner
 	for _, r := range runners {
-		if RunnerTakesTags(r, j.Tags) {
+		if r.Matches(j, func() bool { return true }) {
 			tagged = append(tagged, r)
 		}
 	}
@@ -101,12 +77,13 @@ func ExplainPending(j *Job, protected bool, runners []*Runner, now time.Time, ah
 			problem = "locked to other projects"
 		case r.Paused:
 			problem = "paused"
-		case !RunnerOnline(r, now):
-			problem = "offline (no contact for over 2 hours)"
+		case !online(r, now):
+			st, _ := r.Status(now)
+			problem = strings.ReplaceAll(st, "_", " ") + " (no contact for over 2 hours)"
 			if r.ContactedAt == nil {
 				problem = "never contacted"
 			}
-		case r.AccessLevel == "ref_protected" && !protected:
+		case r.AccessLevel == RunnerRefProtected && !protected:
 			problem = "runs only jobs of protected branches and tags"
 		}
 		if problem != "" {
@@ -122,6 +99,11 @@ func ExplainPending(j *Job, protected bool, runners []*Runner, now time.Time, ah
 	pos := ahead(avail) + 1
 	return PendingReason{Reason: PendingRunnersBusy, Runners: blocked, QueuePosition: pos,
 		Message: fmt.Sprintf("%d matching runner(s) online, all busy: this job is number %d in their queue.", len(avail), pos)}
+}
+
+func online(r *Runner, now time.Time) bool {
+	_, ok := r.Status(now)
+	return ok
 }
 
 // closestMissing is the job tags lacking on the runner that has most of

@@ -12,62 +12,6 @@ const (
 	WhenDelayed   = "delayed"
 )
 
-// Failure reasons the state machine and predicates themselves refer to, plus
-// the ones Gantry's runner and bridge code set most often.
-const (
-	FailureUnknown                         = "unknown_failure"
-	FailureScript                          = "script_failure"
-	FailureAPI                             = "api_failure"
-	FailureStuckOrTimeout                  = "stuck_or_timeout_failure"
-	FailureRunnerSystem                    = "runner_system_failure"
-	FailureMissingDependency               = "missing_dependency_failure"
-	FailureRunnerUnsupported               = "runner_unsupported"
-	FailureStaleSchedule                   = "stale_schedule"
-	FailureJobExecutionTimeout             = "job_execution_timeout"
-	FailureArchived                        = "archived_failure"
-	FailureUnmetPrerequisites              = "unmet_prerequisites"
-	FailureScheduler                       = "scheduler_failure"
-	FailureDataIntegrity                   = "data_integrity_failure"
-	FailurePipelineLoopDetected            = "pipeline_loop_detected"
-	FailureNoMatchingRunner                = "no_matching_runner"
-	FailureTraceSizeExceeded               = "trace_size_exceeded"
-	FailureDeploymentRejected              = "deployment_rejected"
-	FailureJobExecutionServerTimeout       = "job_execution_server_timeout"
-	FailureRunnerInterrupted               = "runner_interrupted"
-	FailureInsufficientBridgePermissions   = "insufficient_bridge_permissions"
-	FailureDownstreamBridgeProjectNotFound = "downstream_bridge_project_not_found"
-	FailureInvalidBridgeTrigger            = "invalid_bridge_trigger"
-	FailureDownstreamPipelineCreation      = "downstream_pipeline_creation_failed"
-	FailureReachedMaxDescendantDepth       = "reached_max_descendant_pipelines_depth"
-	FailureReachedMaxHierarchySize         = "reached_max_pipeline_hierarchy_size"
-)
-
-// FailureReasons is GitLab CE's failure_reason enum in declaration order
-// (Enums::Ci::CommitStatus). The runner payload advertises it, so the order
-// and spelling matter.
-var FailureReasons = []string{
-	"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
-	"runner_system_failure", "missing_dependency_failure", "runner_unsupported",
-	"stale_schedule", "job_execution_timeout", "archived_failure", "unmet_prerequisites",
-	"scheduler_failure", "data_integrity_failure", "forward_deployment_failure",
-	"user_blocked", "project_deleted", "ci_quota_exceeded", "pipeline_loop_detected",
-	"no_matching_runner", "trace_size_exceeded", "builds_disabled",
-	"environment_creation_failure", "deployment_rejected", "failed_outdated_deployment_job",
-	"job_execution_server_timeout", "stuck_pending_with_matching_runners",
-	"stuck_pending_no_matching_runners", "no_updates_running", "no_updates_canceling",
-	"server_timeout_running", "server_timeout_canceling", "runner_configuration_error",
-	"runner_external_dependency_failure", "runner_interrupted",
-	"protected_environment_failure", "insufficient_bridge_permissions",
-	"downstream_bridge_project_not_found", "invalid_bridge_trigger",
-	"upstream_bridge_project_not_found", "insufficient_upstream_permissions",
-	"bridge_pipeline_is_child_pipeline", "downstream_pipeline_creation_failed",
-	"secrets_provider_not_found", "reached_max_descendant_pipelines_depth",
-	"ip_restriction_failure", "reached_max_pipeline_hierarchy_size",
-	"reached_downstream_pipeline_trigger_rate_limit", "duo_workflow_not_allowed",
-	"job_router_failure", "job_token_expired", "id_token_burned_project_path",
-	"downstream_project_trigger_resolved_to_empty",
-}
-
 // JobView is what the Jobs API predicates (jobs-api.md §3.3) need to know
 // about one job or bridge.
 type JobView struct {

@@ -194,7 +194,8 @@ func (in *includer) load(loc *omap, depth int) (*omap, error) {
 }
 
 // includeRulesMatch evaluates include:rules with the pre-pipeline variables
-// only: YAML variables are not visible to includes (spec §1.1).
+// only: YAML variables are not visible to includes (docs/ci-yaml.md,
+// "Variables visible to expressions").
 func includeRulesMatch(rules any, src Source) (bool, error) {
 	list, ok := rules.([]any)
 	if !ok {

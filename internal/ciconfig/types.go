@@ -4,6 +4,8 @@
 // expression language, and parallel/matrix expansion.
 //
 // It performs no I/O of its own: files of the commit come through Source.
+// docs/ci-yaml.md describes the phases, the keyword entries and the GitLab
+// behaviour they follow.
 package ciconfig
 
 // Source is everything Compile may look at.
@@ -162,6 +164,10 @@ type Artifacts struct {
 	// CoverageFormat is reports:coverage_report:coverage_format (its path is
 	// Reports["coverage_report"]).
 	CoverageFormat string `json:"coverage_format,omitempty"`
+	// Public is artifacts:public (nil: not given, public).
+	Public *bool `json:"public,omitempty"`
+	// Access is artifacts:access: all, developer or none.
+	Access string `json:"access,omitempty"`
 }
 
 // Cache is one cache: entry, carried to the runner as is.

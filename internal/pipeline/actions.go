@@ -16,7 +16,7 @@ func View(j *ci.Job, arts []*ci.Artifact) ci.JobView {
 		FailureReason: j.FailureReason, HasTrace: j.TraceSize > 0}
 	for _, a := range arts {
 		v.HasJobArtifacts = true
-		if a.FileType == "archive" {
+		if a.FileType == ci.ArtifactArchive {
 			v.HasArtifacts = true
 		}
 		if a.FileType == "trace" {

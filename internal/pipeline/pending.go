@@ -37,7 +37,7 @@ func (s *Service) PendingReason(ctx context.Context, j *ci.Job) (*ci.PendingReas
 				break
 			}
 			for _, rn := range avail {
-				if ci.RunnerServesProject(rn, o.ProjectID) && ci.RunnerTakesTags(rn, o.Tags) {
+				if ci.RunnerServesProject(rn, o.ProjectID) && rn.Matches(o, func() bool { return true }) {
 					n++
 					break
 				}

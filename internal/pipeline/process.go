@@ -336,7 +336,7 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 		}
 		b.FinishedAt = &now
 		if to == ci.StatusFailed {
-			b.FailureReason = "downstream_pipeline_creation_failed"
+			b.FailureReason = ci.FailureDownstreamPipelineCreation
 		}
 	}
 	b.Status = to
@@ -399,7 +399,7 @@ func (s *Service) updateSourceBridge(ctx context.Context, down *ci.Pipeline) err
 	}
 	b.FailureReason = ""
 	if to == ci.StatusFailed {
-		b.FailureReason = "unknown_failure"
+		b.FailureReason = ci.FailureUnknown
 	}
 	if err := s.store.UpdateJob(ctx, b, from); err != nil {
 		if isStale(err) {

@@ -23,17 +23,14 @@ const (
 	Revision = "gantry"
 )
 
-// RunnerVariable is a variable as the runner payload carries it.
-type RunnerVariable = runnerproto.Variable
-
 // varList keeps variables in order, a later Set replacing an earlier one in
 // place, which is how GitLab's precedence layers resolve.
 type varList struct {
-	vars  []RunnerVariable
+	vars  []runnerproto.Variable
 	index map[string]int
 }
 
-func (l *varList) set(v RunnerVariable) {
+func (l *varList) set(v runnerproto.Variable) {
 	if l.index == nil {
 		l.index = map[string]int{}
 	}
@@ -45,7 +42,7 @@ func (l *varList) set(v RunnerVariable) {
 	l.vars = append(l.vars, v)
 }
 
-func (l *varList) pub(k, v string) { l.set(RunnerVariable{Key: k, Value: v, Public: true}) }
+func (l *varList) pub(k, v string) { l.set(runnerproto.Variable{Key: k, Value: v, Public: true}) }
 
 func (l *varList) env() map[string]string {
 	m := make(map[string]string, len(l.vars))
@@ -160,14 +157,14 @@ func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64) 
 		return err
 	}
 	for _, v := range pvs {
-		l.set(RunnerVariable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.File, Raw: v.Raw})
+		l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.File, Raw: v.Raw})
 	}
 	return nil
 }
 
 func pipelineVars(l *varList, vs []ci.Variable) {
 	for _, v := range vs {
-		l.set(RunnerVariable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.VariableType == "file", Raw: v.Raw})
+		l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.VariableType == "file", Raw: v.Raw})
 	}
 }
 
@@ -194,13 +191,13 @@ type JobEnv struct {
 	Token    string
 	Def      *ciconfig.Job
 	// Dotenv holds the dotenv report variables of the job's dependencies.
-	Dotenv []RunnerVariable
+	Dotenv []runnerproto.Variable
 }
 
 // JobVariables builds a job's variables in GitLab's precedence order:
 // predefined, YAML global then job variables, dependencies' dotenv reports,
 // project variables, pipeline variables, then play-time variables.
-func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable, error) {
+func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Variable, error) {
 	var l varList
 	j, p := e.Job, e.Pipeline
 	s.serverVars(&l, e.Project)
@@ -229,7 +226,7 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable,
 	if j.When == ci.WhenManual {
 		l.pub("CI_JOB_MANUAL", "true")
 	}
-	l.set(RunnerVariable{Key: "CI_JOB_TOKEN", Value: e.Token, Masked: true})
+	l.set(runnerproto.Variable{Key: "CI_JOB_TOKEN", Value: e.Token, Masked: true})
 	l.pub("CI_JOB_TIMEOUT", strconv.Itoa(j.Timeout))
 	l.pub("CI_NODE_TOTAL", "1")
 	if e.Def != nil {
@@ -245,9 +242,9 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable,
 			l.pub("CI_ENVIRONMENT_SLUG", envSlug(e.Def.Environment))
 		}
 	}
-	l.set(RunnerVariable{Key: "CI_REGISTRY_USER", Value: "gitlab-ci-token", Public: true})
-	l.set(RunnerVariable{Key: "CI_REGISTRY_PASSWORD", Value: e.Token, Masked: true})
-	l.set(RunnerVariable{Key: "CI_REPOSITORY_URL", Value: s.RepoURLWithToken(e.Project, e.Token)})
+	l.set(runnerproto.Variable{Key: "CI_REGISTRY_USER", Value: "gitlab-ci-token", Public: true})
+	l.set(runnerproto.Variable{Key: "CI_REGISTRY_PASSWORD", Value: e.Token, Masked: true})
+	l.set(runnerproto.Variable{Key: "CI_REPOSITORY_URL", Value: s.RepoURLWithToken(e.Project, e.Token)})
 	if e.Runner != nil {
 		l.pub("CI_RUNNER_ID", strconv.FormatInt(e.Runner.ID, 10))
 		l.pub("CI_RUNNER_DESCRIPTION", e.Runner.Description)
@@ -261,7 +258,7 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]RunnerVariable,
 			yv = e.Def.Variables
 		}
 		for _, v := range yv {
-			l.set(RunnerVariable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
+			l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
 		}
 	}
 	for _, v := range e.Dotenv {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // ANSI sequences gitlab-runner uses in traces.
@@ -100,7 +102,7 @@ func (r *runner) runJob(runCtx context.Context, slot int, job *Job, decodeErr er
 	j.log.Info("job received", "name", job.JobInfo.Name, "project_id", job.JobInfo.ProjectID)
 
 	// Acceptance (§3.1): anything but an abort lets the job run.
-	res, err := r.c.updateJob(j.reportCtx, job.ID, job.Token, updateJobRequest{State: "running"})
+	res, err := r.c.updateJob(j.reportCtx, job.ID, job.Token, runnerproto.JobUpdate{State: "running"})
 	if err != nil {
 		j.log.Warn("accepting job failed; running it anyway", "err", err)
 	} else {
@@ -530,7 +532,7 @@ const (
 // server accepts it, gives up, or the job is aborted.
 func (j *jobRun) finalUpdate(runCtx context.Context, out outcome) {
 	ctx := j.reportCtx
-	req := updateJobRequest{State: "success"}
+	req := runnerproto.JobUpdate{State: "success"}
 	if out.failed {
 		req.State = "failed"
 		req.FailureReason = failureReason(j.job.Features, out.reason)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // Header names of the runner protocol (§0).
@@ -35,7 +37,7 @@ type client struct {
 	base      string // ends in /api/v4/
 	token     string
 	systemID  string
-	info      runnerInfo
+	info      runnerproto.Info
 	http      *http.Client
 	userAgent string
 
@@ -62,24 +64,11 @@ func fixURL(raw string) (string, error) {
 	return u, nil
 }
 
-// runnerInfo is the "info" object sent with jobs/request and every PUT.
-type runnerInfo struct {
-	Name         string          `json:"name"`
-	Version      string          `json:"version"`
-	Revision     string          `json:"revision"`
-	Platform     string          `json:"platform"`
-	Architecture string          `json:"architecture"`
-	Executor     string          `json:"executor"`
-	Shell        string          `json:"shell"`
-	Features     map[string]bool `json:"features"`
-	Config       map[string]any  `json:"config"`
-}
-
 // shellFeatures is the feature set of gitlab-runner's FeaturesInfo, with
 // true only for what this runner really implements. All keys are always
 // present, as gitlab-runner sends them.
-func shellFeatures() map[string]bool {
-	return map[string]bool{
+func shellFeatures() runnerproto.FeaturesInfo {
+	return runnerproto.FeaturesInfo{
 		"variables":                 true,
 		"image":                     false,
 		"services":                  false,
@@ -144,14 +133,6 @@ func drain(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-// jobRequest is the body of POST /jobs/request.
-type jobRequest struct {
-	Info       runnerInfo `json:"info"`
-	Token      string     `json:"token"`
-	SystemID   string     `json:"system_id"`
-	LastUpdate string     `json:"last_update,omitempty"`
-}
-
 // requestJobResult distinguishes the outcomes of a poll.
 type requestJobResult int
 
@@ -167,7 +148,7 @@ const (
 // that the caller can fail it instead of silently dropping it.
 func (c *client) requestJob(ctx context.Context) (*Job, requestJobResult, error) {
 	c.mu.Lock()
-	body := jobRequest{Info: c.info, Token: c.token, SystemID: c.systemID, LastUpdate: c.lastUpdate}
+	body := runnerproto.JobRequest{Info: c.info, Token: c.token, SystemID: c.systemID, LastUpdate: c.lastUpdate}
 	c.mu.Unlock()
 	buf, err := json.Marshal(body)
 	if err != nil {
@@ -257,23 +238,6 @@ func readInterval(resp *http.Response) time.Duration {
 	return min(time.Duration(v)*time.Second, maxUpdateInterval)
 }
 
-// traceOutput is the output object of a PUT.
-type traceOutput struct {
-	Checksum string `json:"checksum,omitempty"`
-	Bytesize int    `json:"bytesize,omitempty"`
-}
-
-// updateJobRequest is the body of PUT /jobs/:id.
-type updateJobRequest struct {
-	Info          runnerInfo  `json:"info"`
-	Token         string      `json:"token"`
-	State         string      `json:"state"`
-	FailureReason string      `json:"failure_reason,omitempty"`
-	Checksum      string      `json:"checksum,omitempty"`
-	Output        traceOutput `json:"output"`
-	ExitCode      int         `json:"exit_code,omitempty"`
-}
-
 // updateResult is the interpreted answer to a PUT or PATCH.
 type updateResult struct {
 	status   int // HTTP status, 0 on transport error
@@ -282,7 +246,7 @@ type updateResult struct {
 	rangeEnd int // PATCH only: end of the server's Range header, -1 if absent
 }
 
-func (c *client) updateJob(ctx context.Context, jobID int64, jobToken string, u updateJobRequest) (updateResult, error) {
+func (c *client) updateJob(ctx context.Context, jobID int64, jobToken string, u runnerproto.JobUpdate) (updateResult, error) {
 	u.Info = c.info
 	u.Token = jobToken
 	buf, err := json.Marshal(u)

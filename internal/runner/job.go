@@ -9,17 +9,16 @@ import "github.com/gantryci/gantry/internal/runnerproto"
 
 // The job payload's types come from runnerproto, shared with the server.
 type (
-	Job               = runnerproto.Job
-	JobInfo           = runnerproto.JobInfo
-	GitInfo           = runnerproto.GitInfo
-	RunnerInfo        = runnerproto.RunnerInfo
-	Variable          = runnerproto.Variable
-	Step              = runnerproto.Step
-	Artifact          = runnerproto.Artifact
-	Cache             = runnerproto.Cache
-	Dependency        = runnerproto.Dependency
-	DependencyArchive = runnerproto.ArtifactsFile
-	Features          = runnerproto.Features
+	Job        = runnerproto.Job
+	JobInfo    = runnerproto.JobInfo
+	GitInfo    = runnerproto.GitInfo
+	RunnerInfo = runnerproto.RunnerInfo
+	Variable   = runnerproto.Variable
+	Step       = runnerproto.Step
+	Artifact   = runnerproto.Artifact
+	Cache      = runnerproto.Cache
+	Dependency = runnerproto.Dependency
+	Features   = runnerproto.Features
 )
 
 // Failure reasons reported in the final PUT.

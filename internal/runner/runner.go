@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // Config configures Run.
@@ -195,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 		base:     cfg.URL + "/api/v4/",
 		token:    cfg.Token,
 		systemID: r.systemID,
-		info: runnerInfo{
+		info: runnerproto.Info{
 			Name: cfg.Name, Version: Version, Revision: Revision,
 			Platform: runtime.GOOS, Architecture: runtime.GOARCH,
 			Executor: "shell", Shell: cfg.Shell,

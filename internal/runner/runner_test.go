@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 func TestPassingJob(t *testing.T) {
@@ -343,7 +345,7 @@ func TestDependencies(t *testing.T) {
 	t.Parallel()
 	job := shellJob(47, []string{"cat dep/file.txt", "test -x dep/bin/run.sh", "dep/bin/run.sh"}, nil)
 	job.Dependencies = []Dependency{
-		{ID: 7, Name: "build", Token: "glcbt-DEPTOKEN", ArtifactsFile: DependencyArchive{Filename: "artifacts.zip", Size: 100}},
+		{ID: 7, Name: "build", Token: "glcbt-DEPTOKEN", ArtifactsFile: runnerproto.ArtifactsFile{Filename: "artifacts.zip", Size: 100}},
 		{ID: 8, Name: "no-artifacts", Token: "glcbt-DEPTOKEN"},
 	}
 	s := newFakeServer(t, job)
@@ -375,7 +377,7 @@ func TestDependencies(t *testing.T) {
 func TestMissingDependencyFailsJob(t *testing.T) {
 	t.Parallel()
 	job := shellJob(48, []string{"echo should-not-run"}, nil)
-	job.Dependencies = []Dependency{{ID: 99, Name: "gone", Token: job.Token, ArtifactsFile: DependencyArchive{Filename: "artifacts.zip"}}}
+	job.Dependencies = []Dependency{{ID: 99, Name: "gone", Token: job.Token, ArtifactsFile: runnerproto.ArtifactsFile{Filename: "artifacts.zip"}}}
 	s := newFakeServer(t, job)
 	startRunner(t, testConfig(t, s.srv.URL))
 	s.waitFinal(t, 48, 20*time.Second)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 const (
@@ -91,10 +93,10 @@ func (t *traceBuffer) setSent(n int) {
 }
 
 // output returns the checksum and size the final PUT reports.
-func (t *traceBuffer) output() traceOutput {
+func (t *traceBuffer) output() runnerproto.TraceOutput {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return traceOutput{Checksum: fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(t.buf)), Bytesize: len(t.buf)}
+	return runnerproto.TraceOutput{Checksum: fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(t.buf)), Bytesize: len(t.buf)}
 }
 
 // traceSender streams a traceBuffer to PATCH /jobs/:id/trace and keeps the
@@ -198,7 +200,7 @@ func (s *traceSender) incrementalUpdate(ctx context.Context) {
 
 // touch sends PUT state=running with the current output, as a keep-alive.
 func (s *traceSender) touch(ctx context.Context) {
-	res, err := s.c.updateJob(ctx, s.jobID, s.token, updateJobRequest{State: "running", Output: s.buf.output()})
+	res, err := s.c.updateJob(ctx, s.jobID, s.token, runnerproto.JobUpdate{State: "running", Output: s.buf.output()})
 	if err != nil {
 		s.log.Debug("job touch failed", "job", s.jobID, "err", err)
 		return

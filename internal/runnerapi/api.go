@@ -1,7 +1,7 @@
 // Package runnerapi serves the server side of GitLab's runner protocol
-// (/work/shared/spec/runner-protocol.md): registration and token lifecycle,
-// job requests with long polling, job state updates, incremental traces and
-// artifact upload and download. An unmodified gitlab-runner (19.4, and 14.10
+// (docs/runners.md; lib/api/ci/runner.rb in gitlabhq): registration and
+// token lifecycle, job requests with long polling, job state updates,
+// incremental traces and artifact upload and download. An unmodified gitlab-runner (19.4, and 14.10
 // with its older quirks) talks to it.
 package runnerapi
 
@@ -123,16 +123,16 @@ func New(cfg Config) *API {
 // Routes lists the runner endpoints for the server's route table.
 func (a *API) Routes() []httpx.Route {
 	return []httpx.Route{
-		{Method: http.MethodPost, Pattern: "/api/v4/runners", Handler: a.register},
-		{Method: http.MethodPost, Pattern: "/api/v4/runners/verify", Handler: a.verify},
-		{Method: http.MethodDelete, Pattern: "/api/v4/runners", Handler: a.unregister},
-		{Method: http.MethodDelete, Pattern: "/api/v4/runners/managers", Handler: a.unregisterManager},
-		{Method: http.MethodPost, Pattern: "/api/v4/runners/reset_authentication_token", Handler: a.resetToken},
-		{Method: http.MethodPost, Pattern: "/api/v4/jobs/request", Handler: a.requestJob},
-		{Method: http.MethodPut, Pattern: "/api/v4/jobs/{id}", Handler: a.updateJob},
-		{Method: http.MethodPatch, Pattern: "/api/v4/jobs/{id}/trace", Handler: a.patchTrace},
-		{Method: http.MethodPost, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.uploadArtifact},
-		{Method: http.MethodGet, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.downloadArtifact},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners", Handler: a.handle(a.register)},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners/verify", Handler: a.handle(a.verify)},
+		{Method: http.MethodDelete, Pattern: "/api/v4/runners", Handler: a.handle(a.unregister)},
+		{Method: http.MethodDelete, Pattern: "/api/v4/runners/managers", Handler: a.handle(a.unregisterManager)},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners/reset_authentication_token", Handler: a.handle(a.resetToken)},
+		{Method: http.MethodPost, Pattern: "/api/v4/jobs/request", Handler: a.handle(a.requestJob)},
+		{Method: http.MethodPut, Pattern: "/api/v4/jobs/{id}", Handler: a.handle(a.updateJob)},
+		{Method: http.MethodPatch, Pattern: "/api/v4/jobs/{id}/trace", Handler: a.handle(a.patchTrace)},
+		{Method: http.MethodPost, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(a.uploadArtifact)},
+		{Method: http.MethodGet, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(a.downloadArtifact)},
 	}
 }
 
@@ -193,8 +193,17 @@ func (a *API) jobHeaders(w http.ResponseWriter, status ci.Status) {
 	w.Header().Set("X-GitLab-Trace-Update-Interval", strconv.Itoa(a.cfg.TraceUpdateInterval))
 }
 
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpx.WriteError(w, r, a.log, err)
+// handler is a runner endpoint: it writes its own success answer and
+// returns failures, which handle answers through httpx's error table.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handler to net/http.
+func (a *API) handle(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			httpx.WriteError(w, r, a.log, err)
+		}
+	}
 }
 
 // errNotProcessing is GitLab's answer for a job a runner no longer holds.

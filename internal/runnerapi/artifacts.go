@@ -65,9 +65,9 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// uploadArtifact is POST /jobs/:id/artifacts (§5.1): one multipart field
+// uploadArtifact is POST /jobs/:id/artifacts: one multipart field
 // `file`, streamed to the blob store.
-func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
+func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 	token := r.Header.Get("JOB-TOKEN")
@@ -76,22 +76,18 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := a.authJob(ctx, r.PathValue("id"), token)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if !j.Status.Executing() {
 		a.jobHeaders(w, j.Status)
-		a.fail(w, r, errNotProcessing)
-		return
+		return errNotProcessing
 	}
 	if r.ContentLength > a.cfg.MaxArtifactSize+maxFieldSize {
-		a.fail(w, r, errTooLarge)
-		return
+		return errTooLarge
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		a.fail(w, r, errMissingArtifact)
-		return
+		return errMissingArtifact
 	}
 	// Parameters may come as query (the runner) or as fields before the
 	// file (other clients); the query wins.
@@ -108,8 +104,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			a.fail(w, r, ci.BadRequest("invalid multipart body"))
-			return
+			return ci.BadRequest("invalid multipart body")
 		}
 		name := part.FormName()
 		if name != "file" {
@@ -123,15 +118,14 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		stored, err = a.storeArtifact(ctx, j, part, params)
 		part.Close()
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	if stored == nil {
-		a.fail(w, r, errMissingArtifact)
-		return
+		return errMissingArtifact
 	}
 	writeStatus(w, http.StatusCreated)
+	return nil
 }
 
 // storeArtifact validates the parameters, streams the file part to the
@@ -140,7 +134,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 func (a *API) storeArtifact(ctx context.Context, j *ci.Job, part io.Reader, params map[string]string) (*ci.Artifact, error) {
 	typ := params["artifact_type"]
 	if typ == "" {
-		typ = "archive"
+		typ = ci.ArtifactArchive
 	}
 	if !artifactTypes[typ] {
 		return nil, ci.Invalid("artifact_type does not have a valid value")
@@ -194,7 +188,7 @@ func (a *API) storeArtifact(ctx context.Context, j *ci.Job, part io.Reader, para
 			a.log.Warn("delete replaced artifact", "key", k, "err", err)
 		}
 	}
-	if typ == "archive" {
+	if typ == ci.ArtifactArchive {
 		if err := a.setArtifactsExpiry(ctx, j, expireAt); err != nil {
 			return nil, err
 		}
@@ -235,10 +229,10 @@ func (a *API) setArtifactsExpiry(ctx context.Context, j *ci.Job, at *time.Time) 
 	return a.store.SetArtifactsExpiry(ctx, j.ID, at)
 }
 
-// downloadArtifact is GET /jobs/:id/artifacts (§5.2): the archive of a job,
-// for the job's own token or the token of a running job of the same
-// project (the dependent job).
-func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+// downloadArtifact is GET /jobs/:id/artifacts: the archive of a job, for
+// the token of a running job of the same project (the job itself or a
+// dependent job).
+func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	token := r.Header.Get("JOB-TOKEN")
 	if token == "" {
@@ -246,51 +240,43 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || token == "" {
-		a.fail(w, r, ci.ErrForbidden)
-		return
+		return ci.ErrForbidden
 	}
 	holder, err := a.store.JobByTokenDigest(ctx, auth.Digest(token))
 	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, ci.ErrForbidden)
-		return
+		return ci.ErrForbidden
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("job by token: %w", err))
-		return
+		return fmt.Errorf("job by token: %w", err)
 	}
-	if holder.ID != id && !holder.Status.Executing() {
-		a.fail(w, r, ci.ErrForbidden)
-		return
+	// Only a running job's token authenticates (Ci::AuthJobFinder): a
+	// finished job's token downloads nothing, its own artifacts included.
+	if !holder.Status.Executing() {
+		return ci.ErrForbidden
 	}
 	j := holder
 	if holder.ID != id {
 		if j, err = a.store.JobByID(ctx, id); errors.Is(err, store.ErrNotFound) {
-			a.fail(w, r, ci.ErrNotFoundGeneric)
-			return
+			return ci.ErrNotFoundGeneric
 		} else if err != nil {
-			a.fail(w, r, fmt.Errorf("job %d: %w", id, err))
-			return
+			return fmt.Errorf("job %d: %w", id, err)
 		}
 		if j.ProjectID != holder.ProjectID {
-			a.fail(w, r, ci.ErrForbidden)
-			return
+			return ci.ErrForbidden
 		}
 	}
 	arts, err := a.store.ArtifactsByJobIDs(ctx, []int64{j.ID})
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("artifacts: %w", err))
-		return
+		return fmt.Errorf("artifacts: %w", err)
 	}
-	arc := liveArchive(arts[j.ID], a.now())
+	arc := ci.LiveArchive(arts[j.ID], a.now())
 	if arc == nil {
-		a.fail(w, r, ci.ErrNotFoundGeneric)
-		return
+		return ci.ErrNotFoundGeneric
 	}
 	f, err := a.blobs.Open(ctx, arc.BlobKey)
 	if err != nil {
-		a.fail(w, r, ci.ErrNotFoundGeneric)
 		a.log.Warn("open artifact", "job", j.ID, "key", arc.BlobKey, "err", err)
-		return
+		return ci.ErrNotFoundGeneric
 	}
 	defer f.Close()
 	ct := "application/octet-stream"
@@ -301,4 +287,5 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": arc.Filename}))
 	// ServeContent streams from the file and handles Range requests.
 	http.ServeContent(w, r, "", arc.CreatedAt, f)
+	return nil
 }

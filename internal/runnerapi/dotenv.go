@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/gantryci/gantry/internal/ci"
-	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // GitLab's default plan limits for artifacts:reports:dotenv
@@ -28,7 +28,7 @@ var dotenvKeyRe = regexp.MustCompile(`^[a-zA-Z0-9_]{1,255}$`)
 // Ci::ParseDotenvArtifactService does: every line is KEY=VALUE (both
 // stripped), a later key replaces an earlier one, and anything else makes
 // the whole report invalid. gitlab-runner uploads it gzip-compressed.
-func parseDotenv(data []byte, format string) ([]pipeline.RunnerVariable, error) {
+func parseDotenv(data []byte, format string) ([]runnerproto.Variable, error) {
 	if format == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
@@ -40,7 +40,7 @@ func parseDotenv(data []byte, format string) ([]pipeline.RunnerVariable, error) 
 		}
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	var out []pipeline.RunnerVariable
+	var out []runnerproto.Variable
 	index := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -49,7 +49,7 @@ func parseDotenv(data []byte, format string) ([]pipeline.RunnerVariable, error) 
 		if !ok || !dotenvKeyRe.MatchString(key) {
 			return nil, ci.BadRequest("Invalid Format")
 		}
-		v := pipeline.RunnerVariable{Key: key, Value: value}
+		v := runnerproto.Variable{Key: key, Value: value}
 		if i, seen := index[key]; seen {
 			out[i] = v
 			continue
@@ -82,8 +82,8 @@ func checkDotenv(r io.Reader, format string) (io.Reader, error) {
 // dotenvVariables collects the dotenv report variables of a job's
 // dependencies, in dependency order (a later job's key wins). A report that
 // is gone or unreadable contributes nothing.
-func (a *API) dotenvVariables(ctx context.Context, deps []*ci.Job, arts map[int64][]*ci.Artifact) []pipeline.RunnerVariable {
-	var out []pipeline.RunnerVariable
+func (a *API) dotenvVariables(ctx context.Context, deps []*ci.Job, arts map[int64][]*ci.Artifact) []runnerproto.Variable {
+	var out []runnerproto.Variable
 	for _, d := range deps {
 		for _, art := range arts[d.ID] {
 			if art.FileType != "dotenv" {
@@ -100,7 +100,7 @@ func (a *API) dotenvVariables(ctx context.Context, deps []*ci.Job, arts map[int6
 	return out
 }
 
-func (a *API) readDotenv(ctx context.Context, art *ci.Artifact) ([]pipeline.RunnerVariable, error) {
+func (a *API) readDotenv(ctx context.Context, art *ci.Artifact) ([]runnerproto.Variable, error) {
 	f, err := a.blobs.Open(ctx, art.BlobKey)
 	if err != nil {
 		return nil, err

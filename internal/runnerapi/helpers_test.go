@@ -21,6 +21,7 @@ import (
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/runnerproto"
 	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/sqlstore"
 )
@@ -216,13 +217,13 @@ func (e *env) request(token string) (*http.Response, []byte) {
 }
 
 // take polls once and decodes the job, failing unless it is a 201.
-func (e *env) take(token string) *jobPayload {
+func (e *env) take(token string) *runnerproto.Job {
 	e.t.Helper()
 	resp, body := e.request(token)
 	if resp.StatusCode != http.StatusCreated {
 		e.t.Fatalf("jobs/request = %d %s, want 201", resp.StatusCode, body)
 	}
-	var p jobPayload
+	var p runnerproto.Job
 	if err := json.Unmarshal(body, &p); err != nil {
 		e.t.Fatalf("decode payload: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -23,13 +22,12 @@ const maxTracePatch = 4 << 20
 // another writer (a cancel, a touch on another coordinator).
 const finishAttempts = 3
 
-// updateJob is PUT /jobs/:id (§3): touches and the final state.
-func (a *API) updateJob(w http.ResponseWriter, r *http.Request) {
+// updateJob is PUT /jobs/:id: touches and the final state.
+func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	a.jobHeaders(w, "")
 	p, err := httpx.ParseParams(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	// 14.10 puts the job token only in the body; newer runners send both.
 	token := p.Str("token")
@@ -39,21 +37,22 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	j, err := a.authJob(ctx, r.PathValue("id"), token)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	state := p.Str("state")
 	final := state == "success" || state == "failed"
 	if !j.Status.Executing() {
 		a.jobHeaders(w, j.Status)
-		if final && j.Status.Complete() {
+		if final && string(j.Status) == state {
 			// A repeated final update (the first 200 was lost). 200 ends
 			// the runner's final-update loop; old runners loop on others.
+			// Any other final state (a job canceled meanwhile) is
+			// GitLab's 403 with Job-Status (lib/api/ci/runner.rb,
+			// job_forbidden!).
 			writeStatus(w, http.StatusOK)
-			return
+			return nil
 		}
-		a.fail(w, r, errNotProcessing)
-		return
+		return errNotProcessing
 	}
 	switch state {
 	case "running":
@@ -61,34 +60,32 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) {
 		a.jobHeaders(w, j.Status)
 		writeStatus(w, http.StatusOK)
 	case "success", "failed":
-		reason := normaliseReason(p.Str("failure_reason"))
+		reason := ci.NormalizeFailureReason(p.Str("failure_reason"))
 		var exitCode *int
 		if p.Has("exit_code") {
 			n, err := p.Int("exit_code", 0)
 			if err != nil {
-				a.fail(w, r, err)
-				return
+				return err
 			}
 			c := int(n)
 			exitCode = &c
 		}
 		j, err = a.finish(ctx, j, state == "success", reason, exitCode)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		a.jobHeaders(w, j.Status)
 		if !j.Status.Complete() {
 			// Another writer moved the job somewhere the runner no
 			// longer owns it and it is not finished: the runner must stop.
-			a.fail(w, r, errNotProcessing)
-			return
+			return errNotProcessing
 		}
 		writeStatus(w, http.StatusOK)
 	default:
 		a.jobHeaders(w, j.Status)
-		a.fail(w, r, ci.BadRequest("invalid state"))
+		return ci.BadRequest("invalid state")
 	}
+	return nil
 }
 
 // finish records the final state, re-reading the job when a concurrent
@@ -121,16 +118,6 @@ func (a *API) finish(ctx context.Context, j *ci.Job, success bool, reason string
 	}
 }
 
-// normaliseReason maps reasons outside GitLab's enum (job_canceled, which
-// 14.10 reports for a canceled job, or anything newer) to unknown_failure,
-// as GitLab's enum would refuse them.
-func normaliseReason(reason string) string {
-	if reason == "" || slices.Contains(ci.FailureReasons, reason) {
-		return reason
-	}
-	return ci.FailureUnknown
-}
-
 // touchJob refreshes the job's updated_at so the stuck-job sweep sees it
 // alive, at most once per touchJobEvery (judged from the stored
 // updated_at, so it holds across coordinators). It returns the job as
@@ -158,9 +145,9 @@ func writeStatus(w http.ResponseWriter, status int) {
 // errRange is GitLab's trace offset mismatch answer.
 var errRange = &ci.Error{Code: ci.ERange, Message: "416 Range Not Satisfiable"}
 
-// patchTrace is PATCH /jobs/:id/trace (§4): append at the offset the
+// patchTrace is PATCH /jobs/:id/trace: append at the offset the
 // runner believes is the end; answer the real end either way.
-func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) {
+func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 	a.jobHeaders(w, "")
 	token := r.Header.Get("JOB-TOKEN")
 	if token == "" {
@@ -169,31 +156,26 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	j, err := a.authJob(ctx, r.PathValue("id"), token)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	a.jobHeaders(w, j.Status)
 	if !j.Status.Executing() {
-		a.fail(w, r, errNotProcessing)
-		return
+		return errNotProcessing
 	}
 	cr := r.Header.Get("Content-Range")
 	if cr == "" {
-		a.fail(w, r, &ci.Error{Code: ci.EBadRequest, Message: "400 Missing header Content-Range"})
-		return
+		return &ci.Error{Code: ci.EBadRequest, Message: "400 Missing header Content-Range"}
 	}
 	start, ok := parseContentRange(cr)
 	if !ok {
-		a.fail(w, r, &ci.Error{Code: ci.EBadRequest, Message: "400 Invalid header Content-Range"})
-		return
+		return &ci.Error{Code: ci.EBadRequest, Message: "400 Invalid header Content-Range"}
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxTracePatch+1))
 	if err != nil {
-		return // the runner went away mid-body; it resends from its offset
+		return nil // the runner went away mid-body; it resends from its offset
 	}
 	if len(data) > maxTracePatch {
-		a.fail(w, r, &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"})
-		return
+		return &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"}
 	}
 	size, err := a.store.AppendTrace(ctx, j.ID, start, data, a.cfg.MaxTraceSize)
 	if errors.Is(err, store.ErrTraceLimit) {
@@ -203,12 +185,10 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) {
 		if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil {
 			a.jobHeaders(w, fresh.Status)
 		}
-		a.fail(w, r, ci.Forbidden("Trace size exceeded"))
-		return
+		return ci.Forbidden("Trace size exceeded")
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("append trace: %w", err))
-		return
+		return fmt.Errorf("append trace: %w", err)
 	}
 	// Any PATCH proves the job alive; a cancel that landed meanwhile shows
 	// up in Job-Status so graceful runners start after_script.
@@ -218,10 +198,10 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) {
 	// to it, and a larger value fails every later patch.
 	w.Header().Set("Range", "0-"+strconv.FormatInt(size, 10))
 	if size != start+int64(len(data)) {
-		a.fail(w, r, errRange)
-		return
+		return errRange
 	}
 	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // parseContentRange reads the runner's "start-end" (inclusive end, no

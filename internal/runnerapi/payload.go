@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
@@ -14,29 +13,15 @@ import (
 	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
-// The job payload (§2.3). Field types follow gitlab-runner's common/spec
-// exactly: one mismatch makes the runner drop the whole job silently. So
-// ints are numbers, optional objects are omitted rather than null, and
-// there is never a `run` key.
-type (
-	jobPayload    = runnerproto.Job
-	jobInfo       = runnerproto.JobInfo
-	gitInfo       = runnerproto.GitInfo
-	runnerInfo    = runnerproto.RunnerInfo
-	step          = runnerproto.Step
-	image         = runnerproto.Image
-	artifact      = runnerproto.Artifact
-	cache         = runnerproto.Cache
-	dependency    = runnerproto.Dependency
-	artifactsFile = runnerproto.ArtifactsFile
-	features      = runnerproto.Features
-)
+// The job payload's types are runnerproto's. Field types follow
+// gitlab-runner's common/spec exactly: one mismatch makes the runner drop
+// the whole job silently.
 
 // defaultGitDepth is GitLab's default shallow-clone depth for new projects.
 const defaultGitDepth = 20
 
 // buildPayload presents a claimed job to the runner.
-func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token string, cc *claimCache) (*jobPayload, error) {
+func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token string, cc *claimCache) (*runnerproto.Job, error) {
 	def, err := pipeline.Definition(j)
 	if err != nil {
 		return nil, err
@@ -73,21 +58,21 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 			}
 		}
 	}
-	out := &jobPayload{
+	out := &runnerproto.Job{
 		ID: j.ID, Token: token, AllowGitFetch: true,
-		JobInfo: jobInfo{ID: j.ID, Name: j.Name, Stage: j.Stage, ProjectID: proj.ID, ProjectName: proj.Path,
+		JobInfo: runnerproto.JobInfo{ID: j.ID, Name: j.Name, Stage: j.Stage, ProjectID: proj.ID, ProjectName: proj.Path,
 			ProjectFullPath: proj.FullPath()},
-		GitInfo: gitInfo{
+		GitInfo: runnerproto.GitInfo{
 			RepoURL: a.eng.RepoURLWithToken(proj, token), Ref: pl.Ref, Sha: pl.SHA, BeforeSha: pl.BeforeSHA,
 			RefType: "branch", Refspecs: refspecs(pl, depth), Depth: depth, Protected: pl.Protected,
 		},
-		RunnerInfo:   runnerInfo{Timeout: j.Timeout},
+		RunnerInfo:   runnerproto.RunnerInfo{Timeout: j.Timeout},
 		Variables:    vars,
 		Steps:        steps(def, j.Timeout),
 		Artifacts:    artifacts(def),
 		Cache:        caches(def, pl.Protected),
 		Dependencies: deps,
-		Features:     features{TraceSections: true, FailureReasons: ci.FailureReasons},
+		Features:     runnerproto.Features{TraceSections: true, FailureReasons: ci.FailureReasons},
 	}
 	if pl.Tag {
 		out.GitInfo.RefType = "tag"
@@ -122,20 +107,20 @@ func refspecs(pl *ci.Pipeline, depth int) []string {
 	return specs
 }
 
-func steps(def *ciconfig.Job, timeout int) []step {
+func steps(def *ciconfig.Job, timeout int) []runnerproto.Step {
 	script := append(slices.Clone(def.BeforeScript), def.Script...)
 	if script == nil {
 		script = []string{}
 	}
-	out := []step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
+	out := []runnerproto.Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
 	if len(def.AfterScript) > 0 {
-		out = append(out, step{Name: "after_script", Script: def.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
+		out = append(out, runnerproto.Step{Name: "after_script", Script: def.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
 	}
 	return out
 }
 
-func toImage(i ciconfig.Image) image {
-	return image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+func toImage(i ciconfig.Image) runnerproto.Image {
+	return runnerproto.Image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
 }
 
 // reportFormats is GitLab's Ci::JobArtifact TYPE_AND_FORMAT_PAIRS for the
@@ -155,8 +140,8 @@ func reportFormat(t string) string {
 }
 
 // artifacts is the presenter's create_archive plus create_reports.
-func artifacts(def *ciconfig.Job) []artifact {
-	out := []artifact{}
+func artifacts(def *ciconfig.Job) []runnerproto.Artifact {
+	out := []runnerproto.Artifact{}
 	art := def.Artifacts
 	if art == nil {
 		return out
@@ -166,9 +151,9 @@ func artifacts(def *ciconfig.Job) []artifact {
 		if when == "" {
 			when = ci.WhenOnSuccess
 		}
-		out = append(out, artifact{
+		out = append(out, runnerproto.Artifact{
 			Name: art.Name, Untracked: art.Untracked, Paths: nonNil(art.Paths), Exclude: nonNil(art.Exclude),
-			When: when, ExpireIn: art.ExpireIn, ArtifactType: "archive", ArtifactFormat: "zip",
+			When: when, ExpireIn: art.ExpireIn, ArtifactType: ci.ArtifactArchive, ArtifactFormat: "zip",
 		})
 	}
 	types := make([]string, 0, len(art.Reports))
@@ -189,7 +174,7 @@ func artifacts(def *ciconfig.Job) []artifact {
 			}
 			typ = art.CoverageFormat
 		}
-		out = append(out, artifact{
+		out = append(out, runnerproto.Artifact{
 			Name: typ, Paths: paths, Exclude: []string{}, When: ci.WhenAlways, ExpireIn: art.ExpireIn,
 			ArtifactType: typ, ArtifactFormat: reportFormat(typ),
 		})
@@ -200,8 +185,8 @@ func artifacts(def *ciconfig.Job) []artifact {
 // caches carries cache: entries. Keys get GitLab's -protected or
 // -non_protected suffix unless cache:unprotect is set, so protected and
 // unprotected refs never share a cache.
-func caches(def *ciconfig.Job, protected bool) []cache {
-	out := []cache{}
+func caches(def *ciconfig.Job, protected bool) []runnerproto.Cache {
+	out := []runnerproto.Cache{}
 	suffix := "-non_protected"
 	if protected {
 		suffix = "-protected"
@@ -230,7 +215,7 @@ func caches(def *ciconfig.Job, protected bool) []cache {
 		if when == "" {
 			when = ci.WhenOnSuccess
 		}
-		out = append(out, cache{Key: key, Untracked: c.Untracked, Paths: nonNil(c.Paths), Policy: policy, When: when,
+		out = append(out, runnerproto.Cache{Key: key, Untracked: c.Untracked, Paths: nonNil(c.Paths), Policy: policy, When: when,
 			FallbackKeys: nonNil(fallback)})
 	}
 	return out
@@ -250,8 +235,8 @@ func nonNil(s []string) []string {
 // authenticates the dependent job (GitLab's
 // ci_expose_running_job_token_for_artifacts). The same jobs' dotenv report
 // variables come second.
-func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]dependency, []pipeline.RunnerVariable, error) {
-	out := []dependency{}
+func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]runnerproto.Dependency, []runnerproto.Variable, error) {
+	out := []runnerproto.Dependency{}
 	var names []string
 	switch {
 	case def.Dependencies != nil:
@@ -303,20 +288,10 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 	}
 	now := a.now()
 	for _, c := range cands {
-		if arc := liveArchive(arts[c.ID], now); arc != nil {
-			out = append(out, dependency{ID: c.ID, Name: c.Name, Token: token,
-				ArtifactsFile: artifactsFile{Filename: arc.Filename, Size: arc.Size}})
+		if arc := ci.LiveArchive(arts[c.ID], now); arc != nil {
+			out = append(out, runnerproto.Dependency{ID: c.ID, Name: c.Name, Token: token,
+				ArtifactsFile: runnerproto.ArtifactsFile{Filename: arc.Filename, Size: arc.Size}})
 		}
 	}
 	return out, a.dotenvVariables(ctx, cands, arts), nil
-}
-
-// liveArchive returns the job's archive unless it is absent or expired.
-func liveArchive(arts []*ci.Artifact, now time.Time) *ci.Artifact {
-	for _, a := range arts {
-		if a.FileType == "archive" && (a.ExpireAt == nil || a.ExpireAt.After(now)) {
-			return a
-		}
-	}
-	return nil
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/pipeline"
+	"github.com/gantryci/gantry/internal/runnerproto"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -22,31 +22,28 @@ const jobTokenLen = 32
 // payload could not be built before it gives up and answers 204.
 const maxBadPayloads = 5
 
-// requestJob is POST /jobs/request (§2): a job as 201, or 204 after the
+// requestJob is POST /jobs/request: a job as 201, or 204 after the
 // long poll found none.
-func (a *API) requestJob(w http.ResponseWriter, r *http.Request) {
+func (a *API) requestJob(w http.ResponseWriter, r *http.Request) error {
 	p, err := httpx.ParseParams(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	rn, err := a.runnerByToken(ctx, runnerToken(r, p))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	// 14.10 sends no system_id: its manager is the one with an empty id.
 	managerID, err := a.recordContact(ctx, r, rn, p.Str("system_id"), parseInfo(p), false)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if rn.Paused {
 		_, value := a.waiter()
 		w.Header().Set("X-GitLab-Last-Update", value)
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 
 	deadline := time.NewTimer(a.cfg.LongPoll)
@@ -60,17 +57,16 @@ func (a *API) requestJob(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil && payload != nil:
 			httpx.WriteJSON(w, http.StatusCreated, payload)
-			return
+			return nil
 		case errors.Is(err, errBadPayload) && bad < maxBadPayloads:
 			// That job was dropped; look for the next one at once.
 			bad++
 			continue
 		case err != nil && !errors.Is(err, errBadPayload):
 			if ctx.Err() != nil {
-				return // the runner went away; nobody to answer
+				return nil // the runner went away; nobody to answer
 			}
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		a.parked.Add(1)
 		select {
@@ -80,12 +76,12 @@ func (a *API) requestJob(w http.ResponseWriter, r *http.Request) {
 		case <-deadline.C:
 		case <-ctx.Done():
 			a.parked.Add(-1)
-			return
+			return nil
 		}
 		a.parked.Add(-1)
 		w.Header().Set("X-GitLab-Last-Update", value)
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 }
 
@@ -95,7 +91,7 @@ var errBadPayload = errors.New("job payload could not be built")
 
 // claim hands the runner the oldest job it may take and builds its payload.
 // It returns nil, nil when there is none.
-func (a *API) claim(ctx context.Context, rn *ci.Runner, managerID int64) (*jobPayload, error) {
+func (a *API) claim(ctx context.Context, rn *ci.Runner, managerID int64) (*runnerproto.Job, error) {
 	select {
 	case a.claimSem <- struct{}{}:
 	case <-ctx.Done():
@@ -165,38 +161,18 @@ func (c *claimCache) project(ctx context.Context, id int64) (*ci.Project, error)
 	return p, nil
 }
 
-// match applies the rules not expressed in SQL: the job's tags must all be
-// runner tags, an untagged job needs run_untagged, and a ref_protected
-// runner only takes jobs of protected refs.
+// match applies the rules not expressed in SQL (ci.Runner.Matches); the
+// pipeline is read only for a ref_protected runner.
 func (c *claimCache) match(ctx context.Context, rn *ci.Runner, j *ci.Job) bool {
-	if !tagsMatch(rn, j.Tags) {
-		return false
-	}
-	if rn.AccessLevel == "ref_protected" {
+	return rn.Matches(j, func() bool {
 		p, err := c.pipeline(ctx, j.PipelineID)
-		if err != nil || !p.Protected {
-			return false
-		}
-	}
-	return true
+		return err == nil && p.Protected
+	})
 }
 
-// tagsMatch is GitLab's Ci::Runner#matches_build? tag part.
-func tagsMatch(rn *ci.Runner, tags []string) bool {
-	if len(tags) == 0 {
-		return rn.RunUntagged
-	}
-	for _, t := range tags {
-		if !slices.Contains(rn.Tags, t) {
-			return false
-		}
-	}
-	return true
-}
-
-// timeout is the effective job timeout (ci-yaml.md §7): the job's own
-// timeout even above the project's, else the project's, capped by the
-// runner's maximum.
+// timeout is the effective job timeout: the job's own timeout even above
+// the project's, else the project's, capped by the runner's maximum
+// (ci.Runner.EffectiveTimeout).
 func (c *claimCache) timeout(ctx context.Context, rn *ci.Runner, j *ci.Job) int {
 	base := 0
 	if d, err := pipeline.Definition(j); err == nil && d.Timeout > 0 {
@@ -204,12 +180,5 @@ func (c *claimCache) timeout(ctx context.Context, rn *ci.Runner, j *ci.Job) int 
 	} else if p, err := c.project(ctx, j.ProjectID); err == nil {
 		base = p.BuildTimeout
 	}
-	return effectiveTimeout(base, rn.MaximumTimeout)
-}
-
-func effectiveTimeout(base, runnerMax int) int {
-	if runnerMax > 0 && (base == 0 || runnerMax < base) {
-		return runnerMax
-	}
-	return base
+	return rn.EffectiveTimeout(base)
 }

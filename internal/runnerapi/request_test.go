@@ -12,6 +12,7 @@ import (
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 func TestRequestJobNoJob(t *testing.T) {
@@ -107,7 +108,7 @@ func TestRequestJobClaims(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q", ct)
 			}
-			var p jobPayload
+			var p runnerproto.Job
 			if err := json.Unmarshal(body, &p); err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +143,7 @@ func TestEffectiveTimeout(t *testing.T) {
 		{100, 300, 100}, {100, 0, 100}, {200, 300, 200}, {200, 0, 200}, {100, 50, 50}, {200, 100, 100}, {0, 100, 100}, {0, 0, 0},
 	}
 	for _, tt := range tests {
-		if got := effectiveTimeout(tt.base, tt.runnerMax); got != tt.want {
+		if got := (&ci.Runner{MaximumTimeout: tt.runnerMax}).EffectiveTimeout(tt.base); got != tt.want {
 			t.Errorf("effectiveTimeout(%d, %d) = %d, want %d", tt.base, tt.runnerMax, got, tt.want)
 		}
 	}
@@ -272,7 +273,7 @@ func TestConcurrentClaims(t *testing.T) {
 				resp, body := e.request(token)
 				switch resp.StatusCode {
 				case http.StatusCreated:
-					var p jobPayload
+					var p runnerproto.Job
 					if err := json.Unmarshal(body, &p); err != nil {
 						errs.Add(1)
 						return

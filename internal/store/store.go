@@ -60,6 +60,22 @@ type Store interface {
 	// MemberAccess is the user's access level in the project, ci.NoAccess if none.
 	MemberAccess(ctx context.Context, projectID, userID int64) (ci.AccessLevel, error)
 	ListMembers(ctx context.Context, projectID int64) ([]*ci.Member, error)
+	// DeleteMember removes a member; ErrNotFound if it was none.
+	DeleteMember(ctx context.Context, projectID, userID int64) error
+
+	// Job token scope: the inbound allowlist of a project.
+	JobTokenScope(ctx context.Context, projectID int64) (inboundEnabled bool, err error)
+	SetJobTokenScope(ctx context.Context, projectID int64, inboundEnabled bool) error
+	// JobTokenAllowlist lists the projects whose job tokens may reach projectID.
+	JobTokenAllowlist(ctx context.Context, projectID int64, limit, offset int) ([]int64, error)
+	CountJobTokenAllowlist(ctx context.Context, projectID int64) (int, error)
+	// AddJobTokenAllowlist answers ErrConflict when sourceID is listed already.
+	AddJobTokenAllowlist(ctx context.Context, projectID, sourceID int64) error
+	// RemoveJobTokenAllowlist answers ErrNotFound when sourceID was not listed.
+	RemoveJobTokenAllowlist(ctx context.Context, projectID, sourceID int64) error
+	// JobTokenAllowed reports whether a job of sourceID may use its token on
+	// projectID: the scope is off, or sourceID is in the allowlist.
+	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
 
@@ -163,6 +179,8 @@ type Store interface {
 	RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runner, error)
 	RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error)
 	ListRunners(ctx context.Context, f RunnerFilter) ([]*ci.Runner, error)
+	// CountRunners counts what ListRunners lists without Limit and Offset.
+	CountRunners(ctx context.Context, f RunnerFilter) (int, error)
 	UpdateRunner(ctx context.Context, r *ci.Runner) error
 	SetRunnerToken(ctx context.Context, id int64, digest, prefix string) error
 	TouchRunner(ctx context.Context, id int64, at time.Time) error
@@ -290,14 +308,21 @@ type PipelineFilter struct {
 
 // RunnerFilter selects runners.
 type RunnerFilter struct {
-	ProjectID  int64 // runners assigned to a project
-	OwnedBy    int64 // runners of projects where the user is maintainer+ or creator
-	Type       string
-	Paused     *bool
-	TagList    []string
-	Limit      int
-	Offset     int
-	IncludeAll bool
+	ProjectID int64 // runners assigned to a project
+	OwnedBy   int64 // runners of projects where the user is maintainer+ or creator
+	Type      string
+	Paused    *bool
+	TagList   []string
+	// Scopes are Ci::Runner list scopes every listed runner is in: a type,
+	// a legacy type (shared, specific) or a status (ci.RunnerStatuses);
+	// statuses are judged at Now and ignore paused, as GitLab's scopes do.
+	Scopes []string
+	Now    time.Time
+	// VersionPrefix keeps runners with a manager whose version starts with it.
+	VersionPrefix string
+	Limit         int
+	Offset        int
+	IncludeAll    bool
 }
 
 // Claim asks for a job for a runner.

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strconv"
 	"time"
@@ -56,11 +57,7 @@ type logEvent struct {
 // jobLogStream is GET …/-/jobs/:id/log/stream?line=N: the log from line N
 // on, pushed as the runner sends it, until the job completes.
 func (s *Server) jobLogStream(pg *page) error {
-	p, err := s.project(pg, ReadBuildTrace)
-	if err != nil {
-		return err
-	}
-	j, err := s.jobOf(pg, p)
+	_, j, err := s.projectJob(pg, access.ReadBuildTrace)
 	if err != nil {
 		return err
 	}
@@ -125,7 +122,7 @@ type statusEvent struct {
 // pipelines and jobs a page shows, pushed within a second of the write.
 // Without filters it follows the project's pipelines (the list pages).
 func (s *Server) projectEvents(pg *page) error {
-	p, err := s.project(pg, ReadPipeline)
+	p, err := s.project(pg, access.ReadPipeline)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package web
 
 import (
 	"errors"
+
+	"github.com/gantryci/gantry/internal/access"
 	"strconv"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -10,7 +12,7 @@ import (
 
 // project loads the path's project and asks the policy for action a: an
 // unknown project and an invisible one are the same 404.
-func (s *Server) project(pg *page, a Action) (*ci.Project, error) {
+func (s *Server) project(pg *page, a access.Action) (*ci.Project, error) {
 	p, err := s.st.ProjectByPath(pg.ctx(), pg.r.PathValue("namespace"), pg.r.PathValue("project"))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ci.ErrProjectNotFound
@@ -18,7 +20,7 @@ func (s *Server) project(pg *page, a Action) (*ci.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.policy.Can(pg.ctx(), pg.user, p, a); err != nil {
+	if err := s.policy.Can(pg.ctx(), pg.caller(), p, a); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -26,8 +28,18 @@ func (s *Server) project(pg *page, a Action) (*ci.Project, error) {
 
 // can asks the policy without failing the page: it drives which buttons
 // a page shows.
-func (s *Server) can(pg *page, p *ci.Project, a Action) (bool, error) {
-	return allowed(s.policy.Can(pg.ctx(), pg.user, p, a))
+func (s *Server) can(pg *page, p *ci.Project, a access.Action) (bool, error) {
+	return allowed(s.policy.Can(pg.ctx(), pg.caller(), p, a))
+}
+
+// canJob is can for an action on one job (Ci::BuildPolicy's rules too).
+func (s *Server) canJob(pg *page, p *ci.Project, j *ci.Job, a access.Action) (bool, error) {
+	return allowed(s.policy.CanJob(pg.ctx(), pg.caller(), p, j, a))
+}
+
+// mustJob asks the policy about an action on a job, failing the page.
+func (s *Server) mustJob(pg *page, p *ci.Project, j *ci.Job, a access.Action) error {
+	return s.policy.CanJob(pg.ctx(), pg.caller(), p, j, a)
 }
 
 func pathID(pg *page) (int64, error) {
@@ -72,3 +84,20 @@ func (s *Server) userID(pg *page) int64 {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// projectJob loads the path's project and job and asks the policy for
+// action a on that job (Ci::BuildPolicy's per-job rules included).
+func (s *Server) projectJob(pg *page, a access.Action) (*ci.Project, *ci.Job, error) {
+	p, err := s.project(pg, access.ReadBuild)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := s.jobOf(pg, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.mustJob(pg, p, j, a); err != nil {
+		return nil, nil, err
+	}
+	return p, j, nil
+}

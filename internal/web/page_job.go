@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func (v jobView) project() (*ci.Project, string) { return v.Project, "jobs" }
 
 // jobPage is GET …/-/jobs/:id: the header, why it is pending, the log.
 func (s *Server) jobPage(pg *page) error {
-	p, err := s.project(pg, ReadBuild)
+	p, err := s.project(pg, access.ReadBuild)
 	if err != nil {
 		return err
 	}
@@ -64,18 +65,16 @@ func (s *Server) jobPage(pg *page) error {
 		}
 	}
 	jv := pipeline.View(j, nil)
-	update, err := s.can(pg, p, UpdateBuild)
-	if err != nil {
-		return err
+	may := map[access.Action]bool{}
+	for _, a := range []access.Action{access.UpdateBuild, access.CancelBuild, access.PlayBuild, access.ReadBuildTrace} {
+		if may[a], err = s.canJob(pg, p, j, a); err != nil {
+			return err
+		}
 	}
-	play, err := s.can(pg, p, PlayBuild)
-	if err != nil {
-		return err
-	}
-	if v.CanTrace, err = s.can(pg, p, ReadBuildTrace); err != nil {
-		return err
-	}
-	v.CanRetry, v.CanCancel, v.CanPlay = update && jv.Retryable(), update && jv.Cancelable(), play && jv.Playable()
+	v.CanTrace = may[access.ReadBuildTrace]
+	v.CanRetry = may[access.UpdateBuild] && jv.Retryable()
+	v.CanCancel = may[access.CancelBuild] && jv.Cancelable()
+	v.CanPlay = may[access.PlayBuild] && jv.Playable()
 	if j.Status == ci.StatusPending {
 		if v.Pending, err = s.pendingReason(pg.ctx(), j); err != nil {
 			return err
@@ -87,11 +86,7 @@ func (s *Server) jobPage(pg *page) error {
 
 // traceJob loads the path's job for reading its log.
 func (s *Server) traceJob(pg *page) (*ci.Project, *ci.Job, []byte, error) {
-	p, err := s.project(pg, ReadBuildTrace)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	j, err := s.jobOf(pg, p)
+	p, j, err := s.projectJob(pg, access.ReadBuildTrace)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -178,11 +173,7 @@ func writeJSON(pg *page, v any) error {
 
 // jobRetry is POST …/-/jobs/:id/retry; it lands on the new job.
 func (s *Server) jobRetry(pg *page) error {
-	p, err := s.project(pg, UpdateBuild)
-	if err != nil {
-		return err
-	}
-	j, err := s.jobOf(pg, p)
+	p, j, err := s.projectJob(pg, access.UpdateBuild)
 	if err != nil {
 		return err
 	}
@@ -195,11 +186,7 @@ func (s *Server) jobRetry(pg *page) error {
 
 // jobCancel is POST …/-/jobs/:id/cancel.
 func (s *Server) jobCancel(pg *page) error {
-	p, err := s.project(pg, UpdateBuild)
-	if err != nil {
-		return err
-	}
-	j, err := s.jobOf(pg, p)
+	p, j, err := s.projectJob(pg, access.CancelBuild)
 	if err != nil {
 		return err
 	}
@@ -211,11 +198,7 @@ func (s *Server) jobCancel(pg *page) error {
 
 // jobPlay is POST …/-/jobs/:id/play.
 func (s *Server) jobPlay(pg *page) error {
-	p, err := s.project(pg, PlayBuild)
-	if err != nil {
-		return err
-	}
-	j, err := s.jobOf(pg, p)
+	p, j, err := s.projectJob(pg, access.PlayBuild)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,7 +43,7 @@ func (v jobsView) project() (*ci.Project, string) { return v.Project, "jobs" }
 // jobsPage is GET …/-/jobs?scope=: the project's jobs newest first, by tab,
 // paged by id.
 func (s *Server) jobsPage(pg *page) error {
-	p, err := s.project(pg, ReadBuild)
+	p, err := s.project(pg, access.ReadBuild)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strings"
 
@@ -35,7 +36,7 @@ func (s *Server) pipelinePage(pg *page) error {
 }
 
 func (s *Server) pipelineData(pg *page) (pipelineView, error) {
-	p, err := s.project(pg, ReadPipeline)
+	p, err := s.project(pg, access.ReadPipeline)
 	if err != nil {
 		return pipelineView{}, err
 	}
@@ -53,7 +54,7 @@ func (s *Server) pipelineData(pg *page) (pipelineView, error) {
 			v.User = u
 		}
 	}
-	canUpdate, err := s.can(pg, p, UpdatePipeline)
+	canUpdate, err := s.can(pg, p, access.UpdatePipeline)
 	if err != nil {
 		return pipelineView{}, err
 	}
@@ -81,7 +82,7 @@ func (s *Server) pipelineGraphFragment(pg *page) error {
 
 // pipelineRetry is POST …/-/pipelines/:id/retry.
 func (s *Server) pipelineRetry(pg *page) error {
-	p, err := s.project(pg, UpdatePipeline)
+	p, err := s.project(pg, access.UpdatePipeline)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func (s *Server) pipelineRetry(pg *page) error {
 
 // pipelineCancel is POST …/-/pipelines/:id/cancel.
 func (s *Server) pipelineCancel(pg *page) error {
-	p, err := s.project(pg, UpdatePipeline)
+	p, err := s.project(pg, access.UpdatePipeline)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (s *Server) pipelineSearch(pg *page) error {
 	if err != nil {
 		return err
 	}
-	if err := s.policy.Can(pg.ctx(), pg.user, v.Project, ReadBuildTrace); err != nil {
+	if err := s.policy.Can(pg.ctx(), pg.caller(), v.Project, access.ReadBuild); err != nil {
 		return err
 	}
 	v.Query = strings.TrimSpace(pg.r.URL.Query().Get("q"))
@@ -137,6 +138,13 @@ func (s *Server) pipelineSearch(pg *page) error {
 			return err
 		}
 		for _, j := range jobs {
+			// The trace rule is per job (debug-mode traces are for
+			// developers): skip the logs the viewer may not read.
+			if ok, err := s.canJob(pg, v.Project, j, access.ReadBuildTrace); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 			data, err := s.readLog(pg.ctx(), j)
 			if err != nil {
 				return err

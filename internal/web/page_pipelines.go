@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,7 +35,7 @@ func (v pipelinesView) project() (*ci.Project, string) { return v.Project, "pipe
 // pipelinesPage is GET /:namespace/:project and …/-/pipelines: the
 // pipelines newest first, filtered by status and ref, paged by id.
 func (s *Server) pipelinesPage(pg *page) error {
-	p, err := s.project(pg, ReadPipeline)
+	p, err := s.project(pg, access.ReadPipeline)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func (s *Server) pipelinesPage(pg *page) error {
 
 // commitPage is GET …/-/commit/:sha (a commit's web_url): its pipelines.
 func (s *Server) commitPage(pg *page) error {
-	p, err := s.project(pg, ReadPipeline)
+	p, err := s.project(pg, access.ReadPipeline)
 	if err != nil {
 		return err
 	}

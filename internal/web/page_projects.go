@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"github.com/gantryci/gantry/internal/access"
 	"net/http"
 	"strings"
 
@@ -73,14 +74,14 @@ func (s *Server) visibleProjects(pg *page, ns string) ([]projectRow, error) {
 		if ns != "" && !strings.EqualFold(p.Namespace, ns) {
 			continue
 		}
-		if ok, err := s.can(pg, p, ReadProject); err != nil || !ok {
+		if ok, err := s.can(pg, p, access.ReadProject); err != nil || !ok {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
 		row := projectRow{Project: p}
-		if ok, err := s.can(pg, p, ReadPipeline); err != nil {
+		if ok, err := s.can(pg, p, access.ReadPipeline); err != nil {
 			return nil, err
 		} else if ok {
 			last, err := s.st.ListPipelines(pg.ctx(), store.PipelineFilter{ProjectID: p.ID, Limit: 1, ExcludeChildren: true})

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/pipeline"
@@ -39,9 +40,8 @@ type Config struct {
 	Log         *slog.Logger
 	// Hub signals changes to open pages; nil disables live updates.
 	Hub *Hub
-	// Policy answers every access question; nil uses the store's
-	// membership rules.
-	Policy Policy
+	// Policy answers every access question; nil builds one on Store.
+	Policy *access.Policy
 	// IsGitPath selects git smart-HTTP requests, which the UI never serves.
 	IsGitPath func(string) bool
 }
@@ -52,7 +52,7 @@ type Server struct {
 	st     store.Store
 	eng    *pipeline.Service
 	log    *slog.Logger
-	policy Policy
+	policy *access.Policy
 	hub    *Hub
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
@@ -66,7 +66,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = storePolicy{cfg.Store}
+		cfg.Policy = access.New(cfg.Store, nil)
 	}
 	if cfg.Hub == nil {
 		cfg.Hub = NewHub()

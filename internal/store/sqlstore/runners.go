@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -34,7 +35,7 @@ func (db *DB) CreateRunner(ctx context.Context, r *ci.Runner, tokenDigest string
 		r.CreatedAt = time.Now().UTC()
 	}
 	if r.AccessLevel == "" {
-		r.AccessLevel = "not_protected"
+		r.AccessLevel = ci.RunnerNotProtected
 	}
 	return db.tx(ctx, func(q querier) error {
 		id, err := db.insert(ctx, q, `INSERT INTO runners (token_digest, token_prefix, description, runner_type, tags, run_untagged,
@@ -118,32 +119,97 @@ func (db *DB) RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runn
 	return rs, db.loadRunnerProjects(ctx, rs)
 }
 
-// ListRunners lists runners by id.
-func (db *DB) ListRunners(ctx context.Context, f store.RunnerFilter) ([]*ci.Runner, error) {
-	query := `SELECT ` + runnerCols + ` FROM runners WHERE 1 = 1`
+// runnerWhere is the WHERE clause of a runner filter.
+func runnerWhere(f store.RunnerFilter) (string, []any, error) {
+	where := ` WHERE 1 = 1`
 	var args []any
+	add := func(clause string, a ...any) {
+		where += ` AND ` + clause
+		args = append(args, a...)
+	}
 	if f.ProjectID != 0 {
-		query += ` AND (runner_type = 'instance_type' OR id IN (SELECT runner_id FROM runner_projects WHERE project_id = ?))`
-		args = append(args, f.ProjectID)
+		add(`(runner_type = ? OR id IN (SELECT runner_id FROM runner_projects WHERE project_id = ?))`,
+			ci.RunnerInstance, f.ProjectID)
 	}
 	if f.OwnedBy != 0 {
-		query += ` AND (created_by = ? OR id IN (SELECT rp.runner_id FROM runner_projects rp JOIN project_members m
-			ON m.project_id = rp.project_id WHERE m.user_id = ? AND m.access_level >= 40))`
-		args = append(args, f.OwnedBy, f.OwnedBy)
+		add(`(created_by = ? OR id IN (SELECT rp.runner_id FROM runner_projects rp JOIN project_members m
+			ON m.project_id = rp.project_id WHERE m.user_id = ? AND m.access_level >= ?))`,
+			f.OwnedBy, f.OwnedBy, int(ci.Maintainer))
 	}
 	if f.Type != "" {
-		query += ` AND runner_type = ?`
-		args = append(args, f.Type)
+		add(`runner_type = ?`, f.Type)
 	}
 	if f.Paused != nil {
-		query += ` AND paused = ?`
-		args = append(args, *f.Paused)
+		add(`paused = ?`, *f.Paused)
 	}
 	for _, t := range f.TagList {
-		query += ` AND tags LIKE ?`
-		args = append(args, "%,"+t+",%")
+		add(`tags LIKE ? ESCAPE '\'`, "%,"+escapeLike(t)+",%")
 	}
-	rows, err := db.r.QueryContext(ctx, db.q(query+` ORDER BY id`+limitOffset(f.Limit, f.Offset)), args...)
+	for _, sc := range f.Scopes {
+		clause, a, err := runnerScope(sc, f.Now)
+		if err != nil {
+			return "", nil, err
+		}
+		add(clause, a...)
+	}
+	if f.VersionPrefix != "" {
+		add(`id IN (SELECT runner_id FROM runner_managers WHERE version LIKE ? ESCAPE '\')`,
+			escapeLike(f.VersionPrefix)+"%")
+	}
+	return where, args, nil
+}
+
+// runnerScope is one Ci::Runner scope as SQL; the status scopes follow
+// ci.Runner.Status's timeouts at now. Stored times are whole microseconds,
+// so a cutoff rounds the way that keeps each comparison exact.
+func runnerScope(scope string, now time.Time) (string, []any, error) {
+	cutoff := func(d time.Duration) (floor, ceil int64) {
+		t := now.Add(-d)
+		floor = tv(t)
+		if t.Sub(fromMicros(floor)) > 0 {
+			return floor, floor + 1
+		}
+		return floor, floor
+	}
+	switch scope {
+	case "", "all":
+		return `1 = 1`, nil, nil
+	case ci.RunnerScopeShared:
+		return `runner_type = ?`, []any{ci.RunnerInstance}, nil
+	case ci.RunnerScopeSpecific:
+		return `runner_type <> ?`, []any{ci.RunnerInstance}, nil
+	case ci.RunnerInstance, ci.RunnerGroup, ci.RunnerProject:
+		return `runner_type = ?`, []any{scope}, nil
+	case ci.RunnerActive, ci.RunnerPaused:
+		return `paused = ?`, []any{scope == ci.RunnerPaused}, nil
+	case ci.RunnerOnline:
+		floor, _ := cutoff(ci.RunnerOnlineTimeout)
+		return `contacted_at > ?`, []any{floor}, nil
+	case ci.RunnerOffline:
+		floor, _ := cutoff(ci.RunnerOnlineTimeout)
+		return `contacted_at <= ?`, []any{floor}, nil
+	case ci.RunnerNeverContacted:
+		return `contacted_at IS NULL`, nil, nil
+	case ci.RunnerStale:
+		_, ceil := cutoff(ci.RunnerStaleTimeout)
+		return `created_at < ? AND (contacted_at IS NULL OR contacted_at < ?)`, []any{ceil, ceil}, nil
+	}
+	return "", nil, fmt.Errorf("unknown runner scope %q", scope)
+}
+
+// escapeLike quotes LIKE's wildcards (and the escape character) in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ListRunners lists runners by id.
+func (db *DB) ListRunners(ctx context.Context, f store.RunnerFilter) ([]*ci.Runner, error) {
+	where, args, err := runnerWhere(f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+runnerCols+` FROM runners`+where+` ORDER BY id`+
+		limitOffset(f.Limit, f.Offset)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runners: %w", err)
 	}
@@ -162,6 +228,19 @@ func (db *DB) ListRunners(ctx context.Context, f store.RunnerFilter) ([]*ci.Runn
 		return nil, err
 	}
 	return out, db.loadRunnerProjects(ctx, byID)
+}
+
+// CountRunners counts the runners ListRunners would list without paging.
+func (db *DB) CountRunners(ctx context.Context, f store.RunnerFilter) (int, error) {
+	where, args, err := runnerWhere(f)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM runners`+where), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count runners: %w", err)
+	}
+	return n, nil
 }
 
 // UpdateRunner writes a runner's settings and projects.

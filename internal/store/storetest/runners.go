@@ -16,6 +16,7 @@ var runnerTests = []test{
 	{"Runners/List", testRunnerList},
 	{"Runners/UpdateTokenTouchDelete", testRunnerUpdate},
 	{"Runners/Managers", testRunnerManagers},
+	{"Runners/Scopes", testRunnerScopes},
 }
 
 var lockTests = []test{

@@ -5,6 +5,27 @@ import (
 	"strings"
 )
 
+// The expand phase: include: (include.go), then extends:, then !reference,
+// in that order, as Gitlab::Ci::Config#build_config does
+// (lib/gitlab/ci/config.rb; extends: Config::Extendable, !reference:
+// Config::Yaml::Tags::Reference). Errors are fixed sentences, not lowercased.
+
+// expand returns the merged configuration the check phase reads.
+func expand(src Source, root *omap) (*omap, error) {
+	inc := &includer{src: src}
+	root, err := inc.expand(root, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyExtends(root); err != nil {
+		return nil, err
+	}
+	if err := resolveReferences(root); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
 // maxExtendsPath is Extendable::Entry::MAX_NESTING_LEVELS: an entry whose
 // extends path (itself and the entries that led to it) is longer fails.
 const maxExtendsPath = 10
@@ -24,24 +45,6 @@ func applyExtends(root *omap) error {
 	return nil
 }
 
-func extendsList(v any) ([]string, bool) {
-	switch t := v.(type) {
-	case string:
-		return []string{t}, true
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, e := range t {
-			s, ok := e.(string)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return out, true
-	}
-	return nil, false
-}
-
 func extendEntry(root *omap, key string, path []string, done map[string]bool) (any, error) {
 	path = append(slices.Clone(path), key)
 	val, _ := root.get(key)
@@ -50,7 +53,7 @@ func extendEntry(root *omap, key string, path []string, done map[string]bool) (a
 		return val, nil
 	}
 	ev, _ := h.get("extends")
-	bases, ok := extendsList(ev)
+	bases, ok := stringOrList(ev)
 	if !ok {
 		// Left for entry validation: "extends should be an array of strings or a string".
 		return val, nil

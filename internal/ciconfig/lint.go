@@ -1,0 +1,101 @@
+package ciconfig
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LintResult is the answer of the CI Lint API.
+type LintResult struct {
+	Valid      bool     `json:"valid"`
+	Errors     []string `json:"errors"`
+	Warnings   []string `json:"warnings"`
+	MergedYAML string   `json:"merged_yaml"`
+	// Jobs are all jobs of the configuration (parallel jobs expanded) with
+	// their static when/allow_failure, for include_jobs.
+	Jobs []*Job `json:"jobs,omitempty"`
+}
+
+// maxLintWarnings is the number of warnings the Lint API reports.
+const maxLintWarnings = 25
+
+// Lint validates without evaluating rules against a real ref.
+func Lint(src Source) LintResult {
+	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	c, err := analyze(src)
+	if c != nil && c.merged != nil {
+		res.MergedYAML = dumpYAML(c.merged)
+	}
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			res.Errors = ce.Errors
+		} else {
+			res.Errors = []string{err.Error()}
+		}
+		if c != nil {
+			res.Warnings = capWarnings(c.v.warnings)
+		}
+		return res
+	}
+	res.Valid = true
+	res.Warnings = capWarnings(c.v.warnings)
+	for _, in := range c.instances {
+		j := in.job
+		res.Jobs = append(res.Jobs, &j)
+	}
+	return res
+}
+
+func capWarnings(w []string) []string {
+	if len(w) > maxLintWarnings {
+		w = w[:maxLintWarnings]
+	}
+	return append([]string{}, w...)
+}
+
+// dumpYAML renders the merged configuration for Lint's merged_yaml, keeping
+// key order, as GitLab's deep_stringify_keys.to_yaml (starting with ---).
+func dumpYAML(root *omap) string {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(toNode(root)); err != nil {
+		return ""
+	}
+	_ = enc.Close()
+	return "---\n" + b.String()
+}
+
+func toNode(v any) *yaml.Node {
+	switch t := v.(type) {
+	case *omap:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for _, k := range t.keys {
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, toNode(t.m[k]))
+		}
+		return n
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, e := range t {
+			n.Content = append(n.Content, toNode(e))
+		}
+		return n
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: rubyToS(t)}
+	case int64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: rubyToS(t)}
+	case float64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: rubyToS(t)}
+	case *refTag:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t.String()}
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(v)}
+}
