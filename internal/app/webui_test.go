@@ -3,7 +3,10 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,6 +339,141 @@ gpu:
 		s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d/pending_reason", pid, int64(gpu["id"].(float64))), rootToken, nil).json(t, &reason)
 		if reason["reason"] != "missing_tags" || fmt.Sprint(reason["missing_tags"]) != "[gpu]" {
 			t.Fatalf("pending_reason = %v", reason)
+		}
+	})
+}
+
+// browserless is a cookie-keeping HTTP client for the UI's form endpoints.
+func browserless(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var tokenRE = regexp.MustCompile(`name="authenticity_token" value="([^"]+)"`)
+
+func TestWebSignInCSRFHeadersRawAndMasking(t *testing.T) {
+	forEachDB(t, func(t *testing.T, o serverOpts) {
+		s := startServer(t, o)
+		s.setRootPassword()
+		pid := s.project("raw", "private")
+		s.must(201, "POST", fmt.Sprintf("/api/v4/projects/%d/variables", pid), rootToken,
+			map[string]any{"key": "SECRET", "value": "hunter2-very-secret", "masked": true})
+		s.push("root/raw", map[string]string{".gitlab-ci.yml": "build:\n  script: [make]\n"})
+		r := s.registerRunner()
+		id, tok := r.take("build")
+		r.patch(id, tok, 0, "0123456789\nthe secret is hunter2-very-secret\n")
+
+		c := browserless(t)
+		get := func(path string, hdr ...string) (*http.Response, string) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", s.URL+path, nil)
+			for i := 0; i+1 < len(hdr); i += 2 {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res, string(b)
+		}
+		post := func(path string, form url.Values) *http.Response {
+			t.Helper()
+			res, err := c.PostForm(s.URL+path, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res
+		}
+
+		res, body := get("/users/sign_in")
+		csp := res.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || strings.Contains(body, "<script>") {
+			t.Fatalf("CSP %q; inline script in page: %v", csp, strings.Contains(body, "<script>"))
+		}
+		m := tokenRE.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatal("no CSRF token in the sign-in form")
+		}
+		login := url.Values{"user[login]": {"root"}, "user[password]": {rootPassword}}
+		if res := post("/users/sign_in", login); res.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("sign-in without CSRF token: %d, want 422", res.StatusCode)
+		}
+		login.Set("authenticity_token", m[1])
+		login.Set("user[password]", "not-the-password")
+		if res := post("/users/sign_in", login); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d, want 401", res.StatusCode)
+		}
+		login.Set("user[password]", rootPassword)
+		res = post("/users/sign_in", login)
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d, want 303", res.StatusCode)
+		}
+		var sess *http.Cookie
+		for _, ck := range res.Cookies() {
+			if ck.Name == "_gantry_session" {
+				sess = ck
+			}
+		}
+		if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax", sess)
+		}
+
+		// State-changing actions need the session's CSRF token.
+		jobPath := fmt.Sprintf("/root/raw/-/jobs/%d", id)
+		if res := post(jobPath+"/cancel", url.Values{}); res.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("cancel without CSRF token: %d, want 422", res.StatusCode)
+		}
+
+		// The raw log honours Range and never shows a masked value.
+		res, body = get(jobPath+"/raw", "Range", "bytes=2-4")
+		if res.StatusCode != http.StatusPartialContent || body != "234" {
+			t.Fatalf("raw range: %d %q, want 206 \"234\"", res.StatusCode, body)
+		}
+		_, body = get(jobPath + "/raw")
+		if strings.Contains(body, "hunter2-very-secret") || !strings.Contains(body, "[MASKED]") {
+			t.Fatalf("raw log shows a masked value: %q", body)
+		}
+		_, body = get(jobPath + "/log/search?q=secret")
+		if strings.Contains(body, "hunter2") || !strings.Contains(body, `"count":1`) {
+			t.Fatalf("search: %s", body)
+		}
+
+		// Every web_url the API prints opens a page.
+		var job struct {
+			WebURL   string `json:"web_url"`
+			Pipeline struct {
+				WebURL string `json:"web_url"`
+			}
+			User struct {
+				WebURL string `json:"web_url"`
+			}
+			Commit struct {
+				WebURL string `json:"web_url"`
+			}
+		}
+		s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d", pid, id), rootToken, nil).json(t, &job)
+		var proj struct {
+			WebURL    string `json:"web_url"`
+			Namespace struct {
+				WebURL string `json:"web_url"`
+			}
+		}
+		s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d", pid), rootToken, nil).json(t, &proj)
+		for _, u := range []string{job.WebURL, job.Pipeline.WebURL, job.User.WebURL, job.Commit.WebURL, proj.WebURL, proj.Namespace.WebURL} {
+			if !strings.HasPrefix(u, s.URL+"/") {
+				t.Fatalf("web_url %q is not on the server", u)
+			}
+			res, body := get(strings.TrimPrefix(u, s.URL))
+			if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("web_url %s: %d %s", u, res.StatusCode, body[:min(len(body), 200)])
+			}
 		}
 	})
 }
