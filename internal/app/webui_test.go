@@ -258,6 +258,11 @@ func TestWebJobLogLiveFoldSearchRetry(t *testing.T) {
 			t.Fatalf("retry landed on job %d, want a new job after %d", nid, id)
 		}
 		b.wait("new job is pending", `document.querySelector("h1 .badge").textContent.includes("pending")`)
+
+		// Its status follows the runner without a reload.
+		b.eval(`String(window.notReloaded = true)`)
+		r.take("build")
+		b.wait("live status running", `window.notReloaded === true && document.querySelector("h1 .badge").textContent.includes("running")`)
 	})
 }
 
