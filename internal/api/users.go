@@ -89,10 +89,8 @@ func (s *Server) createUser(q *req) error {
 		}
 		return err
 	}
-	if hash != "" {
-		if err := s.store.SetUserPassword(q.ctx(), u.ID, hash); err != nil {
-			return err
-		}
+	if err := s.setPassword(q, u, hash); err != nil {
+		return err
 	}
 	return q.json(http.StatusCreated, s.userDetail(u))
 }
@@ -115,6 +113,14 @@ func passwordParam(q *req) (string, error) {
 	return h, err
 }
 
+// setPassword stores a hashed password; "" leaves the password alone.
+func (s *Server) setPassword(q *req, u *ci.User, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	return s.store.SetUserPassword(q.ctx(), u.ID, hash)
+}
+
 // updateUser is PUT /users/:user_id (admin): password only for now; the
 // other attributes are not stored as editable.
 func (s *Server) updateUser(q *req) error {
@@ -125,21 +131,16 @@ func (s *Server) updateUser(q *req) error {
 	if !q.caller.Admin() {
 		return ci.ErrForbidden
 	}
-	u, err := s.store.UserByID(q.ctx(), id)
+	u, err := s.userOr404(q, id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return ci.NotFound("User")
-		}
 		return err
 	}
 	hash, err := passwordParam(q)
 	if err != nil {
 		return err
 	}
-	if hash != "" {
-		if err := s.store.SetUserPassword(q.ctx(), u.ID, hash); err != nil {
-			return err
-		}
+	if err := s.setPassword(q, u, hash); err != nil {
+		return err
 	}
 	return q.json(http.StatusOK, s.userDetail(u))
 }
@@ -190,11 +191,8 @@ func (s *Server) createToken(q *req) error {
 	if !q.caller.Admin() {
 		return ci.ErrForbidden
 	}
-	u, err := s.store.UserByID(q.ctx(), id)
+	u, err := s.userOr404(q, id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return ci.NotFound("User")
-		}
 		return err
 	}
 	plain := auth.NewToken(auth.PrefixPAT, 20)
@@ -209,4 +207,13 @@ func (s *Server) createToken(q *req) error {
 		out.ExpiresAt = &e
 	}
 	return q.json(http.StatusCreated, out)
+}
+
+// userOr404 loads a user, answering GitLab's 404 User Not Found.
+func (s *Server) userOr404(q *req, id int64) (*ci.User, error) {
+	u, err := s.store.UserByID(q.ctx(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ci.NotFound("User")
+	}
+	return u, err
 }

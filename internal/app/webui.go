@@ -28,13 +28,12 @@ func withUI(ui *web.Server, api http.Handler) http.Handler {
 // (every start, so changing it takes effect), else on a new database a
 // generated one printed once.
 func rootPassword(ctx context.Context, db store.Store, root *ci.User, cfg Config, fresh bool) error {
-	pw := cfg.RootPassword
+	pw, generated := cfg.RootPassword, false
 	if pw == "" {
 		if !fresh {
 			return nil
 		}
-		pw = auth.NewToken("", 20)
-		defer fmt.Fprintf(os.Stderr, "\nroot password for the web UI (shown once): %s\n", pw)
+		pw, generated = auth.NewToken("", 20), true
 	} else if h, err := db.UserPasswordHash(ctx, root.ID); err == nil && auth.CheckPassword(h, pw) {
 		return nil
 	}
@@ -42,5 +41,11 @@ func rootPassword(ctx context.Context, db store.Store, root *ci.User, cfg Config
 	if err != nil {
 		return fmt.Errorf("root password: %w", err)
 	}
-	return db.SetUserPassword(ctx, root.ID, h)
+	if err := db.SetUserPassword(ctx, root.ID, h); err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(os.Stderr, "\nroot password for the web UI (shown once): %s\n\n", pw)
+	}
+	return nil
 }

@@ -47,14 +47,21 @@ type browserPage struct {
 	ctx context.Context
 }
 
+// browserSlot lets one Chromium run at a time: the tests run in parallel
+// with the whole suite, and several browsers at once starve small machines.
+var browserSlot = make(chan struct{}, 1)
+
 func newBrowser(t *testing.T, s *server) *browserPage {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)),
+	path := chromiumPath(t)
+	browserSlot <- struct{}{}
+	t.Cleanup(func() { <-browserSlot })
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path),
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1360, 900),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("user-data-dir", t.TempDir()))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	b := &browserPage{t: t, s: s, ctx: ctx}
 	b.do(chromedp.EmulateViewport(1360, 900))
@@ -74,7 +81,7 @@ func (b *browserPage) open(path string) { b.t.Helper(); b.do(chromedp.Navigate(b
 // loads (a form post or a reload in between is fine).
 func (b *browserPage) wait(what, js string) {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		var ok bool

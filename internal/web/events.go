@@ -46,6 +46,24 @@ func sendEvent(pg *page, f http.Flusher, name string, v any) error {
 	return nil
 }
 
+// awaitChange waits for a hub signal, writing heartbeats meanwhile; false
+// when the browser has gone.
+func awaitChange(pg *page, f http.Flusher, signal <-chan struct{}, tick *time.Ticker) bool {
+	for {
+		select {
+		case <-pg.ctx().Done():
+			return false
+		case <-signal:
+			return true
+		case <-tick.C:
+			if _, err := fmt.Fprint(pg.w, ": ping\n\n"); err != nil {
+				return false
+			}
+			f.Flush()
+		}
+	}
+}
+
 // logEvent carries the lines from Next on (the partial last line again
 // until it ends) and the job's status.
 type logEvent struct {
@@ -96,15 +114,8 @@ func (s *Server) jobLogStream(pg *page) error {
 			_ = sendEvent(pg, f, "end", map[string]any{"status": j.Status})
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !awaitChange(pg, f, signal, tick) {
 			return nil
-		case <-signal:
-		case <-tick.C:
-			if _, err := fmt.Fprint(pg.w, ": ping\n\n"); err != nil {
-				return nil
-			}
-			f.Flush()
 		}
 	}
 }
@@ -170,15 +181,8 @@ func (s *Server) projectEvents(pg *page) error {
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !awaitChange(pg, f, signal, tick) {
 			return nil
-		case <-signal:
-		case <-tick.C:
-			if _, err := fmt.Fprint(pg.w, ": ping\n\n"); err != nil {
-				return nil
-			}
-			f.Flush()
 		}
 	}
 }

@@ -101,3 +101,26 @@ func (s *Server) projectJob(pg *page, a access.Action) (*ci.Project, *ci.Job, er
 	}
 	return p, j, nil
 }
+
+// cursor is the keyset paging cursor ?before=ID (0 for the first page).
+func cursor(pg *page) (int64, error) {
+	c := pg.r.URL.Query().Get("before")
+	if c == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ci.BadRequest("before is invalid")
+	}
+	return id, nil
+}
+
+// page cuts a list fetched with one extra row to a page, returning the
+// next page's cursor (0 on the last page).
+func cutPage[T any](rows []T, id func(T) int64) ([]T, int64) {
+	if len(rows) <= pageSize {
+		return rows, 0
+	}
+	rows = rows[:pageSize]
+	return rows, id(rows[pageSize-1])
+}

@@ -3,7 +3,6 @@ package web
 import (
 	"github.com/gantryci/gantry/internal/access"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -59,19 +58,14 @@ func (s *Server) jobsPage(pg *page) error {
 	if !found {
 		return ci.BadRequest("scope is invalid")
 	}
-	if c := q.Get("before"); c != "" {
-		if f.BeforeID, err = strconv.ParseInt(c, 10, 64); err != nil || f.BeforeID <= 0 {
-			return ci.BadRequest("before is invalid")
-		}
+	if f.BeforeID, err = cursor(pg); err != nil {
+		return err
 	}
 	jobs, err := s.st.ListJobs(pg.ctx(), f)
 	if err != nil {
 		return err
 	}
-	if len(jobs) > pageSize {
-		jobs = jobs[:pageSize]
-		v.Next = jobs[pageSize-1].ID
-	}
+	jobs, v.Next = cutPage(jobs, func(x *ci.Job) int64 { return x.ID })
 	var pids []int64
 	for _, j := range jobs {
 		pids = append(pids, j.PipelineID)

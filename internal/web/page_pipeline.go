@@ -82,22 +82,22 @@ func (s *Server) pipelineGraphFragment(pg *page) error {
 
 // pipelineRetry is POST …/-/pipelines/:id/retry.
 func (s *Server) pipelineRetry(pg *page) error {
-	p, err := s.project(pg, access.UpdatePipeline)
-	if err != nil {
+	return s.pipelineAction(pg, func(pl *ci.Pipeline) error {
+		_, err := s.eng.RetryPipeline(pg.ctx(), pl.ID, s.userID(pg))
 		return err
-	}
-	pl, err := s.pipelineOf(pg, p)
-	if err != nil {
-		return err
-	}
-	if _, err := s.eng.RetryPipeline(pg.ctx(), pl.ID, pg.user.ID); err != nil {
-		return err
-	}
-	return pg.redirect(pipelineURL(p, pl.ID))
+	})
 }
 
 // pipelineCancel is POST …/-/pipelines/:id/cancel.
 func (s *Server) pipelineCancel(pg *page) error {
+	return s.pipelineAction(pg, func(pl *ci.Pipeline) error {
+		_, err := s.eng.CancelPipeline(pg.ctx(), pl.ID)
+		return err
+	})
+}
+
+// pipelineAction runs an update_pipeline action, then shows the pipeline.
+func (s *Server) pipelineAction(pg *page, do func(*ci.Pipeline) error) error {
 	p, err := s.project(pg, access.UpdatePipeline)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (s *Server) pipelineCancel(pg *page) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.eng.CancelPipeline(pg.ctx(), pl.ID); err != nil {
+	if err := do(pl); err != nil {
 		return err
 	}
 	return pg.redirect(pipelineURL(p, pl.ID))

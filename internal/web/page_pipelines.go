@@ -3,7 +3,6 @@ package web
 import (
 	"github.com/gantryci/gantry/internal/access"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -50,19 +49,14 @@ func (s *Server) pipelinesPage(pg *page) error {
 		}
 		f.Statuses = []ci.Status{st}
 	}
-	if c := q.Get("before"); c != "" {
-		if f.BeforeID, err = strconv.ParseInt(c, 10, 64); err != nil || f.BeforeID <= 0 {
-			return ci.BadRequest("before is invalid")
-		}
+	if f.BeforeID, err = cursor(pg); err != nil {
+		return err
 	}
 	pls, err := s.st.ListPipelines(pg.ctx(), f)
 	if err != nil {
 		return err
 	}
-	if len(pls) > pageSize {
-		pls = pls[:pageSize]
-		v.Next = pls[pageSize-1].ID
-	}
+	pls, v.Next = cutPage(pls, func(x *ci.Pipeline) int64 { return x.ID })
 	var uids []int64
 	for _, pl := range pls {
 		uids = append(uids, pl.UserID)
