@@ -91,6 +91,7 @@ func serveFlags() (*flag.FlagSet, *app.Config, *logSettings) {
 	sizeVar(fs, &cfg.MaxTraceSize, "max-trace-size", 100<<20, "job log size limit (bytes, or with a unit: 100MiB)")
 	sizeVar(fs, &cfg.MaxArtifact, "max-artifact-size", 100<<20, "artifact upload limit (bytes, or with a unit: 100MiB)")
 	fs.StringVar(&cfg.RootToken, "root-token", "", "becomes a personal access token of root (else one is printed once on first start); prefer the environment variable, which ps does not show")
+	fs.StringVar(&cfg.RootPassword, "root-password", "", "root's web UI password (else one is printed once on first start); prefer the environment variable")
 	fs.StringVar(&cfg.RegistrationToken, "runner-registration-token", "", "enables legacy POST /api/v4/runners registration with this token")
 	logs.register(fs)
 	return fs, cfg, logs

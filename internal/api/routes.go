@@ -33,6 +33,7 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/users", anyone, s.listUsers),
 		r("GET", "/users/{user_id}", anyone, s.getUser),
 		r("POST", "/users", auth, s.createUser),
+		r("PUT", "/users/{user_id}", auth, s.updateUser),
 		r("POST", "/users/{user_id}/personal_access_tokens", auth, s.createToken),
 		r("DELETE", "/personal_access_tokens/{token_id}", auth, s.revokeToken),
 
@@ -66,6 +67,7 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/jobs", authJob, s.listProjectJobs),
 		r("GET", "/projects/{id}/jobs/{job_id}", auth, s.getJob),
 		r("GET", "/projects/{id}/jobs/{job_id}/trace", auth, s.getTrace),
+		r("GET", "/projects/{id}/jobs/{job_id}/pending_reason", auth, s.pendingReason),
 		r("POST", "/projects/{id}/jobs/{job_id}/cancel", auth, s.cancelJob),
 		r("POST", "/projects/{id}/jobs/{job_id}/retry", auth, s.retryJob),
 		r("POST", "/projects/{id}/jobs/{job_id}/erase", auth, s.eraseJob),

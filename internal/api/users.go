@@ -78,6 +78,10 @@ func (s *Server) createUser(q *req) error {
 	if err != nil {
 		return err
 	}
+	hash, err := passwordParam(q)
+	if err != nil {
+		return err
+	}
 	u := &ci.User{Username: q.p.Str("username"), Name: q.p.Str("name"), Email: q.p.Str("email"), Admin: admin}
 	if err := s.store.CreateUser(q.ctx(), u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -85,7 +89,60 @@ func (s *Server) createUser(q *req) error {
 		}
 		return err
 	}
+	if err := s.setPassword(q, u, hash); err != nil {
+		return err
+	}
 	return q.json(http.StatusCreated, s.userDetail(u))
+}
+
+// passwordParam hashes the optional password parameter; GitLab answers a
+// too short one with a 400 naming the attribute (lib/api/users.rb).
+func passwordParam(q *req) (string, error) {
+	if !q.p.Has("password") {
+		return "", nil
+	}
+	h, err := auth.HashPassword(q.p.Str("password"))
+	switch {
+	case errors.Is(err, auth.ErrPasswordTooShort):
+		return "", &ci.Error{Code: ci.EBadRequest, Message: "400 Bad request",
+			Body: map[string][]string{"password": {"is too short (minimum is 8 characters)"}}}
+	case errors.Is(err, auth.ErrPasswordTooLong):
+		return "", &ci.Error{Code: ci.EBadRequest, Message: "400 Bad request",
+			Body: map[string][]string{"password": {"is too long (maximum is 72 bytes)"}}}
+	}
+	return h, err
+}
+
+// setPassword stores a hashed password; "" leaves the password alone.
+func (s *Server) setPassword(q *req, u *ci.User, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	return s.store.SetUserPassword(q.ctx(), u.ID, hash)
+}
+
+// updateUser is PUT /users/:user_id (admin): password only for now; the
+// other attributes are not stored as editable.
+func (s *Server) updateUser(q *req) error {
+	id, err := q.pathInt("user_id")
+	if err != nil {
+		return err
+	}
+	if !q.caller.Admin() {
+		return ci.ErrForbidden
+	}
+	u, err := s.userOr404(q, id)
+	if err != nil {
+		return err
+	}
+	hash, err := passwordParam(q)
+	if err != nil {
+		return err
+	}
+	if err := s.setPassword(q, u, hash); err != nil {
+		return err
+	}
+	return q.json(http.StatusOK, s.userDetail(u))
 }
 
 // PersonalAccessToken is the entity of a created token.
@@ -134,11 +191,8 @@ func (s *Server) createToken(q *req) error {
 	if !q.caller.Admin() {
 		return ci.ErrForbidden
 	}
-	u, err := s.store.UserByID(q.ctx(), id)
+	u, err := s.userOr404(q, id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return ci.NotFound("User")
-		}
 		return err
 	}
 	plain := auth.NewToken(auth.PrefixPAT, 20)
@@ -175,4 +229,13 @@ func (s *Server) revokeToken(q *req) error {
 	s.policy.Forget()
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// userOr404 loads a user, answering GitLab's 404 User Not Found.
+func (s *Server) userOr404(q *req, id int64) (*ci.User, error) {
+	u, err := s.store.UserByID(q.ctx(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ci.NotFound("User")
+	}
+	return u, err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/store/sqlite"
 	"github.com/gantryci/gantry/internal/store/sqlstore"
+	"github.com/gantryci/gantry/internal/web"
 )
 
 // Config is a coordinator's configuration.
@@ -41,6 +42,9 @@ type Config struct {
 	DatabaseURL string
 	// RootToken, when set, becomes a personal access token of root.
 	RootToken string
+	// RootPassword, when set, is root's password for the web UI; else a
+	// new database prints a generated one once.
+	RootPassword string
 	// RegistrationToken enables legacy runner registration.
 	RegistrationToken string
 	// EmbeddedRunners starts that many concurrent jobs in a built-in runner.
@@ -195,11 +199,14 @@ func Run(ctx context.Context, cfg Config) error {
 	owner := fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
-	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
+	// Every write goes through st, which tells open web pages what changed.
+	hub := web.NewHub()
+	st := publishingStore{Store: db, hub: hub}
+	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
-	// One access policy for the API, git and the runner protocol.
-	pol := access.New(db, nil)
-	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
+	// One access policy for the API, git, the runner protocol and the UI.
+	pol := access.New(st, nil)
+	rapi := runnerapi.New(runnerapi.Config{Store: st, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
 		MaxTraceSize: cfg.MaxTraceSize, Policy: pol})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
@@ -208,11 +215,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log),
-		CheckPush: checkPush(db), Logger: log})
-	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(st, eng, pol), OnPush: onPush(st, eng, log),
+		CheckPush: checkPush(st), Logger: log})
+	srv := api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	ui, err := web.New(web.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+		Hub: hub, IsGitPath: gitserve.IsGitPath, Policy: pol})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: withUI(ui, srv), ReadHeaderTimeout: 30 * time.Second}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
@@ -290,6 +302,9 @@ func bootstrap(ctx context.Context, db store.Store, cfg Config, log *slog.Logger
 		}
 	} else if root, err = db.UserByID(ctx, 1); err != nil {
 		return fmt.Errorf("root user: %w", err)
+	}
+	if err := rootPassword(ctx, db, root, cfg, n == 0); err != nil {
+		return err
 	}
 	token := cfg.RootToken
 	if token == "" {

@@ -42,6 +42,15 @@ type Store interface {
 	// RevokeToken revokes token id of userID (of anyone when userID is 0);
 	// ErrNotFound when there is no such token.
 	RevokeToken(ctx context.Context, id, userID int64) error
+	// SetUserPassword stores a user's password hash ("" for none);
+	// UserPasswordHash reads it back.
+	SetUserPassword(ctx context.Context, userID int64, hash string) error
+	UserPasswordHash(ctx context.Context, userID int64) (string, error)
+	// Browser sessions, found by the digest of their cookie token;
+	// WebSessionByDigest only returns sessions unexpired at now.
+	CreateWebSession(ctx context.Context, s *WebSession) error
+	WebSessionByDigest(ctx context.Context, digest string, now time.Time) (*WebSession, error)
+	DeleteWebSession(ctx context.Context, digest string, now time.Time) error
 
 	// Projects, members and variables.
 	CreateProject(ctx context.Context, p *ci.Project) error
@@ -200,6 +209,17 @@ type Store interface {
 	TryLock(ctx context.Context, name, owner string, until time.Time) (bool, error)
 }
 
+// WebSession is a signed-in browser. Only the digest of its cookie token
+// is stored; CSRFToken is the value its forms must send back.
+type WebSession struct {
+	ID        int64
+	Digest    string
+	UserID    int64
+	CSRFToken string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // JobUpdate is one compare-and-set job update.
 type JobUpdate struct {
 	Job    *ci.Job
@@ -295,6 +315,8 @@ type PipelineFilter struct {
 	ExcludeChildren bool
 	// ParentPipelineID lists a pipeline's downstream pipelines.
 	ParentPipelineID int64
+	// BeforeID is the keyset cursor of the web pages: only ids below it.
+	BeforeID int64
 }
 
 // RunnerFilter selects runners.

@@ -155,6 +155,10 @@ func pipelineWhere(f store.PipelineFilter) (string, []any) {
 	if f.ExcludeChildren {
 		where += ` AND source <> 'parent_pipeline'`
 	}
+	if f.BeforeID != 0 {
+		where += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
 	if f.SHA != "" {
 		where += ` AND sha = ?`
 		args = append(args, f.SHA)

@@ -1,0 +1,188 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"github.com/gantryci/gantry/internal/access"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gantryci/gantry/internal/ci"
+)
+
+// This file holds the two Server-Sent Event streams: a job's log, and the
+// statuses of a project's jobs and pipelines. Both wake on the hub (the
+// same store writes that wake runners), re-read and send what changed.
+
+// heartbeat keeps idle streams open through proxies and notices gone
+// browsers; it is no polling of the database.
+const heartbeat = 15 * time.Second
+
+// sse prepares an event stream.
+func sse(pg *page) (http.Flusher, bool) {
+	f, ok := pg.w.(http.Flusher)
+	if !ok {
+		return nil, false
+	}
+	h := pg.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	pg.w.WriteHeader(http.StatusOK)
+	f.Flush()
+	return f, true
+}
+
+func sendEvent(pg *page, f http.Flusher, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(pg.w, "event: %s\ndata: %s\n\n", name, b); err != nil {
+		return err
+	}
+	f.Flush()
+	return nil
+}
+
+// awaitChange waits for a hub signal, writing heartbeats meanwhile; false
+// when the browser has gone.
+func awaitChange(pg *page, f http.Flusher, signal <-chan struct{}, tick *time.Ticker) bool {
+	for {
+		select {
+		case <-pg.ctx().Done():
+			return false
+		case <-signal:
+			return true
+		case <-tick.C:
+			if _, err := fmt.Fprint(pg.w, ": ping\n\n"); err != nil {
+				return false
+			}
+			f.Flush()
+		}
+	}
+}
+
+// logEvent carries the lines from Next on (the partial last line again
+// until it ends) and the job's status.
+type logEvent struct {
+	Lines  []logLine `json:"lines"`
+	Total  int       `json:"total"`
+	Status ci.Status `json:"status"`
+}
+
+// jobLogStream is GET …/-/jobs/:id/log/stream?line=N: the log from line N
+// on, pushed as the runner sends it, until the job completes.
+func (s *Server) jobLogStream(pg *page) error {
+	_, j, err := s.projectJob(pg, access.ReadBuildTrace)
+	if err != nil {
+		return err
+	}
+	next, _ := strconv.Atoi(pg.r.URL.Query().Get("line"))
+	next = max(next, 1)
+	signal, stop := s.hub.Subscribe(func(c Change) bool { return c.JobID == j.ID })
+	defer stop()
+	f, ok := sse(pg)
+	if !ok {
+		return ci.BadRequest("streaming unsupported")
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	ctx := pg.ctx()
+	for {
+		if j, err = s.st.JobByID(ctx, j.ID); err != nil {
+			return nil
+		}
+		data, err := s.readLog(ctx, j)
+		if err != nil {
+			return nil
+		}
+		ix := indexLog(data)
+		ev := logEvent{Total: ix.lines(), Status: j.Status}
+		if next <= ix.lines() {
+			ev.Lines = ix.render(data, next, ix.lines())
+		}
+		if len(ev.Lines) > 0 || j.Status.Complete() {
+			if err := sendEvent(pg, f, "log", ev); err != nil {
+				return nil
+			}
+		}
+		// A partial line is sent again once it grows or ends.
+		next = ix.complete + 1
+		if j.Status.Complete() {
+			_ = sendEvent(pg, f, "end", map[string]any{"status": j.Status})
+			return nil
+		}
+		if !awaitChange(pg, f, signal, tick) {
+			return nil
+		}
+	}
+}
+
+// statusEvent is a job's or pipeline's new status.
+type statusEvent struct {
+	Kind     string    `json:"kind"` // job, pipeline
+	ID       int64     `json:"id"`
+	Status   ci.Status `json:"status"`
+	Text     string    `json:"text"`
+	Duration string    `json:"duration,omitempty"`
+}
+
+// projectEvents is GET …/-/events?pipeline=ID&job=ID: status changes of the
+// pipelines and jobs a page shows, pushed within a second of the write.
+// Without filters it follows the project's pipelines (the list pages).
+func (s *Server) projectEvents(pg *page) error {
+	p, err := s.project(pg, access.ReadPipeline)
+	if err != nil {
+		return err
+	}
+	q := pg.r.URL.Query()
+	plID, _ := strconv.ParseInt(q.Get("pipeline"), 10, 64)
+	signal, stop := s.hub.Subscribe(func(c Change) bool {
+		return c.ProjectID == p.ID
+	})
+	defer stop()
+	f, ok := sse(pg)
+	if !ok {
+		return ci.BadRequest("streaming unsupported")
+	}
+	seen := map[string]ci.Status{}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	ctx := pg.ctx()
+	for {
+		var evs []statusEvent
+		now := s.now()
+		if plID != 0 {
+			pl, err := s.st.PipelineByID(ctx, plID)
+			if err != nil || pl.ProjectID != p.ID {
+				return nil
+			}
+			evs = append(evs, statusEvent{Kind: "pipeline", ID: pl.ID, Status: pl.Status, Duration: fmtDuration(pipelineDuration(pl, now))})
+			g, err := s.stages(pg, p, pl, false)
+			if err != nil {
+				return nil
+			}
+			for _, st := range g.Stages {
+				for _, n := range st.Jobs {
+					evs = append(evs, statusEvent{Kind: "job", ID: n.Job.ID, Status: n.Job.Status, Duration: fmtDuration(n.Duration)})
+				}
+			}
+		}
+		for _, e := range evs {
+			key := e.Kind + strconv.FormatInt(e.ID, 10)
+			if seen[key] == e.Status && e.Status.Complete() {
+				continue
+			}
+			seen[key] = e.Status
+			e.Text = statusText(e.Status)
+			if err := sendEvent(pg, f, "status", e); err != nil {
+				return nil
+			}
+		}
+		if !awaitChange(pg, f, signal, tick) {
+			return nil
+		}
+	}
+}
