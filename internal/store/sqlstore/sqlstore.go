@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -47,6 +48,7 @@ type DB struct {
 	r, w    *pool // reads and writes; the same pool for PostgreSQL
 	d       Dialect
 	rebound sync.Map // query text → dialect text
+	bus     *events.Bus
 }
 
 // New returns a store over read and write pools. SQLite wants a single
@@ -55,7 +57,7 @@ func New(r, w *sql.DB, d Dialect) *DB {
 	if d.IsUnique == nil {
 		d.IsUnique = func(error) bool { return false }
 	}
-	db := &DB{r: newPool(r), d: d}
+	db := &DB{r: newPool(r), d: d, bus: &events.Bus{}}
 	db.w = db.r
 	if w != r {
 		db.w = newPool(w)
