@@ -111,6 +111,7 @@ type compiler struct {
 	hasWorkflowRules bool
 	workflowRules    []*rule
 	workflowName     string
+	workflowCancel   *AutoCancel
 	defaultJob       *Job
 	defaultSet       []string
 	specs            []*jobSpec
@@ -269,6 +270,9 @@ func (c *compiler) validateRoot(root *omap) {
 					v.add("workflow", "name should be a string")
 				}
 				c.workflowName = s
+			}
+			if ac, ok := wh.get("auto_cancel"); ok && ac != nil {
+				c.workflowCancel, _ = v.autoCancel("workflow:auto_cancel", ac)
 			}
 			if r, ok := wh.get("rules"); ok && r != nil {
 				c.hasWorkflowRules = true
@@ -1024,6 +1028,9 @@ func (c *compiler) evaluate() (*Plan, error) {
 			return nil, &Error{Errors: []string{msgWorkflowFiltered}, kind: ErrWorkflowFiltered}
 		}
 		globals = overlayVars(globals, matched.variables)
+		plan.AutoCancel = c.workflowCancel.merge(matched.autoCancel)
+	} else {
+		plan.AutoCancel = c.workflowCancel.merge(nil)
 	}
 	if len(globals) > 0 {
 		plan.Variables = globals

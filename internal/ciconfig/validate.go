@@ -888,6 +888,12 @@ func (v *validator) rules(loc string, val any, allowedKeys, allowedWhen []string
 			}
 			r.interruptible = &b
 		}
+		if x, has := h.get("auto_cancel"); has {
+			if r.autoCancel, ok = v.autoCancel(rloc+":auto_cancel", x); !ok {
+				good = false
+				continue
+			}
+		}
 		if x, has := h.get("variables"); has {
 			vars := v.variables(rloc+":variables", x, []string{"value", "expand"})
 			r.variables = vars

@@ -300,18 +300,24 @@ func (s *Service) CancelPipeline(ctx context.Context, pipelineID int64) (*ci.Pip
 	if err != nil {
 		return nil, err
 	}
+	if err := s.cancelJobs(ctx, pipelineID, jobs); err != nil {
+		return nil, err
+	}
+	return s.store.PipelineByID(ctx, pipelineID)
+}
+
+// cancelJobs cancels the latest cancelable jobs among jobs, then processes
+// the pipeline once.
+func (s *Service) cancelJobs(ctx context.Context, pipelineID int64, jobs []*ci.Job) error {
 	for _, j := range jobs {
 		if j.Retried || !j.Status.Cancelable() {
 			continue
 		}
 		if _, err := s.cancelJob(ctx, j, false, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := s.Process(ctx, pipelineID); err != nil {
-		return nil, err
-	}
-	return s.store.PipelineByID(ctx, pipelineID)
+	return s.Process(ctx, pipelineID)
 }
 
 // RetryPipeline retries every latest failed or canceled build and re-opens
