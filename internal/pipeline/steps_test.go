@@ -378,7 +378,7 @@ deploy: {script: d, when: manual, allow_failure: false}
 			},
 		},
 		{
-			name: "a pipeline retry retries failed and canceled jobs and reopens skipped ones",
+			name:   "a pipeline retry retries failed and canceled jobs and reopens skipped ones",
 			config: stages,
 			steps: [][2]string{
 				{"run build", "pipeline=running"},
