@@ -610,6 +610,7 @@ func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, 
 // AppendTrace appends a log chunk when offset matches the stored size.
 func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (int64, error) {
 	var size int64
+	grew := false
 	err := db.tx(ctx, func(q querier) error {
 		if err := q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size); err != nil {
 			return db.wrap(err)
@@ -637,6 +638,7 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 			return err
 		}
 		size += int64(len(data))
+		grew = true
 		return nil
 	})
 	if errors.Is(err, errTraceLimit) {
@@ -644,6 +646,9 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 	}
 	if err != nil {
 		return 0, fmt.Errorf("append trace %d: %w", jobID, err)
+	}
+	if grew {
+		db.publish(ctx, events.Event{Kind: events.TraceAppended, JobID: jobID})
 	}
 	return size, nil
 }
