@@ -31,13 +31,19 @@ type engineWithRepo struct {
 
 // newEngine is an engine over a real SQLite file with one private project.
 func newEngine(t *testing.T) (*pipeline.Service, store.Store, *ci.Project) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gantry.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gantry.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	eng, proj := newEngineOn(t, st)
+	return eng, st, proj
+}
+
+// newEngineOn is an engine over st with one private project.
+func newEngineOn(t *testing.T, st store.Store) (*pipeline.Service, *ci.Project) {
+	ctx := context.Background()
+	dir := t.TempDir()
 	eng := pipeline.New(st, blob.FS{Root: filepath.Join(dir, "blobs")},
 		pipeline.Config{ExternalURL: "http://gantry.test", ReposDir: filepath.Join(dir, "repos")},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -45,18 +51,27 @@ func newEngine(t *testing.T) (*pipeline.Service, store.Store, *ci.Project) {
 	if err := st.CreateProject(ctx, proj); err != nil {
 		t.Fatal(err)
 	}
-	return eng, st, proj
+	return eng, proj
 }
 
 func newEngineWithRepo(t *testing.T) (*engineWithRepo, store.Store) {
-	ctx := context.Background()
-	eng, st, proj := newEngine(t)
-	if _, err := gitrepo.Init(ctx, eng.RepoDir(proj.ID), "main"); err != nil {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gantry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return newEngineWithRepoOn(t, st), st
+}
+
+// newEngineWithRepoOn is newEngineWithRepo over st.
+func newEngineWithRepoOn(t *testing.T, st store.Store) *engineWithRepo {
+	eng, proj := newEngineOn(t, st)
+	if _, err := gitrepo.Init(context.Background(), eng.RepoDir(proj.ID), "main"); err != nil {
 		t.Fatal(err)
 	}
 	e := &engineWithRepo{t: t, eng: eng, st: st, proj: proj, work: t.TempDir()}
 	e.git("init", "-q", "-b", "main")
-	return e, st
+	return e
 }
 
 func (e *engineWithRepo) git(args ...string) string {

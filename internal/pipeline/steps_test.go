@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/events"
-	"github.com/gantryci/gantry/internal/gitrepo"
-	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/store/postgres"
 	"github.com/gantryci/gantry/internal/store/sqlite"
@@ -102,25 +97,11 @@ type stepper struct {
 }
 
 func newStepper(t *testing.T, st *sqlstore.DB) *stepper {
-	ctx := t.Context()
-	dir := t.TempDir()
-	eng := pipeline.New(st, blob.FS{Root: filepath.Join(dir, "blobs")},
-		pipeline.Config{ExternalURL: "http://gantry.test", ReposDir: filepath.Join(dir, "repos")},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	proj := &ci.Project{Namespace: "grp", Path: "demo", Name: "demo", Visibility: ci.VisibilityPrivate, DefaultBranch: "main"}
-	if err := st.CreateProject(ctx, proj); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gitrepo.Init(ctx, eng.RepoDir(proj.ID), "main"); err != nil {
-		t.Fatal(err)
-	}
 	r := &ci.Runner{Description: "steps", RunnerType: ci.RunnerInstance, RunUntagged: true}
-	if err := st.CreateRunner(ctx, r, "digest-"+t.Name()); err != nil {
+	if err := st.CreateRunner(t.Context(), r, "digest-"+t.Name()); err != nil {
 		t.Fatal(err)
 	}
-	e := &engineWithRepo{t: t, eng: eng, st: st, proj: proj, work: t.TempDir()}
-	e.git("init", "-q", "-b", "main")
-	return &stepper{engineWithRepo: e, st: st, runner: r}
+	return &stepper{engineWithRepo: newEngineWithRepoOn(t, st), st: st, runner: r}
 }
 
 // job is the latest job of that name in the first pipeline (or, for a
