@@ -416,3 +416,12 @@ func BridgeEvents(from, to Status) []Event {
 	}
 	return nil
 }
+
+// StartNeedsProcessing reports whether a job starting (pending → running)
+// in a pipeline of the given status can change anything processing
+// decides. Jobs wait only for their predecessors to complete, so a start
+// moves no other job; and a running pipeline stays running, since a
+// composite with a running job and no canceling one is running
+// (Ci::Status::Composite). Only a pipeline not yet running must be
+// processed.
+func StartNeedsProcessing(pipeline Status) bool { return pipeline != StatusRunning }

@@ -207,10 +207,11 @@ func parseCoverage(pattern string, trace []byte) (float64, bool) {
 var ErrNotRunning = errors.New("job is not running")
 
 // ClaimJob hands a runner the oldest pending build it may take, then
-// processes the job's pipeline: in GitLab any job transition triggers
-// processing, so the pipeline of a job that starts becomes running. The
-// store records the claim as the status machine's run transition in one
-// atomic statement (or transaction) that also marks the pipeline, so a
+// processes the job's pipeline if the start can change it: in GitLab any
+// job transition triggers processing, so the pipeline of a job that starts
+// becomes running. The store records the claim as the status machine's run
+// transition in one atomic statement (or transaction) that also marks the
+// pipeline when it is not running yet (ci.StartNeedsProcessing), so a
 // coordinator dying before processing leaves the mark for the sweeper.
 func (s *Service) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 	j, err := s.store.ClaimJob(ctx, c)
@@ -218,7 +219,15 @@ func (s *Service) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) 
 		return nil, err
 	}
 	// The job is the runner's from here on, whatever happens to its request.
-	if err := s.processCoalesced(context.WithoutCancel(ctx), j.PipelineID); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	p, err := s.store.PipelineByID(ctx, j.PipelineID)
+	if err == nil && !ci.StartNeedsProcessing(p.Status) {
+		// Running already: nothing to process. (Had the claim met it
+		// not running and marked it, the processing that made it running
+		// since leaves the mark to the sweeper.)
+		return j, nil
+	}
+	if err := s.processCoalesced(ctx, j.PipelineID); err != nil {
 		s.log.Warn("process pipeline after claim", "pipeline", j.PipelineID, "job", j.ID, "err", err)
 	}
 	return j, nil

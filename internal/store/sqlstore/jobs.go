@@ -435,19 +435,26 @@ func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 	return got, err
 }
 
-// claimSQL is one attempt at a candidate: the row is taken only if it is
-// still pending, and the pipeline marked. SQLite runs the two statements in
-// the claim's transaction; PostgreSQL runs them as one statement, whose
-// count is the pipeline row's (one when the job was taken).
+// claimJobSQL takes a candidate only if it is still pending. The
+// pipeline's part (claimPipelineSet) marks it for processing unless it is
+// running already (ci.StartNeedsProcessing), and always moves its
+// updated_at, so a processing that read the jobs before this claim cannot
+// store a status computed from them (UpdatePipeline compares updated_at).
+// SQLite runs the two updates in the claim's transaction; PostgreSQL runs
+// them as one statement, whose count is the pipeline row's (one when the
+// job was taken).
 const (
 	claimJobSQL = `UPDATE jobs SET status = ?, started_at = ?, updated_at = ?, runner_id = ?,
 		runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = ?`
+	claimPipelineSet = `UPDATE pipelines SET dirty = dirty + CASE WHEN status = 'running' THEN 0 ELSE 1 END,
+		dirty_at = CASE WHEN status = 'running' THEN dirty_at ELSE ? END,
+		updated_at = CASE WHEN updated_at >= ? THEN updated_at + 1 ELSE ? END`
 	claimJobMarkSQL = `WITH claimed AS (
 		UPDATE jobs SET status = ?, started_at = ?, updated_at = ?, runner_id = ?, runner_manager_id = ?,
 			token_digest = ?, timeout = ?
 		WHERE id = (SELECT id FROM jobs WHERE id = ? AND status = ? FOR UPDATE SKIP LOCKED)
 		RETURNING pipeline_id)
-		UPDATE pipelines SET dirty = dirty + 1, dirty_at = ? WHERE id IN (SELECT pipeline_id FROM claimed)`
+		` + claimPipelineSet + ` WHERE id IN (SELECT pipeline_id FROM claimed)`
 )
 
 func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*ci.Job, error) {
@@ -514,9 +521,10 @@ func (db *DB) claimOne(ctx context.Context, write querier, c store.Claim, j *ci.
 	taken.RunnerID, taken.RunnerManagerID, taken.Timeout = c.Runner.ID, c.ManagerID, timeout
 	args := []any{string(taken.Status), tp(taken.StartedAt), tv(now), taken.RunnerID, taken.RunnerManagerID, digest,
 		timeout, j.ID, string(from)}
+	mark := []any{tv(now), tv(now), tv(now)}
 	query := claimJobSQL
 	if db.d.SkipLocked {
-		query, args = claimJobMarkSQL, append(args, tv(now))
+		query, args = claimJobMarkSQL, append(args, mark...)
 	}
 	res, err := db.exec(ctx, write, query, args...)
 	if err != nil {
@@ -526,8 +534,8 @@ func (db *DB) claimOne(ctx context.Context, write querier, c store.Claim, j *ci.
 		return false, nil
 	}
 	if !db.d.SkipLocked {
-		if err := db.markDirty(ctx, write, j.PipelineID); err != nil {
-			return false, err
+		if _, err := db.exec(ctx, write, claimPipelineSet+` WHERE id = ?`, append(mark, j.PipelineID)...); err != nil {
+			return false, fmt.Errorf("claim job %d: mark pipeline: %w", j.ID, err)
 		}
 	}
 	*j = taken
