@@ -330,3 +330,98 @@ func Effects(kind Kind, from, to Status) Effect {
 	}
 	return e
 }
+
+// Fire moves the job through the status machine: it fires ev and, when the
+// event applies, records the new status with what the move implies (see
+// Apply). It returns the status the job had; on ErrInvalidTransition the
+// job is left unchanged. Every job status change in Gantry goes through
+// Fire or, for moves already decided by the machine (Process), Apply.
+func (j *Job) Fire(ev Event, g Guards) (from Status, err error) {
+	from = j.Status
+	to, err := Fire(j.Kind, from, ev, g)
+	if err != nil {
+		return from, fmt.Errorf("job %d: %w", j.ID, err)
+	}
+	j.Apply(to, g.Now)
+	return from, nil
+}
+
+// FireAll fires several events in turn, as one move (a bridge following
+// its downstream pipeline may need two). On an error the job is restored.
+func (j *Job) FireAll(g Guards, evs ...Event) (from Status, err error) {
+	saved := *j
+	from = j.Status
+	for _, ev := range evs {
+		if _, err := j.Fire(ev, g); err != nil {
+			*j = saved
+			return from, err
+		}
+	}
+	return from, nil
+}
+
+// Apply records a move the status machine decided: the status, and the
+// timestamps and failure reason bookkeeping of Effects at time now.
+func (j *Job) Apply(to Status, now time.Time) {
+	e := Effects(j.Kind, j.Status, to)
+	j.Status = to
+	if e.SetQueuedAt {
+		j.QueuedAt = &now
+	}
+	if e.SetStartedAt {
+		j.StartedAt = &now
+	}
+	if e.SetFinishedAt {
+		j.FinishedAt = &now
+	}
+	if e.ClearScheduledAt {
+		j.ScheduledAt = nil
+	}
+	if to != StatusFailed {
+		j.FailureReason = ""
+	}
+}
+
+// BridgeEvents are the events that move a bridge from its status to the
+// status its downstream pipeline asks for (BridgeStatusFromDownstream, or
+// running again when a finished downstream pipeline is retried: GitLab's
+// Ci::Pipeline#reset_source_bridge! makes it pending, and it runs since its
+// downstream pipeline exists). nil means no move.
+func BridgeEvents(from, to Status) []Event {
+	if from == to {
+		return nil
+	}
+	switch to {
+	case StatusCreated:
+		return []Event{EventToCreated}
+	case StatusPending:
+		return []Event{EventToPending}
+	case StatusRunning:
+		if from == StatusPending {
+			return []Event{EventRun}
+		}
+		return []Event{EventToPending, EventRun}
+	case StatusSuccess:
+		return []Event{EventSuccess}
+	case StatusFailed:
+		return []Event{EventToFailed}
+	case StatusCanceled:
+		return []Event{EventToCanceled}
+	case StatusManual:
+		return []Event{EventToManual}
+	case StatusScheduled:
+		return []Event{EventToScheduled}
+	case StatusSkipped:
+		return []Event{EventSkip}
+	}
+	return nil
+}
+
+// StartNeedsProcessing reports whether a job starting (pending → running)
+// in a pipeline of the given status can change anything processing
+// decides. Jobs wait only for their predecessors to complete, so a start
+// moves no other job; and a running pipeline stays running, since a
+// composite with a running job and no canceling one is running
+// (Ci::Status::Composite). Only a pipeline not yet running must be
+// processed.
+func StartNeedsProcessing(pipeline Status) bool { return pipeline != StatusRunning }

@@ -147,6 +147,10 @@ type Pipeline struct {
 	// processing clears it when done, so a coordinator that dies between
 	// the two leaves a mark the sweeper finds (see store.DirtyPipelines).
 	Dirty int64
+	// AutoCancelOnNewCommit and AutoCancelOnJobFailure are the pipeline's
+	// workflow:auto_cancel settings ("" = GitLab's defaults).
+	AutoCancelOnNewCommit  AutoCancelOnNewCommit
+	AutoCancelOnJobFailure AutoCancelOnJobFailure
 }
 
 // Variable is a key/value pair given to a pipeline or a job.

@@ -67,6 +67,7 @@ type compiler struct {
 	hasWorkflowRules bool
 	workflowRules    []*rule
 	workflowName     string
+	workflowCancel   *AutoCancel
 	// defaults is the default: hash, defaultJob its decoded values and
 	// defaultSet the keys jobs may inherit (default: and the deprecated
 	// top-level ones).

@@ -40,8 +40,11 @@ var workflowEntries = entries[*compiler]{
 		c.workflowRules, _ = f.v.rules(f.path(), f.val, inWorkflowRule, []string{"always", "never"})
 		return true
 	}},
-	// auto_cancel (Entry::AutoCancel) is accepted; Gantry does not act on it.
-	{key: "auto_cancel", in: inWorkflow},
+	{key: "auto_cancel", in: inWorkflow, nulls: true, decode: func(c *compiler, f field) bool {
+		ac, ok := f.v.autoCancel(f.path(), f.val)
+		c.workflowCancel = ac
+		return ok
+	}},
 }
 
 // isJobKey tells whether a top-level key is a job (or a hidden one).

@@ -88,8 +88,11 @@ var ruleEntries = entries[*ruleDecoder]{
 		}
 		return ok
 	}},
-	// auto_cancel of a workflow rule is accepted; Gantry does not act on it.
-	{key: "auto_cancel", in: inWorkflowRule},
+	{key: "auto_cancel", in: inWorkflowRule, nulls: true, decode: func(d *ruleDecoder, f field) bool {
+		ac, ok := f.v.autoCancel(f.path(), f.val)
+		d.r.autoCancel = ac
+		return ok
+	}},
 }
 
 // rules validates a rules: list of a job (in inJobRule) or of workflow:

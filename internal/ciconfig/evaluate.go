@@ -22,6 +22,9 @@ func (c *compiler) evaluate() (*Plan, error) {
 			return nil, &Error{Errors: []string{msgWorkflowFiltered}, kind: ErrWorkflowFiltered}
 		}
 		globals = overlayVars(globals, matched.variables)
+		plan.AutoCancel = c.workflowCancel.merge(matched.autoCancel)
+	} else {
+		plan.AutoCancel = c.workflowCancel.merge(nil)
 	}
 	if len(globals) > 0 {
 		plan.Variables = globals

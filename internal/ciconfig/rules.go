@@ -20,6 +20,7 @@ type rule struct {
 	startIn       string
 	allowFailure  *bool
 	interruptible *bool
+	autoCancel    *AutoCancel // workflow rules only
 	variables     []Variable
 	needs         []Need
 	hasNeeds      bool

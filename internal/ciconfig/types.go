@@ -45,6 +45,8 @@ type Plan struct {
 	Variables []Variable `json:"variables,omitempty"`
 	// WorkflowName is workflow:name when set.
 	WorkflowName string `json:"workflow_name,omitempty"`
+	// AutoCancel is workflow:auto_cancel after workflow:rules, nil when unset.
+	AutoCancel *AutoCancel `json:"auto_cancel,omitempty"`
 	// Warnings as GitLab reports them in CI Lint.
 	Warnings []string `json:"warnings,omitempty"`
 }

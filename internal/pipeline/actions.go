@@ -117,7 +117,9 @@ func (s *Service) RetryJob(ctx context.Context, j *ci.Job, userID int64, vars []
 	if !v.Retryable() {
 		return nil, ci.ErrNotRetryable
 	}
-	clone := s.clone(j, userID)
+	// Only a retry of the job itself enqueues an action at once
+	// (RetryJobService#execute passes enqueue_if_actionable).
+	clone := s.clone(j, userID, true)
 	if vars != nil {
 		clone.JobVariables = vars
 	}
@@ -131,8 +133,10 @@ func (s *Service) RetryJob(ctx context.Context, j *ci.Job, userID int64, vars []
 }
 
 // clone copies a job for a retry: a new job in created, the same
-// definition, the acting user.
-func (s *Service) clone(j *ci.Job, userID int64) *ci.Job {
+// definition, the acting user. With enqueue an action (manual or delayed)
+// job goes to pending at once instead of back to manual or scheduled, as
+// GitLab's RetryJobService#clone! with enqueue_if_actionable.
+func (s *Service) clone(j *ci.Job, userID int64, enqueue bool) *ci.Job {
 	c := &ci.Job{
 		ProjectID: j.ProjectID, PipelineID: j.PipelineID, Kind: j.Kind, Name: j.Name, Stage: j.Stage,
 		StageIdx: j.StageIdx, Status: ci.StatusCreated, Ref: j.Ref, Tag: j.Tag, When: j.When,
@@ -145,7 +149,7 @@ func (s *Service) clone(j *ci.Job, userID int64) *ci.Job {
 	v := ci.JobView{Kind: j.Kind, When: j.When}
 	if v.Action() {
 		c.JobVariables = slices.Clone(j.JobVariables)
-		c.EnqueueImmediately = true
+		c.EnqueueImmediately = enqueue
 	}
 	return c
 }
@@ -163,9 +167,7 @@ func (s *Service) afterRevive(ctx context.Context, pipelineID int64, ids ...int6
 		byID[j.ID] = j
 	}
 	for _, ch := range ci.ResetSkipped(procs, ids...) {
-		j := byID[ch.ID]
-		j.Status, j.FinishedAt, j.StartedAt, j.QueuedAt = ch.To, nil, nil, nil
-		if err := s.store.UpdateJob(ctx, j, ch.From); err != nil && !isStale(err) {
+		if err := s.reopen(ctx, byID[ch.ID]); err != nil {
 			return err
 		}
 	}
@@ -196,12 +198,22 @@ func (s *Service) resetSourceBridge(ctx context.Context, p *ci.Pipeline) error {
 	if err != nil || d.Trigger == nil || d.Trigger.Strategy == "" || !b.Status.Complete() || p.Status.Complete() {
 		return err
 	}
-	from := b.Status
-	b.Status, b.FinishedAt, b.FailureReason = ci.StatusRunning, nil, ""
-	if err := s.store.UpdateJob(ctx, b, from); err != nil && !isStale(err) {
+	if err := s.moveBridge(ctx, b, ci.StatusRunning, func(b *ci.Job) { b.FinishedAt = nil }); err != nil {
 		return err
 	}
 	return s.Process(ctx, b.PipelineID)
+}
+
+// reopen moves a skipped job back to created (the process event), for
+// processing to decide it again; a lost compare-and-set is left alone.
+func (s *Service) reopen(ctx context.Context, j *ci.Job) error {
+	err := s.transition(ctx, j, ci.EventProcess, ci.Guards{}, func(j *ci.Job) {
+		j.FinishedAt, j.StartedAt, j.QueuedAt = nil, nil, nil
+	})
+	if err != nil && !isStale(err) && !errors.Is(err, ci.ErrInvalidTransition) {
+		return err
+	}
+	return nil
 }
 
 // PlayJob starts a manual or delayed job (POST …/play). A finished action
@@ -288,18 +300,24 @@ func (s *Service) CancelPipeline(ctx context.Context, pipelineID int64) (*ci.Pip
 	if err != nil {
 		return nil, err
 	}
+	if err := s.cancelJobs(ctx, pipelineID, jobs); err != nil {
+		return nil, err
+	}
+	return s.store.PipelineByID(ctx, pipelineID)
+}
+
+// cancelJobs cancels the latest cancelable jobs among jobs, then processes
+// the pipeline once.
+func (s *Service) cancelJobs(ctx context.Context, pipelineID int64, jobs []*ci.Job) error {
 	for _, j := range jobs {
 		if j.Retried || !j.Status.Cancelable() {
 			continue
 		}
 		if _, err := s.cancelJob(ctx, j, false, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := s.Process(ctx, pipelineID); err != nil {
-		return nil, err
-	}
-	return s.store.PipelineByID(ctx, pipelineID)
+	return s.Process(ctx, pipelineID)
 }
 
 // RetryPipeline retries every latest failed or canceled build and re-opens
@@ -324,7 +342,10 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 		if !v.Retryable() {
 			continue
 		}
-		clones = append(clones, s.clone(j, userID))
+		// A pipeline retry recreates an action job as an action: it
+		// waits to be played again (RetryPipelineService clones without
+		// enqueue_if_actionable).
+		clones = append(clones, s.clone(j, userID, false))
 		names = append(names, j.Name)
 	}
 	// Every latest skipped job goes back to created.
@@ -332,8 +353,7 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 		if j.Retried || j.Status != ci.StatusSkipped {
 			continue
 		}
-		j.Status, j.FinishedAt = ci.StatusCreated, nil
-		if err := s.store.UpdateJob(ctx, j, ci.StatusSkipped); err != nil && !isStale(err) {
+		if err := s.reopen(ctx, j); err != nil {
 			return nil, err
 		}
 	}

@@ -212,6 +212,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		return p, nil
 	}
 	p.Name = plan.WorkflowName
+	if ac := plan.AutoCancel; ac != nil {
+		p.AutoCancelOnNewCommit = ci.AutoCancelOnNewCommit(ac.OnNewCommit)
+		p.AutoCancelOnJobFailure = ci.AutoCancelOnJobFailure(ac.OnJobFailure)
+	}
 	jobs, err := s.jobsFromPlan(req, plan)
 	if err != nil {
 		return nil, err
@@ -234,9 +238,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	return s.store.PipelineByID(ctx, p.ID)
 }
 
-// autoCancelRedundant is GitLab's default "auto-cancel redundant pipelines"
-// with on_new_commit: conservative: an older pipeline of the same branch is
-// canceled when none of its non-interruptible jobs has started.
+// autoCancelRedundant is GitLab's "auto-cancel redundant pipelines"
+// (Ci::PipelineCreation::CancelRedundantPipelinesService): a new pipeline
+// of a branch cancels what each older, still active pipeline of the branch
+// allows by its own workflow:auto_cancel:on_new_commit (ci.RedundantJobs).
 func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error {
 	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref, ExcludeChildren: true,
 		Statuses: []ci.Status{ci.StatusCreated, ci.StatusWaitingForResource, ci.StatusPreparing, ci.StatusPending,
@@ -245,18 +250,26 @@ func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error
 		return err
 	}
 	for _, o := range older {
-		if o.ID >= p.ID || o.Tag {
+		if o.ID >= p.ID || o.Tag || o.SHA == p.SHA {
 			continue
 		}
 		jobs, err := s.store.PipelineJobs(ctx, o.ID)
 		if err != nil {
 			return err
 		}
-		if slices.ContainsFunc(jobs, func(j *ci.Job) bool { return !j.Retried && j.StartedAt != nil && !j.Interruptible }) {
+		cancel := ci.RedundantJobs(o.OnNewCommit(), jobs)
+		if len(cancel) == 0 {
 			continue
 		}
-		s.log.Info("auto-canceling redundant pipeline", "pipeline", o.ID, "by", p.ID)
-		if _, err := s.CancelPipeline(ctx, o.ID); err != nil {
+		s.log.Info("auto-canceling redundant pipeline", "pipeline", o.ID, "by", p.ID, "on_new_commit", o.OnNewCommit())
+		if o.OnNewCommit() == ci.OnNewCommitConservative {
+			// The whole pipeline, downstream pipelines included.
+			if _, err := s.CancelPipeline(ctx, o.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.cancelJobs(ctx, o.ID, cancel); err != nil {
 			return err
 		}
 	}

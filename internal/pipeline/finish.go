@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // Finish records a runner's final state for a job: success, or failed with
@@ -62,8 +63,8 @@ func (s *Service) Drop(ctx context.Context, j *ci.Job, reason string) error {
 // the pipeline. mutate sees the job after the transition and its log.
 func (s *Service) finalize(ctx context.Context, j *ci.Job, d *ciconfig.Job, ev ci.Event, mutate func(*ci.Job, []byte)) error {
 	now := s.Now()
-	from := j.Status
-	to, err := ci.Fire(j.Kind, from, ev, ci.Guards{Now: now})
+	saved := *j
+	from, err := j.Fire(ev, ci.Guards{Now: now})
 	if err != nil {
 		return err
 	}
@@ -80,16 +81,19 @@ func (s *Service) finalize(ctx context.Context, j *ci.Job, d *ciconfig.Job, ev c
 			s.log.Warn("archive trace", "job", j.ID, "err", err)
 		}
 	}
-	s.apply(j, from, to, now)
 	mutate(j, trace)
 	replaced, err := s.store.FinishJob(ctx, j, from, art)
 	if err != nil {
-		j.Status = from
+		*j = saved
 		return err
 	}
 	s.deleteReplaced(ctx, replaced, art)
-	if j.Status == ci.StatusFailed && shouldAutoRetry(d, j) {
-		clone := s.clone(j, j.UserID)
+	retry := j.Status == ci.StatusFailed && shouldAutoRetry(d, j)
+	if err := s.cancelOnJobFailure(ctx, j, retry); err != nil {
+		return err
+	}
+	if retry {
+		clone := s.clone(j, j.UserID, true)
 		clone.JobVariables = j.JobVariables
 		if err := s.store.InsertJobs(ctx, []*ci.Job{clone}, []string{j.Name}); err != nil {
 			return err
@@ -97,6 +101,26 @@ func (s *Service) finalize(ctx context.Context, j *ci.Job, d *ciconfig.Job, ev c
 		return s.afterRevive(ctx, j.PipelineID, clone.ID)
 	}
 	return s.processCoalesced(ctx, j.PipelineID)
+}
+
+// cancelOnJobFailure cancels the rest of the pipeline of a job that just
+// failed, when the pipeline's workflow:auto_cancel:on_job_failure is all
+// (Ci::Pipeline#cancel_async_on_job_failure; GitLab cancels the whole
+// pipeline with Ci::CancelPipelineService, downstream pipelines included).
+func (s *Service) cancelOnJobFailure(ctx context.Context, j *ci.Job, autoRetried bool) error {
+	if j.Status != ci.StatusFailed {
+		return nil
+	}
+	p, err := s.store.PipelineByID(ctx, j.PipelineID)
+	if err != nil {
+		return err
+	}
+	if !ci.CancelsPipelineOnFailure(p, j, autoRetried) {
+		return nil
+	}
+	s.log.Info("auto-canceling pipeline on job failure", "pipeline", p.ID, "job", j.ID)
+	_, err = s.CancelPipeline(ctx, p.ID)
+	return err
 }
 
 // shouldAutoRetry is Build#retry_on_reason_or_always? with retry: max.
@@ -181,3 +205,30 @@ func parseCoverage(pattern string, trace []byte) (float64, bool) {
 
 // ErrNotRunning means a runner report came for a job no longer executing.
 var ErrNotRunning = errors.New("job is not running")
+
+// ClaimJob hands a runner the oldest pending build it may take, then
+// processes the job's pipeline if the start can change it: in GitLab any
+// job transition triggers processing, so the pipeline of a job that starts
+// becomes running. The store records the claim as the status machine's run
+// transition in one atomic statement (or transaction) that also marks the
+// pipeline when it is not running yet (ci.StartNeedsProcessing), so a
+// coordinator dying before processing leaves the mark for the sweeper.
+func (s *Service) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
+	j, err := s.store.ClaimJob(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	// The job is the runner's from here on, whatever happens to its request.
+	ctx = context.WithoutCancel(ctx)
+	p, err := s.store.PipelineByID(ctx, j.PipelineID)
+	if err == nil && !ci.StartNeedsProcessing(p.Status) {
+		// Running already: nothing to process. (Had the claim met it
+		// not running and marked it, the processing that made it running
+		// since leaves the mark to the sweeper.)
+		return j, nil
+	}
+	if err := s.processCoalesced(ctx, j.PipelineID); err != nil {
+		s.log.Warn("process pipeline after claim", "pipeline", j.PipelineID, "job", j.ID, "err", err)
+	}
+	return j, nil
+}

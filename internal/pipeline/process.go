@@ -173,7 +173,7 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 				retry = true
 				continue
 			}
-			s.apply(j, ch.From, ch.To, now)
+			j.Apply(ch.To, now) // decided by ci.Process through the machine
 			if ch.ScheduledAt != nil {
 				j.ScheduledAt = ch.ScheduledAt
 			}
@@ -257,12 +257,7 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 		return err
 	}
 	fail := func(reason string) error {
-		now := s.Now()
-		b.Status, b.FailureReason, b.FinishedAt = ci.StatusFailed, reason, &now
-		if err := s.store.UpdateJob(ctx, b, ci.StatusPending); err != nil && !isStale(err) {
-			return err
-		}
-		return nil
+		return s.moveBridge(ctx, b, ci.StatusFailed, func(b *ci.Job) { b.FailureReason = reason })
 	}
 	if d.Trigger == nil {
 		return fail("invalid_bridge_trigger")
@@ -324,26 +319,16 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 		}
 		return fail("downstream_pipeline_creation_failed")
 	}
-	b.DownstreamPipelineID = down.ID
-	now := s.Now()
 	to := ci.StatusRunning
 	if st, ok := ci.BridgeStatusFromDownstream(ci.Strategy(d.Trigger.Strategy), down.Status); ok {
 		to = st
 	}
-	if to != ci.StatusRunning || ci.Strategy(d.Trigger.Strategy) == ci.StrategyNone {
-		if ci.Strategy(d.Trigger.Strategy) == ci.StrategyNone {
-			to = ci.StatusSuccess
-		}
-		b.FinishedAt = &now
-		if to == ci.StatusFailed {
+	return s.moveBridge(ctx, b, to, func(b *ci.Job) {
+		b.DownstreamPipelineID = down.ID
+		if b.Status == ci.StatusFailed {
 			b.FailureReason = ci.FailureDownstreamPipelineCreation
 		}
-	}
-	b.Status = to
-	if err := s.store.UpdateJob(ctx, b, ci.StatusPending); err != nil && !isStale(err) {
-		return err
-	}
-	return nil
+	})
 }
 
 // childConfig composes a child pipeline's configuration from trigger:include.
@@ -391,20 +376,11 @@ func (s *Service) updateSourceBridge(ctx context.Context, down *ci.Pipeline) err
 	if !ok || to == b.Status {
 		return nil
 	}
-	from := b.Status
-	now := s.Now()
-	b.Status = to
-	if to.Complete() {
-		b.FinishedAt = &now
-	}
-	b.FailureReason = ""
-	if to == ci.StatusFailed {
-		b.FailureReason = ci.FailureUnknown
-	}
-	if err := s.store.UpdateJob(ctx, b, from); err != nil {
-		if isStale(err) {
-			return nil
+	if err := s.moveBridge(ctx, b, to, func(b *ci.Job) {
+		if b.Status == ci.StatusFailed {
+			b.FailureReason = ci.FailureUnknown
 		}
+	}); err != nil {
 		return err
 	}
 	return s.Process(ctx, b.PipelineID)

@@ -37,12 +37,10 @@ func (s *Service) assignResource(ctx context.Context, projectID int64, group str
 		return err
 	}
 	j := waiting[0]
-	from := j.Status
-	to, err := ci.Fire(j.Kind, from, ci.EventEnqueueWaitingForResource, ci.Guards{Now: s.Now()})
+	from, err := j.Fire(ci.EventEnqueueWaitingForResource, ci.Guards{Now: s.Now()})
 	if err != nil {
 		return nil
 	}
-	s.apply(j, from, to, s.Now())
 	// The count above is only a hint: the store re-checks that the group is
 	// free in the same transaction as the update (another coordinator may
 	// be assigning the group right now).

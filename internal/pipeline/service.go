@@ -87,44 +87,51 @@ func (s *Service) ExternalURL() string { return s.cfg.ExternalURL }
 // transition fires ev on j, records the implied timestamps, applies mutate
 // and stores the result if j still has the status it was read with.
 func (s *Service) transition(ctx context.Context, j *ci.Job, ev ci.Event, g ci.Guards, mutate func(*ci.Job)) error {
+	return s.move(ctx, j, g, mutate, ev)
+}
+
+// move is the engine's one way to change a job's status outside
+// processing: the status machine fires evs in turn (ci.Job.FireAll), mutate
+// adjusts the result, and the store writes it in one unit of work that
+// compare-and-sets the status, marks the pipeline for processing and
+// publishes the change. On any error j is left as it was.
+func (s *Service) move(ctx context.Context, j *ci.Job, g ci.Guards, mutate func(*ci.Job), evs ...ci.Event) error {
 	if g.Now.IsZero() {
 		g.Now = s.Now()
 	}
-	from := j.Status
-	to, err := ci.Fire(j.Kind, from, ev, g)
+	saved := *j
+	from, err := j.FireAll(g, evs...)
 	if err != nil {
 		return err
 	}
-	s.apply(j, from, to, g.Now)
 	if mutate != nil {
 		mutate(j)
 	}
 	if err := s.store.UpdateJob(ctx, j, from); err != nil {
-		j.Status = from
+		*j = saved
 		return err
 	}
 	return nil
 }
 
-// apply sets the status and the timestamps a move implies.
-func (s *Service) apply(j *ci.Job, from, to ci.Status, now time.Time) {
-	e := ci.Effects(j.Kind, from, to)
-	j.Status = to
-	if e.SetQueuedAt {
-		j.QueuedAt = &now
+// moveBridge moves a bridge to the status its downstream pipeline asks
+// for, through the bridge events that lead there (ci.BridgeEvents). A lost
+// compare-and-set is not an error: whoever moved the bridge first wins, and
+// processing follows that.
+func (s *Service) moveBridge(ctx context.Context, b *ci.Job, to ci.Status, mutate func(*ci.Job)) error {
+	evs := ci.BridgeEvents(b.Status, to)
+	if len(evs) == 0 {
+		return nil
 	}
-	if e.SetStartedAt {
-		j.StartedAt = &now
+	if err := s.move(ctx, b, ci.Guards{}, mutate, evs...); err != nil {
+		if isStale(err) {
+			return nil
+		}
+		return err
 	}
-	if e.SetFinishedAt {
-		j.FinishedAt = &now
-	}
-	if e.ClearScheduledAt {
-		j.ScheduledAt = nil
-	}
-	if to != ci.StatusFailed {
-		j.FailureReason = ""
-	}
+	// A bridge failing counts as a job failure for on_job_failure: all
+	// (Ci::Bridge#can_auto_cancel_pipeline_on_job_failure? is true).
+	return s.cancelOnJobFailure(ctx, b, false)
 }
 
 // isStale reports a lost compare-and-set.

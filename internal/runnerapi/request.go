@@ -99,7 +99,7 @@ func (a *API) claim(ctx context.Context, rn *ci.Runner, managerID int64) (*runne
 	}
 	token := auth.NewToken(auth.PrefixJob, jobTokenLen)
 	cc := newClaimCache(a.store)
-	j, err := a.store.ClaimJob(ctx, store.Claim{
+	j, err := a.eng.ClaimJob(ctx, store.Claim{
 		Runner: rn, ManagerID: managerID, Now: a.now(), TokenDigest: auth.Digest(token),
 		Match:        func(j *ci.Job) bool { return cc.match(ctx, rn, j) },
 		UntaggedOnly: len(rn.Tags) == 0,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -243,8 +244,8 @@ func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, er
 // UpdateJob writes a job's mutable fields when its status is still expect.
 func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error {
 	ok := false
-	err := db.tx(ctx, func(q querier) (err error) {
-		ok, err = db.changeJob(ctx, q, j, expect)
+	err := db.unit(ctx, func(u *unit) (err error) {
+		ok, err = u.change(ctx, j, expect, true)
 		return err
 	})
 	if err != nil {
@@ -253,27 +254,7 @@ func (db *DB) UpdateJob(ctx context.Context, j *ci.Job, expect ci.Status) error 
 	if !ok {
 		return fmt.Errorf("update job %d from %s: %w", j.ID, expect, store.ErrStale)
 	}
-	db.notifyEnqueued(ctx, j, expect)
 	return nil
-}
-
-// changeJob is the compare-and-set update of a job inside a transaction,
-// marking its pipeline dirty when the status changes. It reports whether
-// the job still had status expect (and was written).
-func (db *DB) changeJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
-	ok, err := db.updateJob(ctx, q, j, expect)
-	if err != nil || !ok || j.Status == expect {
-		return ok, err
-	}
-	return true, db.markDirty(ctx, q, j.PipelineID)
-}
-
-// notifyEnqueued wakes long-polling runners when a build has just become
-// pending (call after the commit).
-func (db *DB) notifyEnqueued(ctx context.Context, j *ci.Job, from ci.Status) {
-	if j.Status == ci.StatusPending && from != ci.StatusPending && j.Kind == ci.KindBuild {
-		db.notifyPending(ctx)
-	}
 }
 
 // FinishJob stores a job's final status and its archived log at once, so
@@ -281,18 +262,18 @@ func (db *DB) notifyEnqueued(ctx context.Context, j *ci.Job, from ci.Status) {
 func (db *DB) FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace *ci.Artifact) ([]string, error) {
 	var replaced []string
 	ok := false
-	err := db.tx(ctx, func(q querier) (err error) {
-		if ok, err = db.changeJob(ctx, q, j, expect); err != nil || !ok {
+	err := db.unit(ctx, func(u *unit) (err error) {
+		if ok, err = u.change(ctx, j, expect, true); err != nil || !ok {
 			return err
 		}
 		if trace != nil {
-			if replaced, err = db.deleteArtifacts(ctx, q, j.ID, trace.FileType); err != nil {
+			if replaced, err = db.deleteArtifacts(ctx, u.q, j.ID, trace.FileType); err != nil {
 				return err
 			}
-			if err := db.insertArtifact(ctx, q, trace); err != nil {
+			if err := db.insertArtifact(ctx, u.q, trace); err != nil {
 				return err
 			}
-			if err := db.deleteTrace(ctx, q, j.ID); err != nil {
+			if err := db.deleteTrace(ctx, u.q, j.ID); err != nil {
 				return err
 			}
 			j.TraceSize = 0
@@ -311,15 +292,15 @@ func (db *DB) FinishJob(ctx context.Context, j *ci.Job, expect ci.Status, trace 
 // UpdateJobIfResourceFree updates j when its resource group is free.
 func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.Status) error {
 	ok := false
-	err := db.tx(ctx, func(q querier) error {
+	err := db.unit(ctx, func(u *unit) error {
 		if db.d.LockKey != "" {
 			key := fmt.Sprintf("resource_group:%d:%s", j.ProjectID, j.ResourceGroup)
-			if _, err := db.exec(ctx, q, db.d.LockKey, key); err != nil {
+			if _, err := db.exec(ctx, u.q, db.d.LockKey, key); err != nil {
 				return fmt.Errorf("lock resource group: %w", err)
 			}
 		}
 		var busy int
-		if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs WHERE project_id = ? AND resource_group = ?
+		if err := u.q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM jobs WHERE project_id = ? AND resource_group = ?
 			AND status IN ('pending', 'running', 'canceling') AND id <> ?`), j.ProjectID, j.ResourceGroup, j.ID).Scan(&busy); err != nil {
 			return fmt.Errorf("resource group busy: %w", err)
 		}
@@ -327,7 +308,7 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 			return nil
 		}
 		var err error
-		ok, err = db.changeJob(ctx, q, j, expect)
+		ok, err = u.change(ctx, j, expect, true)
 		return err
 	})
 	if err != nil {
@@ -336,7 +317,6 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 	if !ok {
 		return fmt.Errorf("update job %d: resource group %q busy or status moved: %w", j.ID, j.ResourceGroup, store.ErrStale)
 	}
-	db.notifyEnqueued(ctx, j, expect)
 	return nil
 }
 
@@ -345,27 +325,21 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 // processing's own write and leaves the pipeline's processing mark alone.
 func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int64, error) {
 	var stale []int64
-	pending := false
-	err := db.tx(ctx, func(q querier) error {
+	err := db.unit(ctx, func(u *unit) error {
 		stale = stale[:0]
-		for _, u := range updates {
-			ok, err := db.updateJob(ctx, q, u.Job, u.Expect)
+		for _, up := range updates {
+			ok, err := u.change(ctx, up.Job, up.Expect, false)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				stale = append(stale, u.Job.ID)
-				continue
+				stale = append(stale, up.Job.ID)
 			}
-			pending = pending || (u.Job.Status == ci.StatusPending && u.Expect != ci.StatusPending && u.Job.Kind == ci.KindBuild)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if pending {
-		db.notifyPending(ctx)
 	}
 	return stale, nil
 }
@@ -397,31 +371,26 @@ func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Sta
 
 // InsertJobs adds jobs to a pipeline, marking older same-name jobs retried.
 func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []string) error {
-	pending := false
-	err := db.tx(ctx, func(q querier) error {
+	err := db.unit(ctx, func(u *unit) error {
 		if len(retriedNames) > 0 && len(jobs) > 0 {
 			list, args := in(retriedNames)
 			args = append([]any{true, time.Now().UTC().UnixMicro(), jobs[0].PipelineID}, args...)
-			if _, err := db.exec(ctx, q, `UPDATE jobs SET retried = ?, updated_at = ? WHERE pipeline_id = ? AND name IN `+list, args...); err != nil {
+			if _, err := db.exec(ctx, u.q, `UPDATE jobs SET retried = ?, updated_at = ? WHERE pipeline_id = ? AND name IN `+list, args...); err != nil {
 				return fmt.Errorf("mark retried: %w", err)
 			}
 		}
 		for _, j := range jobs {
-			if err := db.insertJob(ctx, q, j); err != nil {
+			if err := u.insert(ctx, j); err != nil {
 				return err
 			}
-			pending = pending || (j.Status == ci.StatusPending && j.Kind == ci.KindBuild)
 		}
 		if len(jobs) > 0 {
-			return db.markDirty(ctx, q, jobs[0].PipelineID)
+			return db.markDirty(ctx, u.q, jobs[0].PipelineID)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
-	}
-	if pending {
-		db.notifyPending(ctx)
 	}
 	return nil
 }
@@ -438,29 +407,57 @@ const (
 // claimers, even on two coordinators, can never both win the same job:
 // on SQLite the whole claim runs in one write transaction (SQLite has one
 // writer, so claims queue instead of racing); on PostgreSQL each attempt is
-// one UPDATE whose row lock is taken with SKIP LOCKED, so a claimer that
+// one statement whose row lock is taken with SKIP LOCKED, so a claimer that
 // meets a job another one is taking moves on at once instead of waiting.
+//
+// The claim is a job status change like any other: the status machine
+// decides it (run: pending → running, started_at), the pipeline is marked
+// for processing in the same statement or transaction, and the change is
+// published after the commit.
 func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 	if db.d.SkipLocked {
-		return db.claim(ctx, db.r, db.w, c)
+		// Each attempt is one autocommit statement.
+		got, err := db.claim(ctx, db.r, db.w, c)
+		if err != nil {
+			return nil, err
+		}
+		db.publish(ctx, events.Job(got, ci.StatusPending))
+		return got, nil
 	}
 	var got *ci.Job
-	err := db.tx(ctx, func(q querier) error {
+	err := db.unit(ctx, func(u *unit) error {
 		var err error
-		got, err = db.claim(ctx, q, q, c)
+		if got, err = db.claim(ctx, u.q, u.q, c); err == nil {
+			u.moved(got, ci.StatusPending)
+		}
 		return err
 	})
 	return got, err
 }
 
+// claimJobSQL takes a candidate only if it is still pending. The
+// pipeline's part (claimPipelineSet) marks it for processing unless it is
+// running already (ci.StartNeedsProcessing), and always moves its
+// updated_at, so a processing that read the jobs before this claim cannot
+// store a status computed from them (UpdatePipeline compares updated_at).
+// SQLite runs the two updates in the claim's transaction; PostgreSQL runs
+// them as one statement, whose count is the pipeline row's (one when the
+// job was taken).
+const (
+	claimJobSQL = `UPDATE jobs SET status = ?, started_at = ?, updated_at = ?, runner_id = ?,
+		runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = ?`
+	claimPipelineSet = `UPDATE pipelines SET dirty = dirty + CASE WHEN status = 'running' THEN 0 ELSE 1 END,
+		dirty_at = CASE WHEN status = 'running' THEN dirty_at ELSE ? END,
+		updated_at = CASE WHEN updated_at >= ? THEN updated_at + 1 ELSE ? END`
+	claimJobMarkSQL = `WITH claimed AS (
+		UPDATE jobs SET status = ?, started_at = ?, updated_at = ?, runner_id = ?, runner_manager_id = ?,
+			token_digest = ?, timeout = ?
+		WHERE id = (SELECT id FROM jobs WHERE id = ? AND status = ? FOR UPDATE SKIP LOCKED)
+		RETURNING pipeline_id)
+		` + claimPipelineSet + ` WHERE id IN (SELECT pipeline_id FROM claimed)`
+)
+
 func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*ci.Job, error) {
-	update := `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
-		runner_manager_id = ?, token_digest = ?, timeout = ? WHERE id = ? AND status = 'pending'`
-	if db.d.SkipLocked {
-		update = `UPDATE jobs SET status = 'running', started_at = ?, updated_at = ?, runner_id = ?,
-			runner_manager_id = ?, token_digest = ?, timeout = ?
-			WHERE id = (SELECT id FROM jobs WHERE id = ? AND status = 'pending' FOR UPDATE SKIP LOCKED)`
-	}
 	var digest any
 	if c.TokenDigest != "" {
 		digest = c.TokenDigest
@@ -501,18 +498,9 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 			if err := read.QueryRowContext(ctx, db.q(`SELECT definition FROM jobs WHERE id = ?`), j.ID).Scan(&j.Definition); err != nil {
 				return nil, fmt.Errorf("claim job %d: definition: %w", j.ID, db.wrap(err))
 			}
-			timeout := 0
-			if c.Timeout != nil {
-				timeout = c.Timeout(j)
-			}
-			now := c.Now.UTC()
-			res, err := db.exec(ctx, write, update, tv(now), tv(now), c.Runner.ID, c.ManagerID, digest, timeout, j.ID)
-			if err != nil {
-				return nil, fmt.Errorf("claim job %d: %w", j.ID, err)
-			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				j.Status, j.StartedAt, j.UpdatedAt = ci.StatusRunning, &now, now
-				j.RunnerID, j.RunnerManagerID, j.Timeout = c.Runner.ID, c.ManagerID, timeout
+			if ok, err := db.claimOne(ctx, write, c, j, digest); err != nil {
+				return nil, err
+			} else if ok {
 				return j, nil
 			}
 		}
@@ -520,6 +508,44 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 			return nil, store.ErrNotFound
 		}
 	}
+}
+
+// claimOne records the run transition of candidate j for the runner; it
+// reports false when another claimer took the job first.
+func (db *DB) claimOne(ctx context.Context, write querier, c store.Claim, j *ci.Job, digest any) (bool, error) {
+	now := c.Now.UTC()
+	timeout := 0
+	if c.Timeout != nil {
+		timeout = c.Timeout(j)
+	}
+	taken := *j
+	from, err := taken.Fire(ci.EventRun, ci.Guards{Now: now})
+	if err != nil {
+		return false, fmt.Errorf("claim: %w", err)
+	}
+	taken.UpdatedAt = now
+	taken.RunnerID, taken.RunnerManagerID, taken.Timeout = c.Runner.ID, c.ManagerID, timeout
+	args := []any{string(taken.Status), tp(taken.StartedAt), tv(now), taken.RunnerID, taken.RunnerManagerID, digest,
+		timeout, j.ID, string(from)}
+	mark := []any{tv(now), tv(now), tv(now)}
+	query := claimJobSQL
+	if db.d.SkipLocked {
+		query, args = claimJobMarkSQL, append(args, mark...)
+	}
+	res, err := db.exec(ctx, write, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("claim job %d: %w", j.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if !db.d.SkipLocked {
+		if _, err := db.exec(ctx, write, claimPipelineSet+` WHERE id = ?`, append(mark, j.PipelineID)...); err != nil {
+			return false, fmt.Errorf("claim job %d: mark pipeline: %w", j.ID, err)
+		}
+	}
+	*j = taken
+	return true, nil
 }
 
 // TouchJob refreshes updated_at of an executing job.
@@ -598,6 +624,7 @@ func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, 
 // AppendTrace appends a log chunk when offset matches the stored size.
 func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (int64, error) {
 	var size int64
+	grew := false
 	err := db.tx(ctx, func(q querier) error {
 		if err := q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size); err != nil {
 			return db.wrap(err)
@@ -625,6 +652,7 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 			return err
 		}
 		size += int64(len(data))
+		grew = true
 		return nil
 	})
 	if errors.Is(err, errTraceLimit) {
@@ -632,6 +660,9 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 	}
 	if err != nil {
 		return 0, fmt.Errorf("append trace %d: %w", jobID, err)
+	}
+	if grew {
+		db.publish(ctx, events.Event{Kind: events.TraceAppended, JobID: jobID})
 	}
 	return size, nil
 }

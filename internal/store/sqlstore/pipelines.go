@@ -8,23 +8,26 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/store"
 )
 
 const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, created_at, updated_at,
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
-	parent_job_id, protected, warnings, dirty`
+	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure`
 
 func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
 	var created, updated int64
 	var started, finished, committed sql.NullInt64
-	var vars, status string
+	var vars, status, onNewCommit, onJobFailure string
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &status,
 		&p.UserID, &created, &updated, &started, &finished, &committed, &p.YAMLErrors, &p.FailureReason, &p.Name,
-		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty); err != nil {
+		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty, &onNewCommit, &onJobFailure); err != nil {
 		return nil, err
 	}
+	p.AutoCancelOnNewCommit = ci.AutoCancelOnNewCommit(onNewCommit)
+	p.AutoCancelOnJobFailure = ci.AutoCancelOnJobFailure(onJobFailure)
 	p.Status = ci.Status(status)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	p.StartedAt, p.FinishedAt, p.CommittedAt = fromNull(started), fromNull(finished), fromNull(committed)
@@ -55,8 +58,8 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 	if err != nil {
 		return fmt.Errorf("encode variables: %w", err)
 	}
-	pending := false
-	err = db.tx(ctx, func(q querier) error {
+	err = db.unit(ctx, func(u *unit) error {
+		q := u.q
 		if err := q.QueryRowContext(ctx, db.q(`INSERT INTO internal_ids (project_id, usage, last_value) VALUES (?, 'pipelines', 1)
 			ON CONFLICT (project_id, usage) DO UPDATE SET last_value = internal_ids.last_value + 1 RETURNING last_value`),
 			p.ProjectID).Scan(&p.IID); err != nil {
@@ -64,22 +67,22 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		}
 		id, err := db.insert(ctx, q, `INSERT INTO pipelines (project_id, iid, ref, tag, sha, before_sha, source, status, user_id,
 			created_at, updated_at, started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables,
-			parent_pipeline_id, parent_job_id, protected, warnings, dirty, dirty_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			parent_pipeline_id, parent_job_id, protected, warnings, dirty, dirty_at, auto_cancel_on_new_commit,
+			auto_cancel_on_job_failure)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ProjectID, p.IID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, string(p.Status), p.UserID,
 			tv(p.CreatedAt), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), tp(p.CommittedAt), p.YAMLErrors,
 			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings,
-			len(jobs), tv(now))
+			len(jobs), tv(now), string(p.AutoCancelOnNewCommit), string(p.AutoCancelOnJobFailure))
 		if err != nil {
 			return fmt.Errorf("insert pipeline: %w", err)
 		}
 		p.ID, p.Dirty = id, int64(len(jobs))
 		for _, j := range jobs {
 			j.PipelineID, j.ProjectID = p.ID, p.ProjectID
-			if err := db.insertJob(ctx, q, j); err != nil {
+			if err := u.insert(ctx, j); err != nil {
 				return err
 			}
-			pending = pending || (j.Status == ci.StatusPending && j.Kind == ci.KindBuild)
 		}
 		if p.ParentJobID != 0 {
 			if _, err := db.exec(ctx, q, `UPDATE jobs SET downstream_pipeline_id = ? WHERE id = ?`, p.ID, p.ParentJobID); err != nil {
@@ -91,16 +94,8 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 	if err != nil {
 		return fmt.Errorf("create pipeline: %w", err)
 	}
-	if pending {
-		db.notifyPending(ctx)
-	}
+	db.publish(ctx, events.Event{Kind: events.PipelineChanged, ProjectID: p.ProjectID, PipelineID: p.ID, Status: p.Status})
 	return nil
-}
-
-func (db *DB) notifyPending(ctx context.Context) {
-	if db.d.AfterCommitJobPending != nil {
-		db.d.AfterCommitJobPending(ctx)
-	}
 }
 
 // PipelineByID finds a pipeline.
@@ -242,6 +237,7 @@ func (db *DB) UpdatePipeline(ctx context.Context, p *ci.Pipeline) error {
 		return fmt.Errorf("update pipeline %d: %w", p.ID, store.ErrStale)
 	}
 	p.UpdatedAt = now
+	db.publish(ctx, events.Event{Kind: events.PipelineChanged, ProjectID: p.ProjectID, PipelineID: p.ID, Status: p.Status})
 	return nil
 }
 

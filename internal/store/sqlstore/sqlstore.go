@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/secrets"
 	"github.com/gantryci/gantry/internal/store"
 )
@@ -51,6 +52,7 @@ type DB struct {
 	// box encrypts CI variable values at rest; nil stores them in
 	// plaintext (tests that do not care).
 	box *secrets.Box
+	bus *events.Bus
 }
 
 // New returns a store over read and write pools. SQLite wants a single
@@ -59,7 +61,7 @@ func New(r, w *sql.DB, d Dialect) *DB {
 	if d.IsUnique == nil {
 		d.IsUnique = func(error) bool { return false }
 	}
-	db := &DB{r: newPool(r), d: d}
+	db := &DB{r: newPool(r), d: d, bus: &events.Bus{}}
 	db.w = db.r
 	if w != r {
 		db.w = newPool(w)

@@ -17,6 +17,46 @@ var claimTests = []test{
 	{"Claim/PastFirstBatch", testClaimPastFirstBatch},
 	{"Claim/Concurrent", testClaimConcurrent},
 	{"Claim/UntaggedOnly", testClaimUntaggedOnly},
+	{"Claim/MarksPipeline", testClaimMarksPipeline},
+}
+
+// testClaimMarksPipeline: a claim is the run transition (status, started_at
+// from the machine); it marks a pipeline that is not running yet for
+// processing, leaves a running pipeline's mark alone, and moves the
+// pipeline's updated_at either way, so that a status computed from the jobs
+// before the claim can no longer be stored.
+func testClaimMarksPipeline(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	r := mustRunner(t, s, ci.RunnerInstance)
+	pl := mustPipeline(t, s, p.ID, "main", newJob("a", ci.StatusPending), newJob("b", ci.StatusPending))
+	must(t, s.ClearPipelineDirty(ctx, pl.ID, pl.Dirty), "clear")
+	read, err := s.PipelineByID(ctx, pl.ID)
+	must(t, err, "read pipeline")
+	now := base.Add(time.Hour)
+	got, err := s.ClaimJob(ctx, store.Claim{Runner: r, Now: now})
+	must(t, err, "claim")
+	if got.Status != ci.StatusRunning || got.StartedAt == nil || !got.StartedAt.Equal(now) {
+		t.Fatalf("claimed job: status %s started %v", got.Status, got.StartedAt)
+	}
+	after, err := s.PipelineByID(ctx, pl.ID)
+	must(t, err, "read pipeline")
+	if after.Dirty != 1 {
+		t.Errorf("pending pipeline after a claim: dirty %d, want 1", after.Dirty)
+	}
+	read.Status = ci.StatusFailed
+	wantErr(t, s.UpdatePipeline(ctx, read), store.ErrStale, "status computed before the claim")
+
+	after.Status = ci.StatusRunning
+	must(t, s.UpdatePipeline(ctx, after), "pipeline running")
+	must(t, s.ClearPipelineDirty(ctx, pl.ID, after.Dirty), "clear")
+	_, err = s.ClaimJob(ctx, store.Claim{Runner: r, Now: now})
+	must(t, err, "second claim")
+	last, err := s.PipelineByID(ctx, pl.ID)
+	must(t, err, "read pipeline")
+	if last.Dirty != 0 || !last.UpdatedAt.After(after.UpdatedAt) {
+		t.Errorf("running pipeline after a claim: dirty %d (want 0), updated_at %v (before %v)", last.Dirty, last.UpdatedAt, after.UpdatedAt)
+	}
 }
 
 // testClaimUntaggedOnly: with UntaggedOnly, older tagged jobs are skipped

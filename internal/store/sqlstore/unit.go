@@ -1,0 +1,88 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/events"
+)
+
+// unit is one write transaction that changes jobs. Every job write of the
+// store goes through it (change, insert, and the claim's own statement), so
+// "where does a job's status change" has one answer: the row is
+// compare-and-set, the pipeline is marked for processing in the same
+// transaction (ci.Pipeline.Dirty), and the change is published as an event
+// once the transaction has committed.
+type unit struct {
+	db     *DB
+	q      querier
+	events []events.Event
+}
+
+// unit runs fn in a write transaction and publishes its events after the
+// commit (never for a rolled back one).
+func (db *DB) unit(ctx context.Context, fn func(u *unit) error) error {
+	var u *unit
+	err := db.tx(ctx, func(q querier) error {
+		// A retried transaction (SQLite busy) starts over with no events.
+		u = &unit{db: db, q: q}
+		return fn(u)
+	})
+	if err != nil {
+		return err
+	}
+	db.publish(ctx, u.events...)
+	return nil
+}
+
+// change writes j if its stored status is still expect. When the status
+// moves it records the event and, with mark, marks the pipeline for
+// processing; processing's own writes pass mark=false, since the processing
+// writing them clears the mark only once it has completed.
+func (u *unit) change(ctx context.Context, j *ci.Job, expect ci.Status, mark bool) (bool, error) {
+	ok, err := u.db.updateJob(ctx, u.q, j, expect)
+	if err != nil || !ok || j.Status == expect {
+		return ok, err
+	}
+	u.moved(j, expect)
+	if !mark {
+		return true, nil
+	}
+	return true, u.db.markDirty(ctx, u.q, j.PipelineID)
+}
+
+// insert adds a new job row; the caller marks the pipeline.
+func (u *unit) insert(ctx context.Context, j *ci.Job) error {
+	if err := u.db.insertJob(ctx, u.q, j); err != nil {
+		return err
+	}
+	u.moved(j, "")
+	return nil
+}
+
+// moved records that j reached its status from the given one.
+func (u *unit) moved(j *ci.Job, from ci.Status) {
+	u.events = append(u.events, events.Job(j, from))
+}
+
+// Events is the bus on which the store publishes what it committed: job
+// status changes, log growth and pipeline status changes.
+func (db *DB) Events() *events.Bus { return db.bus }
+
+// publish is the one place committed changes leave the store: the event
+// bus, and the job-pending hook when a build became pending.
+func (db *DB) publish(ctx context.Context, evs ...events.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	db.bus.Publish(evs...)
+	if db.d.AfterCommitJobPending == nil {
+		return
+	}
+	for _, e := range evs {
+		if e.WakesRunners() {
+			db.d.AfterCommitJobPending(ctx)
+			return
+		}
+	}
+}
