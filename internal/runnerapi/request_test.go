@@ -208,9 +208,11 @@ func testLongPollWakes(t *testing.T, db testkit.DB) {
 }
 
 // waitParked waits until n requests are parked on the wake channel.
+// The bound is generous: with every test of the package running in
+// parallel on a loaded machine, reaching the park point takes seconds.
 func waitParked(t *testing.T, a *API, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for a.parked.Load() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d requests parked, want %d", a.parked.Load(), n)
@@ -315,7 +317,9 @@ func testConcurrentClaims(t *testing.T, db testkit.DB) {
 func TestWakeManyParked(t *testing.T) { testkit.ForEachDB(t, testWakeManyParked) }
 
 func testWakeManyParked(t *testing.T, db testkit.DB) {
-	e := newEnv(t, db, func(c *Config) { c.LongPoll = time.Second })
+	// The long poll outlasts the time all 20 need to park (waitParked),
+	// so that they are parked together when the job comes.
+	e := newEnv(t, db, func(c *Config) { c.LongPoll = 30 * time.Second })
 	token, _ := e.runner(nil)
 	statuses := make(chan int, 20)
 	for range 20 {
