@@ -21,6 +21,7 @@ import (
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/gitserve"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/runner"
@@ -199,14 +200,17 @@ func Run(ctx context.Context, cfg Config) error {
 	owner := fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 
 	blobs := blob.FS{Root: filepath.Join(cfg.DataDir, "blobs")}
-	// Every write goes through st, which tells open web pages what changed.
+	// Open web pages follow the store's one stream of committed changes
+	// (internal/events): the hub only fans them out to SSE streams.
 	hub := web.NewHub()
-	st := publishingStore{Store: db, hub: hub}
-	eng := pipeline.New(st, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
+	db.Events().OnEvent(func(e events.Event) {
+		hub.Publish(web.Change{ProjectID: e.ProjectID, PipelineID: e.PipelineID, JobID: e.JobID})
+	})
+	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
 	// One access policy for the API, git, the runner protocol and the UI.
-	pol := access.New(st, nil)
-	rapi := runnerapi.New(runnerapi.Config{Store: st, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
+	pol := access.New(db, nil)
+	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
 		MaxTraceSize: cfg.MaxTraceSize, Policy: pol})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
@@ -215,11 +219,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(st, eng, pol), OnPush: onPush(st, eng, log),
-		CheckPush: checkPush(st), Logger: log})
-	srv := api.New(api.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log),
+		CheckPush: checkPush(db), Logger: log})
+	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})
-	ui, err := web.New(web.Config{Store: st, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
+	ui, err := web.New(web.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Hub: hub, IsGitPath: gitserve.IsGitPath, Policy: pol})
 	if err != nil {
 		return err
