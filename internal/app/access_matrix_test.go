@@ -42,6 +42,10 @@ func testAccessMatrix(t *testing.T, o serverOpts) {
 	allowed := s.project("allowed", "private")
 	denied := s.project("denied", "private")
 	s.push("root/target", map[string]string{".gitlab-ci.yml": "build:\n  script: echo\nrdev:\n  script: echo\nrmaint:\n  script: echo\nrown:\n  script: echo\nrun:\n  script: echo\ndeploy:\n  script: echo\n  when: manual\n"})
+	// The first push protected main; the matrix is about roles and tokens,
+	// so it acts on an unprotected main (protected_test.go covers the
+	// protected-ref rules).
+	s.must(204, "DELETE", fmt.Sprintf("/api/v4/projects/%d/protected_branches/main", target), rootToken, nil)
 	rn := s.registerRunner()
 	buildID, buildTok := rn.take("build")
 	rn.uploadArtifact(buildID, buildTok)
