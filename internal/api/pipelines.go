@@ -1,9 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantryci/gantry/internal/access"
@@ -302,6 +304,10 @@ func (s *Server) createPipeline(q *req) error {
 			return err
 		}
 	}
+	inputs, err := pipelineInputs(q)
+	if err != nil {
+		return err
+	}
 	p, lvl, err := s.project(q)
 	if err != nil {
 		return err
@@ -310,11 +316,36 @@ func (s *Server) createPipeline(q *req) error {
 		return err
 	}
 	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
-		UserID: q.caller.User.ID, Variables: vars})
+		UserID: q.caller.User.ID, Variables: vars, Inputs: inputs})
 	if err != nil {
 		return err
 	}
 	return s.writePipeline(q, p, pl, http.StatusCreated, false)
+}
+
+// pipelineInputs reads `inputs` of POST /projects/:id/pipeline: a JSON
+// object of typed values (as glab's `ci run --input` sends it) or the form
+// `inputs[name]=value` (strings).
+func pipelineInputs(q *req) (map[string]any, error) {
+	if raw, ok := q.p.Raw("inputs"); ok {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, ci.Invalid("inputs is invalid")
+		}
+		return ciconfig.NormalizeInputs(m), nil
+	}
+	var m map[string]any
+	for k, vs := range q.p.Form() {
+		name, ok := strings.CutPrefix(k, "inputs[")
+		if !ok || !strings.HasSuffix(name, "]") || len(vs) == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]any{}
+		}
+		m[strings.TrimSuffix(name, "]")] = vs[0]
+	}
+	return m, nil
 }
 
 func (s *Server) pipelineAction(q *req, a access.Action) (*ci.Project, *ci.Pipeline, error) {

@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One access policy for the API, git and the runner protocol.
 	pol := access.New(db, nil)
+	eng.SetCodeAccess(codeAccess(db, pol))
 	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})

@@ -98,4 +98,3 @@ func LatestSemverTag(tags []string) string {
 	}
 	return best
 }
-

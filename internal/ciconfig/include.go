@@ -447,4 +447,3 @@ func (o orderedJSON) MarshalJSON() ([]byte, error) {
 	b.WriteByte('}')
 	return []byte(b.String()), nil
 }
-

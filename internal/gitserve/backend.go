@@ -38,6 +38,7 @@ func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suff
 		"GIT_HTTP_MAX_REQUEST_BUFFER=" + strconv.FormatInt(h.cfg.MaxRequestBuffer, 10),
 		"LC_ALL=C",
 	}
+	env = append(env, pushOptionsEnv...)
 	// Protocol v2 is negotiated through this header; http-backend only
 	// sees it as GIT_PROTOCOL, which a CGI host must set itself.
 	if gp := r.Header.Get("Git-Protocol"); validGitProtocol(gp) {
@@ -119,7 +120,16 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		plain(w, http.StatusInternalServerError, msgInternalError)
 		return
 	}
+	// Push options (git push -o) are only visible in the request body.
+	var opts *pushOptionReader
+	if r.Header.Get("Content-Encoding") == "" {
+		opts = &pushOptionReader{r: r.Body}
+		r.Body = opts
+	}
 	h.backend(w, r, t, suffixReceivePack, remoteUser)
+	if opts != nil {
+		t.PushOptions = opts.options
+	}
 	after, err := snapshot(ctx, repo)
 	if err != nil {
 		h.log.ErrorContext(ctx, "gitserve: read refs after push", "dir", dir, "err", err)

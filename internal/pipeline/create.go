@@ -46,6 +46,12 @@ type CreateRequest struct {
 	// ConfigContent overrides the file read from the commit (child
 	// pipelines compose their config from trigger:include).
 	ConfigContent []byte
+	// Inputs are pipeline inputs for the config's spec:inputs (API
+	// `inputs`, push option ci.input).
+	Inputs map[string]any
+	// SkipCI is the push option ci.skip: the pipeline is recorded as
+	// skipped, as [ci skip] in the commit message does.
+	SkipCI bool
 }
 
 // ConfigError is a configuration problem: API create answers 400 with
@@ -124,7 +130,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 
 	// [ci skip] / [skip ci] in a pushed commit's message: GitLab records a
 	// skipped pipeline and runs nothing.
-	if req.Source == "push" && ciSkipRe.MatchString(commit.Message) {
+	if req.Source == "push" && (req.SkipCI || ciSkipRe.MatchString(commit.Message)) {
 		now := s.Now()
 		p.Status, p.FinishedAt = ci.StatusSkipped, &now
 		if err := s.store.CreatePipeline(ctx, p, nil); err != nil {
@@ -156,25 +162,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 			changed = c
 		}
 	}
-	var files []string
-	src := ciconfig.Source{
-		Content:  content,
-		ReadFile: func(p string) ([]byte, error) { return repo.ReadFile(ctx, req.SHA, p) },
-		Exists: func(glob string) bool {
-			if files == nil {
-				files, _ = repo.ListFiles(ctx, req.SHA)
-				if files == nil {
-					files = []string{}
-				}
-			}
-			return slices.ContainsFunc(files, func(f string) bool { return globMatch(glob, f) })
-		},
-		ChangedFiles:   changed,
-		Variables:      vars,
-		Ref:            req.Ref,
-		Tag:            req.Tag,
-		PipelineSource: req.Source,
-	}
+	src := s.configSource(ctx, req, content, vars, changed)
 	plan, err := ciconfig.Compile(src)
 	if err != nil {
 		var ce *ciconfig.Error
@@ -216,6 +204,35 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		}
 	}
 	return s.store.PipelineByID(ctx, p.ID)
+}
+
+// configSource is what the compiler sees of a pipeline's commit: its files,
+// other projects (as the pipeline's user), remote includes and the
+// variables rules evaluate.
+func (s *Service) configSource(ctx context.Context, req CreateRequest, content []byte, vars map[string]string, changed []string) ciconfig.Source {
+	repo := s.Repo(req.Project.ID)
+	var files []string
+	return ciconfig.Source{
+		Content:  content,
+		ReadFile: func(p string) ([]byte, error) { return repo.ReadFile(ctx, req.SHA, p) },
+		Exists: func(glob string) bool {
+			if files == nil {
+				files, _ = repo.ListFiles(ctx, req.SHA)
+				if files == nil {
+					files = []string{}
+				}
+			}
+			return slices.ContainsFunc(files, func(f string) bool { return globMatch(glob, f) })
+		},
+		ChangedFiles:   changed,
+		Variables:      vars,
+		Ref:            req.Ref,
+		Tag:            req.Tag,
+		PipelineSource: req.Source,
+		Inputs:         req.Inputs,
+		Projects:       s.projectFiles(ctx, req.UserID),
+		FetchRemote:    s.fetchRemote(ctx),
+	}
 }
 
 // autoCancelRedundant is GitLab's default "auto-cancel redundant pipelines"
