@@ -449,8 +449,22 @@ type LintJob struct {
 	Needs        any      `json:"needs"`
 }
 
-func (s *Server) lint(q *req, p *ci.Project, src ciconfig.Source) error {
-	res := ciconfig.Lint(src)
+func (s *Server) lint(q *req, p *ci.Project, lr pipeline.LintRequest) error {
+	dry, err := q.p.Bool("dry_run", false)
+	if err != nil {
+		return err
+	}
+	lr.Project, lr.UserID, lr.DryRun = p, q.caller.User.ID, dry
+	if t := q.p.Str("dry_run_ref_type"); t != "" {
+		if t != "branch" && t != "tag" {
+			return ci.Invalid("dry_run_ref_type does not have a valid value")
+		}
+		lr.RefType = t
+	}
+	res, err := s.eng.Lint(q.ctx(), lr)
+	if err != nil {
+		return err
+	}
 	out := LintResult{Valid: res.Valid, Errors: res.Errors, Warnings: res.Warnings, Includes: []any{}}
 	if out.Errors == nil {
 		out.Errors = []string{}
@@ -463,6 +477,7 @@ func (s *Server) lint(q *req, p *ci.Project, src ciconfig.Source) error {
 		out.MergedYAML = &m
 	}
 	if inc, _ := q.p.Bool("include_jobs", false); inc {
+		out.Jobs = []LintJob{}
 		for _, j := range res.Jobs {
 			lj := LintJob{Name: j.Name, Stage: j.Stage, BeforeScript: nz(j.BeforeScript), Script: nz(j.Script),
 				AfterScript: nz(j.AfterScript), TagList: nz(j.Tags), When: j.When, AllowFailure: j.AllowFailure}
@@ -483,7 +498,8 @@ func nz(s []string) []string {
 	return s
 }
 
-// lintContent is POST /projects/:id/ci/lint.
+// lintContent is POST /projects/:id/ci/lint: the content is checked as
+// the default branch (or dry_run's ref) would include it.
 func (s *Server) lintContent(q *req) error {
 	if !q.p.Has("content") {
 		return ci.Invalid("content is missing")
@@ -495,20 +511,11 @@ func (s *Server) lintContent(q *req) error {
 	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
 		return err
 	}
-	repo := s.eng.Repo(p.ID)
-	ref := p.DefaultBranch
-	return s.lint(q, p, ciconfig.Source{Content: []byte(q.p.Str("content")), Ref: ref, PipelineSource: "push",
-		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), refOrHead(ref), path) }})
+	return s.lint(q, p, pipeline.LintRequest{Content: []byte(q.p.Str("content")), Ref: q.p.Str("ref")})
 }
 
-func refOrHead(ref string) string {
-	if ref == "" {
-		return "HEAD"
-	}
-	return ref
-}
-
-// lintRef is GET /projects/:id/ci/lint (the config at sha or ref).
+// lintRef is GET /projects/:id/ci/lint: the project's configuration at
+// content_ref (sha) or the default branch, simulated for dry_run_ref (ref).
 func (s *Server) lintRef(q *req) error {
 	p, lvl, err := s.project(q)
 	if err != nil {
@@ -517,23 +524,33 @@ func (s *Server) lintRef(q *req) error {
 	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
 		return err
 	}
-	repo := s.eng.Repo(p.ID)
-	rev := q.p.Str("sha")
+	ref := q.p.Str("dry_run_ref")
+	if ref == "" {
+		ref = q.p.Str("ref")
+	}
+	rev := q.p.Str("content_ref")
 	if rev == "" {
-		rev = q.p.Str("ref")
+		rev = q.p.Str("sha")
 	}
-	if rev == "" {
-		rev = p.DefaultBranch
+	lr := pipeline.LintRequest{Ref: ref}
+	if rev != "" && rev != ref {
+		// The configuration of another revision, evaluated for ref.
+		content, err := s.eng.Repo(p.ID).ReadFile(q.ctx(), rev, ciConfigPath(p))
+		if err != nil {
+			return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
+				Warnings: []string{}, Includes: []any{}})
+		}
+		lr.Content = content
+		if lr.Ref == "" {
+			lr.Ref = rev
+		}
 	}
-	path := p.CIConfigPath
-	if path == "" {
-		path = ".gitlab-ci.yml"
+	return s.lint(q, p, lr)
+}
+
+func ciConfigPath(p *ci.Project) string {
+	if p.CIConfigPath != "" {
+		return p.CIConfigPath
 	}
-	content, err := repo.ReadFile(q.ctx(), refOrHead(rev), path)
-	if err != nil {
-		return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
-			Warnings: []string{}, Includes: []any{}})
-	}
-	return s.lint(q, p, ciconfig.Source{Content: content, Ref: rev, PipelineSource: "push",
-		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), rev, path) }})
+	return ".gitlab-ci.yml"
 }

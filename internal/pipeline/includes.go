@@ -13,6 +13,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/gitrepo"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -175,3 +176,84 @@ func remoteError(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("%w: %w", ciconfig.ErrRemoteHTTP, err)
 }
+
+// LintRequest is a CI Lint call (POST/GET /projects/:id/ci/lint).
+type LintRequest struct {
+	Project *ci.Project
+	// Content is the configuration to check; nil reads the project's
+	// config file at Ref.
+	Content []byte
+	// Ref is the branch or tag; "" is the default branch.
+	Ref string
+	// RefType is dry_run_ref_type: "branch" (default) or "tag".
+	RefType string
+	UserID  int64
+	// DryRun simulates pipeline creation for Ref (rules evaluated);
+	// otherwise the configuration is only validated.
+	DryRun bool
+}
+
+// Lint validates a configuration with includes resolved as a pipeline of
+// req.Ref would resolve them; with DryRun it also evaluates workflow and
+// job rules with the ref's predefined variables (Ci::Lint).
+func (s *Service) Lint(ctx context.Context, req LintRequest) (ciconfig.LintResult, error) {
+	invalid := func(msg string) (ciconfig.LintResult, error) {
+		return ciconfig.LintResult{Errors: []string{msg}, Warnings: []string{}}, nil
+	}
+	cr := CreateRequest{Project: req.Project, Ref: req.Ref, Source: "push", UserID: req.UserID, Tag: req.RefType == "tag"}
+	if cr.Ref == "" {
+		cr.Ref = req.Project.DefaultBranch
+	}
+	repo := s.Repo(req.Project.ID)
+	var commit *gitrepo.Commit
+	if cr.Ref != "" && !strings.HasPrefix(cr.Ref, "-") {
+		full := "refs/heads/" + cr.Ref
+		if cr.Tag {
+			full = "refs/tags/" + cr.Ref
+		}
+		sha, err := repo.ResolveRef(ctx, full)
+		if err != nil && !req.DryRun {
+			// Static lint also reads a commit given by sha.
+			sha, err = repo.ResolveRef(ctx, cr.Ref)
+		}
+		if err == nil {
+			cr.SHA = sha
+			commit, _ = repo.Commit(ctx, sha)
+		}
+	}
+	if commit == nil {
+		if req.DryRun {
+			return invalid("Reference not found")
+		}
+		// Static lint of given content works without a commit.
+		commit = &gitrepo.Commit{}
+	}
+	content := req.Content
+	if content == nil {
+		if cr.SHA == "" {
+			return invalid(msgEmptyConfig)
+		}
+		c, err := repo.ReadFile(ctx, cr.SHA, s.configPath(req.Project))
+		if err != nil {
+			return invalid(msgEmptyConfig)
+		}
+		content = c
+	}
+	cr.BeforeSHA = ZeroSHA
+	vars, err := s.rulesVariables(ctx, cr, commit)
+	if err != nil {
+		return ciconfig.LintResult{}, err
+	}
+	src := s.configSource(ctx, cr, content, vars, nil)
+	if cr.SHA == "" {
+		src.ReadFile = func(string) ([]byte, error) { return nil, fs.ErrNotExist }
+		src.Exists = nil
+	}
+	if req.DryRun {
+		return ciconfig.DryRun(src), nil
+	}
+	return ciconfig.Lint(src), nil
+}
+
+// msgEmptyConfig is the loader's answer for a missing configuration.
+const msgEmptyConfig = "Please provide content of .gitlab-ci.yml"
