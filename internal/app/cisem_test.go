@@ -59,12 +59,15 @@ func (w *workTree) commit(msg string, files map[string]string, tags ...string) {
 // push pushes main and all tags with push options (`git push -o`).
 func (w *workTree) push(project string, opts ...string) {
 	w.s.t.Helper()
-	remote := strings.Replace(w.s.URL, "http://", "http://oauth2:"+rootToken+"@", 1) + "/" + project + ".git"
 	args := []string{"push", "-q"}
 	for _, o := range opts {
 		args = append(args, "-o", o)
 	}
-	w.git(append(args, remote, "main", "--tags")...)
+	w.git(append(args, w.remote(project), "main", "--tags")...)
+}
+
+func (w *workTree) remote(project string) string {
+	return strings.Replace(w.s.URL, "http://", "http://oauth2:"+rootToken+"@", 1) + "/" + project + ".git"
 }
 
 // pipelines lists a project's pipelines, newest first.
@@ -356,4 +359,95 @@ func testPipelineInputs(t *testing.T, o serverOpts) {
 	w.commit("skip", map[string]string{"README.md": "x\n"})
 	w.push("root/app", "ci.skip", "ci.input=who=me")
 	waitFor(t, "skipped pipeline", 30e9, func() bool { return s.pipelines(pid)[0]["status"] == "skipped" })
+}
+
+const dryRunConfig = `workflow:
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: never
+    - when: always
+build:
+  script: echo build
+  rules:
+    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+      when: manual
+      allow_failure: false
+    - when: on_success
+feature:
+  stage: deploy
+  script: echo feature
+  rules:
+    - if: $CI_COMMIT_BRANCH != $CI_DEFAULT_BRANCH
+      allow_failure: true
+`
+
+// TestLintDryRun: CI lint with dry_run simulates pipeline creation for a
+// ref (workflow and job rules with the ref's predefined variables) and lists
+// the jobs the pipeline would get; without dry_run the answer is static.
+func TestLintDryRun(t *testing.T) { forEachDB(t, testLintDryRun) }
+
+func testLintDryRun(t *testing.T, o serverOpts) {
+	s := startServer(t, o)
+	pid := s.project("app", "private")
+	w := s.workTree()
+	w.commit("ci", map[string]string{".gitlab-ci.yml": dryRunConfig}, "v1")
+	w.git("branch", "dev")
+	w.push("root/app", "ci.skip")
+	w.git("push", "-q", "-o", "ci.skip", w.remote("root/app"), "dev")
+
+	type job struct {
+		Name         string
+		Stage        string
+		When         string
+		AllowFailure bool `json:"allow_failure"`
+	}
+	type result struct {
+		Valid  bool
+		Errors []string
+		Jobs   []job
+	}
+	post := func(body map[string]any) result {
+		t.Helper()
+		body["content"] = dryRunConfig
+		var r result
+		s.must(200, "POST", fmt.Sprintf("/api/v4/projects/%d/ci/lint?include_jobs=true", pid), rootToken, body).json(t, &r)
+		return r
+	}
+	cases := []struct {
+		name string
+		body map[string]any
+		jobs string
+		err  string
+	}{
+		{"static", map[string]any{}, "[{build test on_success false} {feature deploy on_success false}]", ""},
+		{"empty ref is the default branch", map[string]any{"dry_run": true, "ref": ""}, "[{build test manual false}]", ""},
+		{"branch", map[string]any{"dry_run": true, "ref": "dev"}, "[{build test on_success false} {feature deploy on_success true}]", ""},
+		{"tag filtered by workflow", map[string]any{"dry_run": true, "ref": "v1", "dry_run_ref_type": "tag"}, "", "Pipeline filtered out by workflow rules."},
+		{"unknown ref", map[string]any{"dry_run": true, "ref": "nope"}, "", "Reference not found"},
+	}
+	for _, c := range cases {
+		r := post(c.body)
+		if c.err != "" {
+			if r.Valid || fmt.Sprint(r.Errors) != "["+c.err+"]" {
+				t.Errorf("%s: valid %v errors %v, want %q", c.name, r.Valid, r.Errors, c.err)
+			}
+			continue
+		}
+		if !r.Valid || fmt.Sprint(r.Jobs) != c.jobs {
+			t.Errorf("%s: valid %v errors %v jobs %v, want %s", c.name, r.Valid, r.Errors, r.Jobs, c.jobs)
+		}
+	}
+
+	// No job left after rules: GitLab's populate error.
+	var r result
+	s.must(200, "POST", fmt.Sprintf("/api/v4/projects/%d/ci/lint", pid), rootToken, map[string]any{"dry_run": true,
+		"content": "only-tags:\n  script: echo\n  rules:\n    - if: $CI_COMMIT_TAG\n"}).json(t, &r)
+	if fmt.Sprint(r.Errors) != "[Pipeline will not run for the selected trigger. The rules configuration prevented any jobs from being added to the pipeline.]" {
+		t.Errorf("no jobs: %v", r.Errors)
+	}
+	// GET simulates the project's own configuration.
+	s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/ci/lint?dry_run=true&include_jobs=true&ref=dev", pid), rootToken, nil).json(t, &r)
+	if !r.Valid || len(r.Jobs) != 2 || r.Jobs[1].Name != "feature" {
+		t.Errorf("GET dry run: %+v", r)
+	}
 }
