@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -222,7 +221,7 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 					files = []string{}
 				}
 			}
-			return slices.ContainsFunc(files, func(f string) bool { return globMatch(glob, f) })
+			return slices.ContainsFunc(files, func(f string) bool { return ciconfig.MatchGlob(glob, f) })
 		},
 		ChangedFiles:   changed,
 		Variables:      vars,
@@ -311,36 +310,4 @@ func toStoreCommit(c *gitrepo.Commit) *store.Commit {
 		CommitterName: c.CommitterName, CommitterEmail: c.CommitterEmail, CommittedDate: c.CommittedDate,
 		Trailers: c.Trailers,
 	}
-}
-
-// globMatch matches rules:exists and rules:changes style globs, with ** for
-// any number of directories.
-func globMatch(pattern, name string) bool {
-	pattern = strings.TrimPrefix(pattern, "/")
-	if !strings.Contains(pattern, "**") {
-		ok, _ := path.Match(pattern, name)
-		return ok
-	}
-	return matchDoubleStar(strings.Split(pattern, "/"), strings.Split(name, "/"))
-}
-
-func matchDoubleStar(pat, parts []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(parts); i++ {
-				if matchDoubleStar(pat[1:], parts[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(parts) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(pat[0], parts[0]); !ok {
-			return false
-		}
-		pat, parts = pat[1:], parts[1:]
-	}
-	return len(parts) == 0
 }
