@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -449,5 +452,46 @@ func testLintDryRun(t *testing.T, o serverOpts) {
 	s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/ci/lint?dry_run=true&include_jobs=true&ref=dev", pid), rootToken, nil).json(t, &r)
 	if !r.Valid || len(r.Jobs) != 2 || r.Jobs[1].Name != "feature" {
 		t.Errorf("GET dry run: %+v", r)
+	}
+}
+
+// TestCacheKeyFiles: cache:key:files keys are derived from the commit's
+// files (the SHA1 of their sorted blob ids, after the prefix), wildcards
+// expanded with the rules:changes glob; without any file the key is default.
+func TestCacheKeyFiles(t *testing.T) { forEachDB(t, testCacheKeyFiles) }
+
+func testCacheKeyFiles(t *testing.T, o serverOpts) {
+	s := startServer(t, o)
+	s.project("app", "private")
+	w := s.workTree()
+	w.commit("ci", map[string]string{
+		"Gemfile.lock": "gems\n", "web/a/package.json": "{}\n", "web/b/package.json": "{\"b\":1}\n",
+		".gitlab-ci.yml": `deps:
+  script: echo
+  cache:
+    - key:
+        files: [Gemfile.lock, "web/**/package.{json,lock}"]
+        prefix: deps
+      paths: [vendor]
+    - key:
+        files: [missing.lock]
+      paths: [x]
+`})
+	w.push("root/app")
+	ids := []string{w.git("rev-parse", "HEAD:Gemfile.lock"), w.git("rev-parse", "HEAD:web/a/package.json"), w.git("rev-parse", "HEAD:web/b/package.json")}
+	slices.Sort(ids)
+	sum := sha1.Sum([]byte(strings.Join(ids, "-")))
+	want := []string{"deps-" + hex.EncodeToString(sum[:]) + "-non_protected", "default-non_protected"}
+
+	job := s.registerRunner().request()
+	if job == nil {
+		t.Fatal("no job handed out")
+	}
+	var got []string
+	for _, c := range job["cache"].([]any) {
+		got = append(got, c.(map[string]any)["key"].(string))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("cache keys = %v, want %v", got, want)
 	}
 }

@@ -1,7 +1,10 @@
 package ciconfig
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
+	"slices"
 	"fmt"
 	"strings"
 
@@ -97,4 +100,21 @@ func LatestSemverTag(tags []string) string {
 		}
 	}
 	return best
+}
+
+// CacheKeyFromFiles is cache:key:files's key
+// (lib/gitlab/ci/pipeline/seed/build/cache.rb): the prefix and a SHA1 of the
+// files' git blob ids (sorted, deduplicated, joined with "-"), joined with
+// "-"; "default" replaces the digest when none of the files exists.
+func CacheKeyFromFiles(prefix string, blobIDs []string) string {
+	ids := slices.Compact(slices.Sorted(slices.Values(slices.DeleteFunc(slices.Clone(blobIDs), func(s string) bool { return s == "" }))))
+	digest := "default"
+	if len(ids) > 0 {
+		sum := sha1.Sum([]byte(strings.Join(ids, "-")))
+		digest = hex.EncodeToString(sum[:])
+	}
+	if prefix == "" {
+		return digest
+	}
+	return prefix + "-" + digest
 }

@@ -183,6 +183,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		return p, nil
 	}
 	p.Name = plan.WorkflowName
+	if err := s.cacheKeys(ctx, req, plan); err != nil {
+		return nil, err
+	}
 	jobs, err := s.jobsFromPlan(req, plan)
 	if err != nil {
 		return nil, err
@@ -268,6 +271,48 @@ func (s *Service) configPath(p *ci.Project) string {
 		return p.CIConfigPath
 	}
 	return ".gitlab-ci.yml"
+}
+
+// cacheKeys computes cache:key:files keys from the commit's files, as
+// GitLab's Seed::Build::Cache does when it seeds the job: patterns with `*`
+// are expanded against the commit's files, then the blob ids are hashed.
+func (s *Service) cacheKeys(ctx context.Context, req CreateRequest, plan *ciconfig.Plan) error {
+	repo := s.Repo(req.Project.ID)
+	var all []string
+	blobs := map[string]string{}
+	for _, j := range plan.Jobs {
+		for i := range j.Cache {
+			c := &j.Cache[i]
+			if len(c.KeyFiles) == 0 {
+				continue
+			}
+			var ids []string
+			for _, pat := range c.KeyFiles {
+				paths := []string{pat}
+				if strings.Contains(pat, "*") {
+					if all == nil {
+						var err error
+						if all, err = repo.ListFiles(ctx, req.SHA); err != nil {
+							return fmt.Errorf("cache key files: %w", err)
+						}
+					}
+					paths = slices.DeleteFunc(slices.Clone(all), func(f string) bool { return !ciconfig.MatchGlob(pat, f) })
+				}
+				for _, p := range paths {
+					id, ok := blobs[p]
+					if !ok {
+						if e, err := repo.Blob(ctx, req.SHA, p); err == nil {
+							id = e.ID
+						}
+						blobs[p] = id
+					}
+					ids = append(ids, id)
+				}
+			}
+			c.Key = ciconfig.CacheKeyFromFiles(c.KeyPrefix, ids)
+		}
+	}
+	return nil
 }
 
 // jobsFromPlan turns compiled jobs into job rows in created.
