@@ -4,8 +4,8 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/semver"
