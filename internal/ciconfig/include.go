@@ -195,6 +195,9 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 // parseIncluded loads an included file's documents and applies its header
 // with the include's inputs.
 func (in *includer) parseIncluded(f *includedFile, loc *omap) (*omap, error) {
+	if len(f.content) > maxYAMLSize {
+		return nil, newLoadError("`%s`: %s", f.name, msgTooBig)
+	}
 	docs, err := parseDocuments(f.content)
 	if err != nil {
 		return nil, newLoadError("`%s`: %s", f.name, err.Error())

@@ -24,6 +24,9 @@ import (
 const (
 	defaultRemoteTimeout = 10 * time.Second
 	maxRemoteInclude     = 1 << 20
+	// remoteIncludeBudget bounds all remote fetches of one configuration,
+	// so that 150 slow includes cannot hold a pipeline creation for long.
+	remoteIncludeBudget = 30 * time.Second
 )
 
 // CodeAccess answers whether the user (0: anonymous) may read the code of a
@@ -130,10 +133,15 @@ func (pf *projectFiles) Tags(project string) ([]string, error) {
 // fetchRemote implements include:remote with the engine's HTTP client, a
 // timeout and a size cap, mapping failures onto the compiler's errors.
 func (s *Service) fetchRemote(ctx context.Context) func(url string) ([]byte, error) {
+	end := time.Now().Add(remoteIncludeBudget)
 	return func(url string) ([]byte, error) {
 		timeout := s.cfg.RemoteIncludeTimeout
 		if timeout <= 0 {
 			timeout = defaultRemoteTimeout
+		}
+		timeout = min(timeout, time.Until(end))
+		if timeout <= 0 {
+			return nil, fmt.Errorf("%w: include budget spent", ciconfig.ErrRemoteTimeout)
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
