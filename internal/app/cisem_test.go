@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
 
 // workTree is a git work dir that keeps its history between pushes, for
@@ -344,6 +346,24 @@ func testPipelineInputs(t *testing.T, o serverOpts) {
 	s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/pipelines/%v/jobs", pid, m["id"]), rootToken, nil).json(t, &jobs)
 	if len(jobs) != 1 || jobs[0]["name"] != "deploy-staging" {
 		t.Errorf("jobs = %v", jobs)
+	}
+
+	// The official Go client (what glab's `ci run --input` uses) sends
+	// typed inputs.
+	gl, err := gitlab.NewClient(rootToken, gitlab.WithBaseURL(s.URL+"/api/v4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp, _, err := gl.Pipelines.CreatePipeline(int(pid), &gitlab.CreatePipelineOptions{Ref: gitlab.Ptr("main"),
+		Inputs: gitlab.PipelineInputsOption{"env": gitlab.NewPipelineInputValue("production"),
+			"replicas": gitlab.NewPipelineInputValue(2), "verbose": gitlab.NewPipelineInputValue(true),
+			"tags": gitlab.NewPipelineInputValue([]string{"k"})}})
+	if err != nil {
+		t.Fatalf("client-go CreatePipeline with inputs: %v", err)
+	}
+	gjobs, _, err := gl.Jobs.ListPipelineJobs(int(pid), gp.ID, nil)
+	if err != nil || len(gjobs) != 1 || gjobs[0].Name != "deploy-production" {
+		t.Errorf("client-go pipeline jobs: %v %v", err, gjobs)
 	}
 
 	// A required input missing from a push fails the pipeline with the
