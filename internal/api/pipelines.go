@@ -1,9 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantryci/gantry/internal/access"
@@ -302,6 +304,10 @@ func (s *Server) createPipeline(q *req) error {
 			return err
 		}
 	}
+	inputs, err := pipelineInputs(q)
+	if err != nil {
+		return err
+	}
 	p, lvl, err := s.project(q)
 	if err != nil {
 		return err
@@ -310,11 +316,36 @@ func (s *Server) createPipeline(q *req) error {
 		return err
 	}
 	pl, err := s.eng.Create(q.ctx(), pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Source: "api",
-		UserID: q.caller.User.ID, Variables: vars, Role: lvl})
+		UserID: q.caller.User.ID, Variables: vars, Inputs: inputs, Role: lvl})
 	if err != nil {
 		return err
 	}
 	return s.writePipeline(q, p, pl, http.StatusCreated, false)
+}
+
+// pipelineInputs reads `inputs` of POST /projects/:id/pipeline: a JSON
+// object of typed values (as glab's `ci run --input` sends it) or the form
+// `inputs[name]=value` (strings).
+func pipelineInputs(q *req) (map[string]any, error) {
+	if raw, ok := q.p.Raw("inputs"); ok {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, ci.Invalid("inputs is invalid")
+		}
+		return ciconfig.NormalizeInputs(m), nil
+	}
+	var m map[string]any
+	for k, vs := range q.p.Form() {
+		name, ok := strings.CutPrefix(k, "inputs[")
+		if !ok || !strings.HasSuffix(name, "]") || len(vs) == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]any{}
+		}
+		m[strings.TrimSuffix(name, "]")] = vs[0]
+	}
+	return m, nil
 }
 
 func (s *Server) pipelineAction(q *req, a access.Action) (*ci.Project, *ci.Pipeline, error) {
@@ -421,8 +452,22 @@ type LintJob struct {
 	Needs        any      `json:"needs"`
 }
 
-func (s *Server) lint(q *req, p *ci.Project, src ciconfig.Source) error {
-	res := ciconfig.Lint(src)
+func (s *Server) lint(q *req, p *ci.Project, lr pipeline.LintRequest) error {
+	dry, err := q.p.Bool("dry_run", false)
+	if err != nil {
+		return err
+	}
+	lr.Project, lr.UserID, lr.DryRun = p, q.caller.User.ID, dry
+	if t := q.p.Str("dry_run_ref_type"); t != "" {
+		if t != "branch" && t != "tag" {
+			return ci.Invalid("dry_run_ref_type does not have a valid value")
+		}
+		lr.RefType = t
+	}
+	res, err := s.eng.Lint(q.ctx(), lr)
+	if err != nil {
+		return err
+	}
 	out := LintResult{Valid: res.Valid, Errors: res.Errors, Warnings: res.Warnings, Includes: []any{}}
 	if out.Errors == nil {
 		out.Errors = []string{}
@@ -435,6 +480,7 @@ func (s *Server) lint(q *req, p *ci.Project, src ciconfig.Source) error {
 		out.MergedYAML = &m
 	}
 	if inc, _ := q.p.Bool("include_jobs", false); inc {
+		out.Jobs = []LintJob{}
 		for _, j := range res.Jobs {
 			lj := LintJob{Name: j.Name, Stage: j.Stage, BeforeScript: nz(j.BeforeScript), Script: nz(j.Script),
 				AfterScript: nz(j.AfterScript), TagList: nz(j.Tags), When: j.When, AllowFailure: j.AllowFailure}
@@ -455,7 +501,8 @@ func nz(s []string) []string {
 	return s
 }
 
-// lintContent is POST /projects/:id/ci/lint.
+// lintContent is POST /projects/:id/ci/lint: the content is checked as
+// the default branch (or dry_run's ref) would include it.
 func (s *Server) lintContent(q *req) error {
 	if !q.p.Has("content") {
 		return ci.Invalid("content is missing")
@@ -467,20 +514,11 @@ func (s *Server) lintContent(q *req) error {
 	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
 		return err
 	}
-	repo := s.eng.Repo(p.ID)
-	ref := p.DefaultBranch
-	return s.lint(q, p, ciconfig.Source{Content: []byte(q.p.Str("content")), Ref: ref, PipelineSource: "push",
-		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), refOrHead(ref), path) }})
+	return s.lint(q, p, pipeline.LintRequest{Content: []byte(q.p.Str("content")), Ref: q.p.Str("ref")})
 }
 
-func refOrHead(ref string) string {
-	if ref == "" {
-		return "HEAD"
-	}
-	return ref
-}
-
-// lintRef is GET /projects/:id/ci/lint (the config at sha or ref).
+// lintRef is GET /projects/:id/ci/lint: the project's configuration at
+// content_ref (sha) or the default branch, simulated for dry_run_ref (ref).
 func (s *Server) lintRef(q *req) error {
 	p, lvl, err := s.project(q)
 	if err != nil {
@@ -489,23 +527,33 @@ func (s *Server) lintRef(q *req) error {
 	if err := q.can(p, lvl, access.CreatePipeline); err != nil {
 		return err
 	}
-	repo := s.eng.Repo(p.ID)
-	rev := q.p.Str("sha")
+	ref := q.p.Str("dry_run_ref")
+	if ref == "" {
+		ref = q.p.Str("ref")
+	}
+	rev := q.p.Str("content_ref")
 	if rev == "" {
-		rev = q.p.Str("ref")
+		rev = q.p.Str("sha")
 	}
-	if rev == "" {
-		rev = p.DefaultBranch
+	lr := pipeline.LintRequest{Ref: ref}
+	if rev != "" && rev != ref {
+		// The configuration of another revision, evaluated for ref.
+		content, err := s.eng.Repo(p.ID).ReadFile(q.ctx(), rev, ciConfigPath(p))
+		if err != nil {
+			return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
+				Warnings: []string{}, Includes: []any{}})
+		}
+		lr.Content = content
+		if lr.Ref == "" {
+			lr.Ref = rev
+		}
 	}
-	path := p.CIConfigPath
-	if path == "" {
-		path = ".gitlab-ci.yml"
+	return s.lint(q, p, lr)
+}
+
+func ciConfigPath(p *ci.Project) string {
+	if p.CIConfigPath != "" {
+		return p.CIConfigPath
 	}
-	content, err := repo.ReadFile(q.ctx(), refOrHead(rev), path)
-	if err != nil {
-		return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
-			Warnings: []string{}, Includes: []any{}})
-	}
-	return s.lint(q, p, ciconfig.Source{Content: content, Ref: rev, PipelineSource: "push",
-		ReadFile: func(path string) ([]byte, error) { return repo.ReadFile(q.ctx(), rev, path) }})
+	return ".gitlab-ci.yml"
 }

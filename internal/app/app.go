@@ -219,6 +219,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := withLease(ctx, db, "bootstrap", owner, 30*time.Second, func() error { return bootstrap(ctx, db, cfg, log) }); err != nil {
 		return err
 	}
+	eng.SetCodeAccess(codeAccess(db, pol))
 	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log),
 		CheckPush: checkPush(db), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,

@@ -47,6 +47,23 @@ func gitResolver(db store.Store, eng *pipeline.Service, pol *access.Policy) func
 	}
 }
 
+// codeAccess lets pipelines include files from projects their user may
+// read (download_code), as External::File::Project checks with
+// Ability.allowed?(user, :download_code, project).
+func codeAccess(db store.Store, pol *access.Policy) pipeline.CodeAccess {
+	return func(ctx context.Context, userID int64, p *ci.Project) bool {
+		c := &access.Caller{}
+		if userID != 0 {
+			u, err := db.UserByID(ctx, userID)
+			if err != nil {
+				return false
+			}
+			c.User = u
+		}
+		return pol.Can(ctx, c, p, access.ReadCode) == nil
+	}
+}
+
 // gitDenial maps the policy's refusals onto the git transport's.
 func gitDenial(err error) error {
 	var d *access.GitDenied
@@ -98,6 +115,7 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 				}
 			}
 		}
+		po := pipeline.ParsePushOptions(t.PushOptions)
 		for _, u := range updates {
 			if gitrepo.IsZeroSHA(u.NewSHA) {
 				continue
@@ -111,7 +129,8 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 				continue
 			}
 			pl, err := eng.Create(ctx, pipeline.CreateRequest{Project: p, Ref: ref, Tag: tag, RefKnown: true,
-				SHA: u.NewSHA, BeforeSHA: u.OldSHA, Source: "push", UserID: t.UserID, SaveOnErrors: true})
+				SHA: u.NewSHA, BeforeSHA: u.OldSHA, Source: "push", UserID: t.UserID, SaveOnErrors: true,
+				SkipCI: po.Skip, Variables: po.Variables, Inputs: po.Inputs})
 			if err != nil {
 				log.Error("push: pipeline", "project", p.FullPath(), "ref", ref, "err", err)
 				continue

@@ -112,8 +112,11 @@ type instance struct {
 // analyze runs the load, expand and check phases (docs/ci-yaml.md).
 func analyze(src Source) (*compiler, error) {
 	c := &compiler{src: src, byName: map[string]*instance{}}
-	root, _, err := loadYAML(src.Content)
+	root, header, err := loadYAML(src.Content)
 	if err != nil {
+		return nil, configError(err)
+	}
+	if root, err = interpolateFile(root, header, inputsOmap(src.Inputs), src.Variables); err != nil {
 		return nil, configError(err)
 	}
 	if root, err = expand(src, root); err != nil {

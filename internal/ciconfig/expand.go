@@ -13,7 +13,7 @@ import (
 // expand returns the merged configuration the check phase reads.
 func expand(src Source, root *omap) (*omap, error) {
 	inc := &includer{src: src}
-	root, err := inc.expand(root, 0)
+	root, err := inc.expand(root, inc.rootCtx(), 0)
 	if err != nil {
 		return nil, err
 	}

@@ -47,14 +47,13 @@ func repoSource(t testing.TB, content []byte) Source {
 			return b, nil
 		},
 		Exists: func(glob string) bool {
-			re := globRegexp(glob)
 			found := false
 			_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return nil
 				}
 				rel, _ := filepath.Rel(root, p)
-				if re.MatchString(filepath.ToSlash(rel)) {
+				if MatchGlob(glob, filepath.ToSlash(rel)) {
 					found = true
 				}
 				return nil

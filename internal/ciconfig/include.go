@@ -3,8 +3,7 @@ package ciconfig
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"regexp"
+	"net/url"
 	"strings"
 )
 
@@ -23,9 +22,21 @@ type includer struct {
 	files []string
 }
 
+// fileCtx is where a file's include:local paths are read: the pipeline's
+// commit, or the project and commit a project or component include came
+// from (External::File::Base#expand_context_attrs).
+type fileCtx struct {
+	read func(path string) ([]byte, error)
+}
+
+// rootCtx reads local files from the pipeline's own commit.
+func (in *includer) rootCtx() fileCtx {
+	return fileCtx{read: in.src.ReadFile}
+}
+
 // expand returns root with its includes merged in: included files first, in
 // order (a later file wins), then root itself on top.
-func (in *includer) expand(root *omap, depth int) (*omap, error) {
+func (in *includer) expand(root *omap, fc fileCtx, depth int) (*omap, error) {
 	incl, ok := root.get("include")
 	if !ok {
 		return root, nil
@@ -36,7 +47,7 @@ func (in *includer) expand(root *omap, depth int) (*omap, error) {
 	}
 	merged := newOmap()
 	for _, loc := range locs {
-		m, err := in.load(loc, depth)
+		m, err := in.load(loc, fc, depth)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +61,9 @@ func (in *includer) expand(root *omap, depth int) (*omap, error) {
 	return deepMerge(merged, own), nil
 }
 
-// normalizeIncludes turns every accepted include form into a list of hashes.
+// normalizeIncludes turns every accepted include form into a list of hashes;
+// a project include with a list of files becomes one include per file
+// (External::Mapper::Normalizer).
 func normalizeIncludes(v any) ([]*omap, error) {
 	var items []any
 	switch t := v.(type) {
@@ -73,6 +86,16 @@ func normalizeIncludes(v any) ([]*omap, error) {
 			}
 			out = append(out, h)
 		case *omap:
+			if files, ok := t.get("file"); ok && t.has("project") {
+				if list, ok := files.([]any); ok {
+					for _, f := range list {
+						h := cloneOmap(t)
+						h.set("file", f)
+						out = append(out, h)
+					}
+					continue
+				}
+			}
 			out = append(out, t)
 		case []any:
 			// A nested array (from !reference) is flattened like GitLab does.
@@ -88,8 +111,16 @@ func normalizeIncludes(v any) ([]*omap, error) {
 	return out, nil
 }
 
+// includedFile is one fetched include: its content, the name its errors
+// use and where its own local includes are read.
+type includedFile struct {
+	content []byte
+	name    string
+	ctx     fileCtx
+}
+
 // load reads and expands one include location; nil means skipped by rules.
-func (in *includer) load(loc *omap, depth int) (*omap, error) {
+func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 	var kinds []string
 	for _, k := range includeSubkeys {
 		if loc.has(k) {
@@ -116,55 +147,70 @@ func (in *includer) load(loc *omap, depth int) (*omap, error) {
 	if in.count > maxIncludes {
 		return nil, newLoadError("Maximum of %d nested includes are allowed!", maxIncludes)
 	}
-	raw, _ := loc.get(kinds[0])
+	kind := kinds[0]
+	raw, _ := loc.get(kind)
+	if kind == "project" {
+		raw, _ = loc.get("file")
+		if _, ok := loc.get("file"); !ok {
+			return nil, newLoadError("`%s` does not have a valid subkey for include. Valid subkeys are: `%s`",
+				toJSON(loc), strings.Join(includeSubkeys, "`, `"))
+		}
+	}
 	location, ok := raw.(string)
 	if !ok {
 		return nil, newLoadError("Included file `%s` needs to be a string", rubyInspect(raw))
 	}
-	switch kinds[0] {
+	// Locations may use variables (External::Mapper::VariablesExpander).
+	location = expandVars(location, in.src.Variables)
+	var f *includedFile
+	var err error
+	switch kind {
 	case "local":
-	case "remote":
-		return nil, newLoadError("Remote file `%s` could not be fetched because of a socket error!", location)
-	case "template":
-		return nil, newLoadError("Template file `%s` is not a valid location!", location)
+		f, err = in.local(location, fc)
 	case "project":
-		return nil, newLoadError("Project `%s` not found or access denied! Make sure any includes in the pipeline configuration are correctly defined.", location)
+		f, err = in.project(loc, location)
+	case "remote":
+		f, err = in.remote(location)
+	case "template":
+		if !strings.HasSuffix(location, ".gitlab-ci.yml") {
+			return nil, newLoadError("Template file `%s` is not a valid location!", location)
+		}
+		return nil, newLoadError("Template file `%s` is not available: this server does not ship GitLab's CI/CD template library; include the file with include:local, include:project or include:remote instead", location)
 	case "component":
-		return nil, newLoadError("Component '%s' - content not found", location)
+		f, err = in.component(location)
 	case "artifact":
 		return nil, newLoadError("Only `local`, `project`, `remote`, `template` and `component` includes are allowed here; `artifact` is only supported in trigger:include")
 	}
-	path := strings.TrimLeft(location, "/")
-	if !strings.HasSuffix(path, ".yml") && !strings.HasSuffix(path, ".yaml") {
-		return nil, newLoadError("Included file `%s` does not have YAML extension!", path)
-	}
-	if in.src.ReadFile == nil {
-		return nil, newLoadError("Local file `%s` does not exist!", path)
-	}
-	content, err := in.src.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newLoadError("Local file `%s` does not exist!", path)
-		}
-		return nil, newLoadError("Local file `%s` does not exist!", path)
+		return nil, err
 	}
-	if len(strings.TrimSpace(string(content))) == 0 {
-		return nil, newLoadError("Local file `%s` is empty!", path)
-	}
-	in.files = append(in.files, path)
-	docs, err := parseDocuments(content)
+	in.files = append(in.files, f.name)
+	body, err := in.parseIncluded(f, loc)
 	if err != nil {
-		return nil, newLoadError("`%s`: %s", path, err.Error())
+		return nil, err
+	}
+	return in.expand(body, f.ctx, depth+1)
+}
+
+// parseIncluded loads an included file's documents and applies its header
+// with the include's inputs.
+func (in *includer) parseIncluded(f *includedFile, loc *omap) (*omap, error) {
+	if len(f.content) > maxYAMLSize {
+		return nil, newLoadError("`%s`: %s", f.name, msgTooBig)
+	}
+	docs, err := parseDocuments(f.content)
+	if err != nil {
+		return nil, newLoadError("`%s`: %s", f.name, err.Error())
 	}
 	if len(docs) == 0 || len(docs) > maxDocuments {
-		return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", path)
+		return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", f.name)
 	}
 	var vals []any
 	for _, d := range docs {
 		c := newConverter()
 		v, err := c.convert(d, 0)
 		if err != nil {
-			return nil, newLoadError("`%s`: %s", path, err.Error())
+			return nil, newLoadError("`%s`: %s", f.name, err.Error())
 		}
 		vals = append(vals, v)
 	}
@@ -172,25 +218,124 @@ func (in *includer) load(loc *omap, depth int) (*omap, error) {
 	if len(vals) == 2 {
 		h, ok := vals[0].(*omap)
 		if !ok || !h.has("spec") {
-			return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", path)
+			return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", f.name)
 		}
 		header, vals = h, vals[1:]
 	}
 	body, ok := vals[0].(*omap)
 	if !ok {
-		return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", path)
+		return nil, newLoadError("Included file `%s` does not have valid YAML syntax!", f.name)
 	}
-	inputs, _ := loc.get("inputs")
-	inputMap, _ := inputs.(*omap)
-	if header != nil || inputMap != nil {
-		if header == nil {
-			header = newOmap()
-		}
-		if err := interpolateWith(body, header, inputMap); err != nil {
-			return nil, newLoadError("`%s`: %s", path, err.Error())
+	var args *omap
+	if inputs, ok := loc.get("inputs"); ok && inputs != nil {
+		if args, ok = inputs.(*omap); !ok {
+			return nil, newLoadError("`%s`: inputs should be a hash", f.name)
 		}
 	}
-	return in.expand(body, depth+1)
+	body, err = interpolateFile(body, header, args, in.src.Variables)
+	if err != nil {
+		return nil, newLoadError("`%s`: %s", f.name, err.Error())
+	}
+	return body, nil
+}
+
+// checkYAMLExtension is External::File::Base#validate_location!.
+func checkYAMLExtension(path string) error {
+	if !strings.HasSuffix(path, ".yml") && !strings.HasSuffix(path, ".yaml") {
+		return newLoadError("Included file `%s` does not have YAML extension!", path)
+	}
+	return nil
+}
+
+// local is External::File::Local.
+func (in *includer) local(location string, fc fileCtx) (*includedFile, error) {
+	path := strings.TrimLeft(location, "/")
+	if err := checkYAMLExtension(path); err != nil {
+		return nil, err
+	}
+	if fc.read == nil {
+		return nil, newLoadError("Local file `%s` does not exist!", path)
+	}
+	content, err := fc.read(path)
+	if err != nil {
+		return nil, newLoadError("Local file `%s` does not exist!", path)
+	}
+	if len(strings.TrimSpace(string(content))) == 0 {
+		return nil, newLoadError("Local file `%s` is empty!", path)
+	}
+	return &includedFile{content: content, name: path, ctx: fc}, nil
+}
+
+// project is External::File::Project: the file at ref (HEAD when absent) of
+// another project the pipeline's user may read.
+func (in *includer) project(loc *omap, location string) (*includedFile, error) {
+	path := strings.TrimLeft(location, "/")
+	rawProject, _ := loc.get("project")
+	if list, ok := rawProject.([]any); ok && len(list) > 0 {
+		rawProject = list[0]
+	}
+	project := strings.ToLower(expandVars(rubyToS(rawProject), in.src.Variables))
+	ref := "HEAD"
+	if r, ok := loc.get("ref"); ok && r != nil {
+		ref = expandVars(rubyToS(r), in.src.Variables)
+	}
+	if err := checkYAMLExtension(path); err != nil {
+		return nil, err
+	}
+	notFound := newLoadError("Project `%s` not found or access denied! Make sure any includes in the pipeline configuration are correctly defined.", project)
+	if in.src.Projects == nil {
+		return nil, notFound
+	}
+	sha, err := in.src.Projects.ResolveRef(project, ref)
+	switch {
+	case errors.Is(err, ErrRefNotFound):
+		return nil, newLoadError("Project `%s` reference `%s` does not exist!", project, ref)
+	case err != nil:
+		return nil, notFound
+	}
+	content, err := in.src.Projects.ReadFile(project, sha, path)
+	if err != nil {
+		return nil, newLoadError("Project `%s` file `%s` does not exist!", project, path)
+	}
+	if len(strings.TrimSpace(string(content))) == 0 {
+		return nil, newLoadError("Project `%s` file `%s` is empty!", project, path)
+	}
+	return &includedFile{content: content, name: path, ctx: in.projectCtx(project, sha)}, nil
+}
+
+func (in *includer) projectCtx(project, sha string) fileCtx {
+	return fileCtx{read: func(p string) ([]byte, error) { return in.src.Projects.ReadFile(project, sha, p) }}
+}
+
+// remote is External::File::Remote. Local includes inside a remote file
+// read the pipeline's own commit.
+func (in *includer) remote(location string) (*includedFile, error) {
+	u, err := url.Parse(location)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, newLoadError("Remote file `%s` does not have a valid address!", location)
+	}
+	if err := checkYAMLExtension(location); err != nil {
+		return nil, err
+	}
+	if in.src.FetchRemote == nil {
+		return nil, newLoadError("Remote file `%s` could not be fetched because of a socket error!", location)
+	}
+	content, err := in.src.FetchRemote(location)
+	var se *RemoteStatusError
+	switch {
+	case errors.As(err, &se):
+		return nil, newLoadError("Remote file `%s` could not be fetched because of HTTP code `%d` error!", location, se.Code)
+	case errors.Is(err, ErrRemoteTimeout):
+		return nil, newLoadError("Remote file `%s` could not be fetched because of a timeout error!", location)
+	case errors.Is(err, ErrRemoteHTTP):
+		return nil, newLoadError("Remote file `%s` could not be fetched because of HTTP error!", location)
+	case err != nil:
+		return nil, newLoadError("Remote file `%s` could not be fetched because of a socket error!", location)
+	}
+	if len(strings.TrimSpace(string(content))) == 0 {
+		return nil, newLoadError("Included file `%s` is empty or does not exist!", location)
+	}
+	return &includedFile{content: content, name: location, ctx: in.rootCtx()}, nil
 }
 
 // includeRulesMatch evaluates include:rules with the pre-pipeline variables
@@ -304,90 +449,4 @@ func (o orderedJSON) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return []byte(b.String()), nil
-}
-
-var inputRe = regexp.MustCompile(`\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]`)
-
-// interpolateInputs substitutes $[[ inputs.x ]] with the spec:inputs
-// defaults of the header document.
-func interpolateInputs(root, header *omap) error {
-	return interpolateWith(root, header, nil)
-}
-
-// interpolateWith resolves inputs from provided (include:inputs) or from the
-// defaults declared in header's spec:inputs.
-func interpolateWith(root, header, provided *omap) error {
-	spec, _ := header.get("spec")
-	specH, _ := spec.(*omap)
-	decl, _ := specH.get("inputs")
-	declH, _ := decl.(*omap)
-	values := map[string]any{}
-	if declH != nil {
-		for _, name := range declH.keys {
-			if provided != nil && provided.has(name) {
-				values[name], _ = provided.get(name)
-				continue
-			}
-			d, _ := declH.get(name)
-			if dh, ok := d.(*omap); ok && dh.has("default") {
-				values[name], _ = dh.get("default")
-				continue
-			}
-			return newLoadError("`%s` input: required value has not been provided", name)
-		}
-	}
-	if provided != nil {
-		for _, name := range provided.keys {
-			if declH == nil || !declH.has(name) {
-				return newLoadError("unknown input arguments: %s", name)
-			}
-		}
-	}
-	var ierr error
-	var walk func(v any) any
-	walk = func(v any) any {
-		switch t := v.(type) {
-		case string:
-			if !strings.Contains(t, "$[[") {
-				return t
-			}
-			if m := inputRe.FindStringSubmatchIndex(t); m != nil && m[0] == 0 && m[1] == len(t) {
-				name := t[m[2]:m[3]]
-				if val, ok := values[name]; ok {
-					return val
-				}
-				ierr = newLoadError("unknown interpolation key: `%s`", name)
-				return t
-			}
-			return inputRe.ReplaceAllStringFunc(t, func(s string) string {
-				name := inputRe.FindStringSubmatch(s)[1]
-				if val, ok := values[name]; ok {
-					return rubyToS(val)
-				}
-				ierr = newLoadError("unknown interpolation key: `%s`", name)
-				return s
-			})
-		case []any:
-			out := make([]any, len(t))
-			for i, e := range t {
-				out[i] = walk(e)
-			}
-			return out
-		case *omap:
-			out := newOmap()
-			for _, k := range t.keys {
-				nk := k
-				if strings.Contains(k, "$[[") {
-					nk = rubyToS(walk(k))
-				}
-				out.set(nk, walk(t.m[k]))
-			}
-			out.nonString = t.nonString
-			*t = *out
-			return t
-		}
-		return v
-	}
-	walk(root)
-	return ierr
 }

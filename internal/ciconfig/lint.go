@@ -50,6 +50,39 @@ func Lint(src Source) LintResult {
 	return res
 }
 
+// DryRun simulates pipeline creation (Ci::Lint#dry_run_validation): the
+// configuration is checked and evaluated against src's ref and variables,
+// and Jobs lists exactly the jobs the pipeline would get, with when and
+// allow_failure after rules. A pipeline creation error (workflow:rules,
+// no jobs, seed errors) makes the result invalid with that one message.
+func DryRun(src Source) LintResult {
+	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	c, err := analyze(src)
+	var plan *Plan
+	if err == nil {
+		plan, err = c.evaluate()
+	}
+	if c != nil && c.merged != nil && err == nil {
+		res.MergedYAML = dumpYAML(c.merged)
+	}
+	if c != nil {
+		res.Warnings = capWarnings(c.v.warnings)
+	}
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && len(ce.Errors) > 0 {
+			// Pipeline creation keeps the first error.
+			res.Errors = ce.Errors[:1]
+		} else {
+			res.Errors = []string{err.Error()}
+		}
+		return res
+	}
+	res.Valid = true
+	res.Jobs = plan.Jobs
+	return res
+}
+
 func capWarnings(w []string) []string {
 	if len(w) > maxLintWarnings {
 		w = w[:maxLintWarnings]

@@ -248,11 +248,14 @@ func TestGlob(t *testing.T) {
 		{"**/*.go", "main.go", true}, {"**/*.go", "a/b/c.go", true}, {"src/{a,b}/*", "src/b/x", true},
 		{"src/{a,b}/*", "src/c/x", false}, {".*", ".gitignore", true}, {"file?.txt", "file1.txt", true},
 		{"[ab].txt", "a.txt", true}, {"[!ab].txt", "a.txt", false},
+		{"src/**/*.{js,ts}", "src/a/b/c.ts", true}, {"src/**/*.{js,ts}", "src/c.js", true},
+		{"src/**/*.{js,ts}", "src/a/c.go", false}, {"**/*.yml", ".gitlab/ci/.hidden.yml", true},
+		{"/README.md", "README.md", true}, {"docs/*", "docs/a/b.md", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.glob+"_"+tc.path, func(t *testing.T) {
 			t.Parallel()
-			if got := globRegexp(tc.glob).MatchString(tc.path); got != tc.want {
+			if got := MatchGlob(tc.glob, tc.path); got != tc.want {
 				t.Fatalf("glob %q on %q = %v", tc.glob, tc.path, got)
 			}
 		})

@@ -71,7 +71,12 @@ func (o *omap) del(k string) {
 	}
 }
 
-func (o *omap) len() int { return len(o.keys) }
+func (o *omap) len() int {
+	if o == nil {
+		return 0
+	}
+	return len(o.keys)
+}
 
 // refTag is an unresolved `!reference [a, b]`.
 type refTag struct {
@@ -137,11 +142,6 @@ func loadYAML(content []byte) (body *omap, header *omap, err error) {
 			return nil, nil, &loadError{msgEmptyConfig}
 		}
 		return nil, nil, &loadError{msgInvalidFormat}
-	}
-	if header != nil {
-		if err := interpolateInputs(root, header); err != nil {
-			return nil, nil, err
-		}
 	}
 	return root, header, nil
 }

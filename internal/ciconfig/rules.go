@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"github.com/bmatcuk/doublestar/v4"
 	"os"
 	"regexp"
 	"strings"
@@ -111,9 +112,8 @@ func changesMatch(src Source, globs []string) bool {
 		return true
 	}
 	for _, g := range globs {
-		re := globRegexp(g)
 		for _, f := range src.ChangedFiles {
-			if re.MatchString(f) {
+			if MatchGlob(g, f) {
 				return true
 			}
 		}
@@ -133,76 +133,17 @@ func existsMatch(src Source, globs []string) bool {
 	return false
 }
 
-// globRegexp compiles a File.fnmatch pattern with PATHNAME|DOTMATCH|EXTGLOB:
-// `*` stays within a path segment, `**/` spans directories, `{a,b}` are
-// alternatives and dotfiles match.
-func globRegexp(g string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("^")
-	depth := 0
-	for i := 0; i < len(g); i++ {
-		c := g[i]
-		switch c {
-		case '*':
-			if i+1 < len(g) && g[i+1] == '*' {
-				if i+2 < len(g) && g[i+2] == '/' {
-					b.WriteString("(?:[^/]*/)*")
-					i += 2
-				} else {
-					b.WriteString(".*")
-					i++
-				}
-			} else {
-				b.WriteString("[^/]*")
-			}
-		case '?':
-			b.WriteString("[^/]")
-		case '[':
-			j := strings.IndexByte(g[i+1:], ']')
-			if j < 0 {
-				b.WriteString(`\[`)
-				continue
-			}
-			class := g[i+1 : i+1+j]
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			}
-			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
-			i += j + 1
-		case '{':
-			depth++
-			b.WriteString("(?:")
-		case '}':
-			if depth > 0 {
-				depth--
-				b.WriteString(")")
-			} else {
-				b.WriteString(`\}`)
-			}
-		case ',':
-			if depth > 0 {
-				b.WriteString("|")
-			} else {
-				b.WriteString(",")
-			}
-		case '\\':
-			if i+1 < len(g) {
-				i++
-				b.WriteString(regexp.QuoteMeta(string(g[i])))
-			}
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	for ; depth > 0; depth-- {
-		b.WriteString(")")
-	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return regexp.MustCompile(`^` + regexp.QuoteMeta(g) + `$`)
-	}
-	return re
+// MatchGlob matches a repository path against a rules:changes or
+// rules:exists pattern. GitLab uses File.fnmatch with FNM_PATHNAME |
+// FNM_DOTMATCH | FNM_EXTGLOB (lib/gitlab/ci/build/rules/rule/clause/changes.rb
+// and exists.rb): `*` and `?` stay within a segment, `**/` spans any number
+// of directories, `{a,b}` are alternatives and dotfiles match like other
+// files. doublestar has the same semantics and is also what gitlab-runner
+// (and the built-in runner) use for artifact paths. A leading slash is
+// ignored; a malformed pattern matches nothing.
+func MatchGlob(pattern, name string) bool {
+	ok, err := doublestar.Match(strings.TrimPrefix(pattern, "/"), name)
+	return err == nil && ok
 }
 
 // policy is a validated only: or except:.

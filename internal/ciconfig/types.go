@@ -33,6 +33,33 @@ type Source struct {
 	Ref            string
 	Tag            bool
 	PipelineSource string
+	// Inputs are the pipeline inputs for the main file's spec:inputs (API
+	// `inputs`, `git push -o ci.input=`): string, int64/float64, bool or
+	// []any values (see NormalizeInputs).
+	Inputs map[string]any
+	// Projects reads other projects for include:project and
+	// include:component. May be nil (then such includes find no project).
+	Projects Projects
+	// FetchRemote fetches an include:remote URL with a timeout and a size
+	// cap. Errors: ErrRemoteTimeout, *RemoteStatusError, ErrRemoteHTTP; any
+	// other error counts as a socket error. May be nil (socket error).
+	FetchRemote func(url string) ([]byte, error)
+}
+
+// Projects gives the compiler read access to other projects hosted by the
+// same server, on behalf of the pipeline's user.
+type Projects interface {
+	// ResolveRef returns the commit of ref (a branch, tag or commit sha;
+	// "" or HEAD for the default branch) in the project with the given full
+	// path. It fails with ErrProjectNotFound when the project does not
+	// exist or the user may not read its code, ErrRefNotFound when the ref
+	// does not exist.
+	ResolveRef(project, ref string) (sha string, err error)
+	// ReadFile reads a file at a commit; an error wrapping fs.ErrNotExist
+	// when absent.
+	ReadFile(project, sha, path string) ([]byte, error)
+	// Tags lists the project's tag names, for component versions ~latest.
+	Tags(project string) ([]string, error)
 }
 
 // Plan is a compiled configuration: what a pipeline is made of.

@@ -19,7 +19,7 @@ import (
 // backend runs git http-backend for one smart HTTP request against the
 // repository t.RepoDir. Request and response bodies are streamed, never
 // held whole in memory.
-func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suffix, remoteUser string, extraEnv ...string) {
+func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suffix, remoteUser string, configs ...gitConfig) {
 	dir := filepath.Clean(t.RepoDir)
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		h.log.ErrorContext(r.Context(), "gitserve: repository missing on disk", "dir", dir, "err", err)
@@ -38,7 +38,9 @@ func (h *handler) backend(w http.ResponseWriter, r *http.Request, t Target, suff
 		"GIT_HTTP_MAX_REQUEST_BUFFER=" + strconv.FormatInt(h.cfg.MaxRequestBuffer, 10),
 		"LC_ALL=C",
 	}
-	env = append(env, extraEnv...)
+	// receive-pack advertises push options (git push -o) on every
+	// request, the ref advertisement included.
+	env = append(env, configEnv(append([]gitConfig{advertisePushOptions}, configs...))...)
 	// Protocol v2 is negotiated through this header; http-backend only
 	// sees it as GIT_PROTOCOL, which a CGI host must set itself.
 	if gp := r.Header.Get("Git-Protocol"); validGitProtocol(gp) {
@@ -98,14 +100,14 @@ func validGitProtocol(s string) bool {
 // are serialised so that the diff only contains this push's updates.
 func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, remoteUser string) {
 	dir := filepath.Clean(t.RepoDir)
-	var hookEnv []string
+	var hookConfig []gitConfig
 	if h.cfg.CheckPush != nil {
-		r2, env, cleanup, err := h.checkPush(w, r, t)
+		r2, cfg, cleanup, err := h.checkPush(w, r, t)
 		if err != nil {
 			return
 		}
 		defer cleanup()
-		r, hookEnv = r2, env
+		r, hookConfig = r2, cfg
 	}
 	unlock, err := h.locks.lock(r.Context(), dir)
 	if err != nil {
@@ -129,7 +131,16 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		plain(w, http.StatusInternalServerError, msgInternalError)
 		return
 	}
-	h.backend(w, r, t, suffixReceivePack, remoteUser, hookEnv...)
+	// Push options (git push -o) are only visible in the request body.
+	var opts *pushOptionReader
+	if r.Header.Get("Content-Encoding") == "" {
+		opts = &pushOptionReader{r: r.Body}
+		r.Body = opts
+	}
+	h.backend(w, r, t, suffixReceivePack, remoteUser, hookConfig...)
+	if opts != nil {
+		t.PushOptions = opts.options
+	}
 	after, err := snapshot(ctx, repo)
 	if err != nil {
 		h.log.ErrorContext(ctx, "gitserve: read refs after push", "dir", dir, "err", err)
@@ -271,4 +282,21 @@ func (s *stderrLogger) Write(p []byte) (int, error) {
 		s.log.Warn("gitserve: git http-backend", "dir", s.dir, "stderr", msg)
 	}
 	return len(p), nil
+}
+
+// gitConfig is one configuration setting given to the git processes of a
+// request through the environment (GIT_CONFIG_COUNT/KEY_n/VALUE_n), which
+// holds a single list: every setting of a request goes through configEnv.
+type gitConfig struct{ key, value string }
+
+func configEnv(cs []gitConfig) []string {
+	if len(cs) == 0 {
+		return nil
+	}
+	env := []string{"GIT_CONFIG_COUNT=" + strconv.Itoa(len(cs))}
+	for i, c := range cs {
+		n := strconv.Itoa(i)
+		env = append(env, "GIT_CONFIG_KEY_"+n+"="+c.key, "GIT_CONFIG_VALUE_"+n+"="+c.value)
+	}
+	return env
 }

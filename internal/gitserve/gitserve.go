@@ -76,6 +76,8 @@ type Target struct {
 	UserID int64
 	// Extra carries anything else Resolve wants OnPush to see.
 	Extra any
+	// PushOptions are the push's `git push -o` options, set for OnPush.
+	PushOptions []string
 }
 
 // RefUpdate is one ref a push changed. OldSHA is all zeros for a created

@@ -102,7 +102,7 @@ func isOID(s string) bool {
 // body replayed in full, de-gzipped) and the environment that installs a
 // one-push pre-receive hook enforcing the checks, with a cleanup func. A
 // non-nil error has already been answered.
-func (h *handler) checkPush(w http.ResponseWriter, r *http.Request, t Target) (*http.Request, []string, func(), error) {
+func (h *handler) checkPush(w http.ResponseWriter, r *http.Request, t Target) (*http.Request, []gitConfig, func(), error) {
 	noop := func() {}
 	body := io.Reader(r.Body)
 	r2 := r.Clone(r.Context())
@@ -146,8 +146,7 @@ func (h *handler) checkPush(w http.ResponseWriter, r *http.Request, t Target) (*
 		plain(w, http.StatusInternalServerError, msgInternalError)
 		return nil, nil, noop, err
 	}
-	env := []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=core.hooksPath", "GIT_CONFIG_VALUE_0=" + dir}
-	return r2, env, func() { _ = os.RemoveAll(dir) }, nil
+	return r2, []gitConfig{{"core.hooksPath", dir}}, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // hookScript writes the checks as a pre-receive hook: for each update git

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -50,6 +49,12 @@ type CreateRequest struct {
 	// ConfigContent overrides the file read from the commit (child
 	// pipelines compose their config from trigger:include).
 	ConfigContent []byte
+	// Inputs are pipeline inputs for the config's spec:inputs (API
+	// `inputs`, push option ci.input).
+	Inputs map[string]any
+	// SkipCI is the push option ci.skip: the pipeline is recorded as
+	// skipped, as [ci skip] in the commit message does.
+	SkipCI bool
 }
 
 // ConfigError is a configuration problem: API create answers 400 with
@@ -140,7 +145,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 
 	// [ci skip] / [skip ci] in a pushed commit's message: GitLab records a
 	// skipped pipeline and runs nothing.
-	if req.Source == "push" && ciSkipRe.MatchString(commit.Message) {
+	if req.Source == "push" && (req.SkipCI || ciSkipRe.MatchString(commit.Message)) {
 		now := s.Now()
 		p.Status, p.FinishedAt = ci.StatusSkipped, &now
 		if err := s.store.CreatePipeline(ctx, p, nil); err != nil {
@@ -172,25 +177,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 			changed = c
 		}
 	}
-	var files []string
-	src := ciconfig.Source{
-		Content:  content,
-		ReadFile: func(p string) ([]byte, error) { return repo.ReadFile(ctx, req.SHA, p) },
-		Exists: func(glob string) bool {
-			if files == nil {
-				files, _ = repo.ListFiles(ctx, req.SHA)
-				if files == nil {
-					files = []string{}
-				}
-			}
-			return slices.ContainsFunc(files, func(f string) bool { return globMatch(glob, f) })
-		},
-		ChangedFiles:   changed,
-		Variables:      vars,
-		Ref:            req.Ref,
-		Tag:            req.Tag,
-		PipelineSource: req.Source,
-	}
+	src := s.configSource(ctx, req, content, vars, changed)
 	plan, err := ciconfig.Compile(src)
 	if err != nil {
 		var ce *ciconfig.Error
@@ -216,6 +203,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		p.AutoCancelOnNewCommit = ci.AutoCancelOnNewCommit(ac.OnNewCommit)
 		p.AutoCancelOnJobFailure = ci.AutoCancelOnJobFailure(ac.OnJobFailure)
 	}
+	if err := s.cacheKeys(ctx, req, plan); err != nil {
+		return nil, err
+	}
 	jobs, err := s.jobsFromPlan(req, plan)
 	if err != nil {
 		return nil, err
@@ -236,6 +226,35 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		}
 	}
 	return s.store.PipelineByID(ctx, p.ID)
+}
+
+// configSource is what the compiler sees of a pipeline's commit: its files,
+// other projects (as the pipeline's user), remote includes and the
+// variables rules evaluate.
+func (s *Service) configSource(ctx context.Context, req CreateRequest, content []byte, vars map[string]string, changed []string) ciconfig.Source {
+	repo := s.Repo(req.Project.ID)
+	var files []string
+	return ciconfig.Source{
+		Content:  content,
+		ReadFile: func(p string) ([]byte, error) { return repo.ReadFile(ctx, req.SHA, p) },
+		Exists: func(glob string) bool {
+			if files == nil {
+				files, _ = repo.ListFiles(ctx, req.SHA)
+				if files == nil {
+					files = []string{}
+				}
+			}
+			return slices.ContainsFunc(files, func(f string) bool { return ciconfig.MatchGlob(glob, f) })
+		},
+		ChangedFiles:   changed,
+		Variables:      vars,
+		Ref:            req.Ref,
+		Tag:            req.Tag,
+		PipelineSource: req.Source,
+		Inputs:         req.Inputs,
+		Projects:       s.projectFiles(ctx, req.UserID),
+		FetchRemote:    s.fetchRemote(ctx),
+	}
 }
 
 // autoCancelRedundant is GitLab's "auto-cancel redundant pipelines"
@@ -283,6 +302,48 @@ func (s *Service) configPath(p *ci.Project) string {
 	return ".gitlab-ci.yml"
 }
 
+// cacheKeys computes cache:key:files keys from the commit's files, as
+// GitLab's Seed::Build::Cache does when it seeds the job: patterns with `*`
+// are expanded against the commit's files, then the blob ids are hashed.
+func (s *Service) cacheKeys(ctx context.Context, req CreateRequest, plan *ciconfig.Plan) error {
+	repo := s.Repo(req.Project.ID)
+	var all []string
+	blobs := map[string]string{}
+	for _, j := range plan.Jobs {
+		for i := range j.Cache {
+			c := &j.Cache[i]
+			if len(c.KeyFiles) == 0 {
+				continue
+			}
+			var ids []string
+			for _, pat := range c.KeyFiles {
+				paths := []string{pat}
+				if strings.Contains(pat, "*") {
+					if all == nil {
+						var err error
+						if all, err = repo.ListFiles(ctx, req.SHA); err != nil {
+							return fmt.Errorf("cache key files: %w", err)
+						}
+					}
+					paths = slices.DeleteFunc(slices.Clone(all), func(f string) bool { return !ciconfig.MatchGlob(pat, f) })
+				}
+				for _, p := range paths {
+					id, ok := blobs[p]
+					if !ok {
+						if e, err := repo.Blob(ctx, req.SHA, p); err == nil {
+							id = e.ID
+						}
+						blobs[p] = id
+					}
+					ids = append(ids, id)
+				}
+			}
+			c.Key = ciconfig.CacheKeyFromFiles(c.KeyPrefix, ids)
+		}
+	}
+	return nil
+}
+
 // jobsFromPlan turns compiled jobs into job rows in created.
 func (s *Service) jobsFromPlan(req CreateRequest, plan *ciconfig.Plan) ([]*ci.Job, error) {
 	jobs := make([]*ci.Job, 0, len(plan.Jobs))
@@ -323,36 +384,4 @@ func toStoreCommit(c *gitrepo.Commit) *store.Commit {
 		CommitterName: c.CommitterName, CommitterEmail: c.CommitterEmail, CommittedDate: c.CommittedDate,
 		Trailers: c.Trailers,
 	}
-}
-
-// globMatch matches rules:exists and rules:changes style globs, with ** for
-// any number of directories.
-func globMatch(pattern, name string) bool {
-	pattern = strings.TrimPrefix(pattern, "/")
-	if !strings.Contains(pattern, "**") {
-		ok, _ := path.Match(pattern, name)
-		return ok
-	}
-	return matchDoubleStar(strings.Split(pattern, "/"), strings.Split(name, "/"))
-}
-
-func matchDoubleStar(pat, parts []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(parts); i++ {
-				if matchDoubleStar(pat[1:], parts[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(parts) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(pat[0], parts[0]); !ok {
-			return false
-		}
-		pat, parts = pat[1:], parts[1:]
-	}
-	return len(parts) == 0
 }

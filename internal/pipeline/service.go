@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -32,6 +33,10 @@ type Config struct {
 	MaxTraceSize int64
 	// MaxDepth is how many levels of child pipelines may exist under a root.
 	MaxDepth int
+	// RemoteIncludeTimeout bounds one include:remote fetch (default 10s).
+	RemoteIncludeTimeout time.Duration
+	// HTTPClient fetches include:remote files; nil is http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // Service is the CI engine.
@@ -48,6 +53,8 @@ type Service struct {
 	coalesce coalescer
 	// sched caches decoded scheduling data by job id.
 	sched schedCache
+	// codeAccess checks include:project and include:component reads.
+	codeAccess CodeAccess
 }
 
 // New returns an engine.

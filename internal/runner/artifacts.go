@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bmatcuk/doublestar/v4"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -438,39 +439,14 @@ func (c *client) postArtifact(ctx context.Context, target, token, file, fileName
 // ---- selecting files ----
 
 // hasMeta reports whether a path segment is a glob pattern.
-func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
+func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[{\`) }
 
-// globMatch matches a slash-separated name against a pattern whose
-// segments follow path.Match, plus "**" for any number of segments.
+// globMatch matches a slash-separated name against an artifact path
+// pattern with doublestar, as gitlab-runner does: `**` spans directories and
+// `{a,b}` are alternatives (the same library matches rules:changes globs).
 func globMatch(pattern, name string) bool {
-	return matchSegments(strings.Split(pattern, "/"), strings.Split(name, "/"))
-}
-
-func matchSegments(p, n []string) bool {
-	for len(p) > 0 {
-		if p[0] == "**" {
-			for len(p) > 1 && p[1] == "**" {
-				p = p[1:]
-			}
-			if len(p) == 1 {
-				return true
-			}
-			for i := 0; i <= len(n); i++ {
-				if matchSegments(p[1:], n[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(n) == 0 {
-			return false
-		}
-		if ok, err := path.Match(p[0], n[0]); err != nil || !ok {
-			return false
-		}
-		p, n = p[1:], n[1:]
-	}
-	return len(n) == 0
+	ok, err := doublestar.Match(pattern, name)
+	return err == nil && ok
 }
 
 // matchesSelfOrParent reports whether pattern matches name or one of its

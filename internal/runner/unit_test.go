@@ -90,6 +90,8 @@ func TestGlobMatch(t *testing.T) {
 		{"*.log", "dir/a.log", false},
 		{"dir/**", "dir/a/b", true},
 		{"a/[bc].txt", "a/c.txt", true},
+		{"out/**/*.{txt,log}", "out/x/a.log", true},
+		{"out/{a,b}/*", "out/c/x", false},
 	}
 	for _, tc := range tests {
 		if got := globMatch(tc.pattern, tc.name); got != tc.want {
