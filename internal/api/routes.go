@@ -74,6 +74,8 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/jobs", anyoneJob, s.pipelineJobs(false)),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/bridges", anyoneJob, s.pipelineJobs(true)),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/trigger_jobs", anyoneJob, s.pipelineJobs(true)),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report", anyoneJob, s.pipelineTestReport),
+		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report_summary", anyoneJob, s.pipelineTestReportSummary),
 		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
 
