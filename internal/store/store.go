@@ -72,6 +72,12 @@ type Store interface {
 	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
+	// ProjectVariableAttrs maps variable keys to their scope and description.
+	ProjectVariableAttrs(ctx context.Context, projectID int64) (map[string]VariableAttrs, error)
+	// SetProjectVariableAttrs answers ErrNotFound for an unknown key.
+	SetProjectVariableAttrs(ctx context.Context, projectID int64, key string, a VariableAttrs) error
+	// DeleteProjectVariable answers ErrNotFound for an unknown key.
+	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
 
 	// Commits are cached from git when a pipeline is created.
 	SaveCommit(ctx context.Context, projectID int64, c *Commit) error
@@ -332,4 +338,11 @@ type SweepFilter struct {
 	// ScheduledBefore selects scheduled jobs that are due.
 	ScheduledBefore *time.Time
 	Limit           int
+}
+
+// VariableAttrs are a project variable's attributes besides its value:
+// GitLab's environment_scope ("*" for all) and description.
+type VariableAttrs struct {
+	EnvironmentScope string
+	Description      *string
 }

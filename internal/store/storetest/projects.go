@@ -14,6 +14,7 @@ var projectTests = []test{
 	{"Projects/Visibility", testProjectVisibility},
 	{"Projects/Members", testMembers},
 	{"Projects/Variables", testVariables},
+	{"Projects/VariableAttrs", testVariableAttrs},
 }
 
 var commitTests = []test{
@@ -234,5 +235,33 @@ func testCommits(t *testing.T, s store.Store) {
 	must(t, err, "no shas")
 	if got == nil || len(got) != 0 {
 		t.Errorf("CommitsBySHA(nil) = %#v, want an empty map", got)
+	}
+}
+
+func testVariableAttrs(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "A", Value: "1"}), "set A")
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "B", Value: "2"}), "set B")
+	attrs, err := s.ProjectVariableAttrs(ctx, p.ID)
+	must(t, err, "attrs")
+	if a := attrs["A"]; a.EnvironmentScope != "*" || a.Description != nil || len(attrs) != 2 {
+		t.Errorf("default attrs = %+v", attrs)
+	}
+	must(t, s.SetProjectVariableAttrs(ctx, p.ID, "A", store.VariableAttrs{EnvironmentScope: "review/*", Description: ptr("d")}), "set attrs")
+	wantErr(t, s.SetProjectVariableAttrs(ctx, p.ID, "C", store.VariableAttrs{EnvironmentScope: "*"}), store.ErrNotFound, "attrs of unknown")
+	// Replacing the value keeps the attributes.
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "A", Value: "3"}), "reset A")
+	attrs, err = s.ProjectVariableAttrs(ctx, p.ID)
+	must(t, err, "attrs")
+	if a := attrs["A"]; a.EnvironmentScope != "review/*" || a.Description == nil || *a.Description != "d" {
+		t.Errorf("attrs after update = %+v", a)
+	}
+	must(t, s.DeleteProjectVariable(ctx, p.ID, "A"), "delete")
+	wantErr(t, s.DeleteProjectVariable(ctx, p.ID, "A"), store.ErrNotFound, "delete again")
+	vs, err := s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(vs) != 1 || vs[0].Key != "B" {
+		t.Errorf("after delete = %+v", vs)
 	}
 }
