@@ -80,6 +80,12 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/trigger_jobs", anyoneJob, s.pipelineJobs(true)),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report", anyoneJob, s.pipelineTestReport),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report_summary", anyoneJob, s.pipelineTestReportSummary),
+		r("GET", "/projects/{id}/triggers", auth, s.listTriggers),
+		r("POST", "/projects/{id}/triggers", auth, s.createTrigger),
+		r("GET", "/projects/{id}/triggers/{trigger_id}", auth, s.getTrigger),
+		r("PUT", "/projects/{id}/triggers/{trigger_id}", auth, s.updateTrigger),
+		r("DELETE", "/projects/{id}/triggers/{trigger_id}", auth, s.deleteTrigger),
+		r("POST", "/projects/{id}/trigger/pipeline", anyone, s.triggerPipeline),
 		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
 

@@ -79,6 +79,16 @@ type Store interface {
 	// DeleteProjectVariable answers ErrNotFound for an unknown key.
 	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
 
+	// Pipeline trigger tokens; the lookups answer ErrNotFound.
+	CreateTrigger(ctx context.Context, t *ci.Trigger) error
+	ListTriggers(ctx context.Context, projectID int64, limit, offset int) ([]*ci.Trigger, error)
+	CountTriggers(ctx context.Context, projectID int64) (int, error)
+	TriggerByID(ctx context.Context, projectID, id int64) (*ci.Trigger, error)
+	TriggerByDigest(ctx context.Context, digest string) (*ci.Trigger, error)
+	UpdateTrigger(ctx context.Context, t *ci.Trigger) error
+	TouchTrigger(ctx context.Context, id int64, at time.Time) error
+	DeleteTrigger(ctx context.Context, projectID, id int64) error
+
 	// Commits are cached from git when a pipeline is created.
 	SaveCommit(ctx context.Context, projectID int64, c *Commit) error
 	CommitsBySHA(ctx context.Context, projectID int64, shas []string) (map[string]*Commit, error)
