@@ -80,6 +80,7 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/trigger_jobs", anyoneJob, s.pipelineJobs(true)),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report", anyoneJob, s.pipelineTestReport),
 		r("GET", "/projects/{id}/pipelines/{pipeline_id}/test_report_summary", anyoneJob, s.pipelineTestReportSummary),
+		r("PUT", "/projects/{id}/pipelines/{pipeline_id}/metadata", auth, s.updatePipelineMetadata),
 		r("GET", "/projects/{id}/triggers", auth, s.listTriggers),
 		r("POST", "/projects/{id}/triggers", auth, s.createTrigger),
 		r("GET", "/projects/{id}/triggers/{trigger_id}", auth, s.getTrigger),

@@ -49,6 +49,18 @@ func testPipelineTriggers(t *testing.T, o serverOpts) {
 	if err != nil || len(vars) != 1 || vars[0].Key != "GREETING" || vars[0].Value != "hello" {
 		t.Fatalf("pipeline variables: %v %+v", err, vars)
 	}
+	// PUT …/metadata names the pipeline; ?name= finds it.
+	named, _, err := gl.Pipelines.UpdatePipelineMetadata(pid, pl.ID, &gitlab.UpdatePipelineMetadataOptions{Name: gitlab.Ptr("nightly run")})
+	if err != nil || named.Name != "nightly run" {
+		t.Fatalf("UpdatePipelineMetadata: %v %+v", err, named)
+	}
+	byName, _, err := gl.Pipelines.ListProjectPipelines(pid, &gitlab.ListProjectPipelinesOptions{Name: gitlab.Ptr("nightly run")})
+	if err != nil || len(byName) != 1 || byName[0].ID != pl.ID {
+		t.Fatalf("ListProjectPipelines by name: %v %+v", err, byName)
+	}
+	if r := s.do("PUT", fmt.Sprintf("/api/v4/projects/%d/pipelines/%d/metadata", pid, pl.ID), rootToken, map[string]any{"name": ""}); r.Status != 400 {
+		t.Errorf("empty name: %d %s", r.Status, r.Body)
+	}
 	list, _, err := gl.PipelineTriggers.ListPipelineTriggers(pid, nil)
 	if err != nil || len(list) != 1 || list[0].LastUsed == nil {
 		t.Fatalf("ListPipelineTriggers: %v %+v", err, list)

@@ -79,6 +79,10 @@ type Store interface {
 	// DeleteProjectVariable answers ErrNotFound for an unknown key.
 	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
 
+	// SetPipelineName sets a pipeline's name (PUT …/metadata); ErrNotFound
+	// for an unknown pipeline.
+	SetPipelineName(ctx context.Context, pipelineID int64, name string, at time.Time) error
+
 	// Pipeline trigger tokens; the lookups answer ErrNotFound.
 	CreateTrigger(ctx context.Context, t *ci.Trigger) error
 	ListTriggers(ctx context.Context, projectID int64, limit, offset int) ([]*ci.Trigger, error)
@@ -301,6 +305,8 @@ type PipelineFilter struct {
 	ExcludeChildren bool
 	// ParentPipelineID lists a pipeline's downstream pipelines.
 	ParentPipelineID int64
+	// Name selects pipelines of that exact name (GitLab's name filter).
+	Name string
 }
 
 // RunnerFilter selects runners.
