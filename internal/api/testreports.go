@@ -180,11 +180,7 @@ func testSuiteName(j *ci.Job) string {
 
 // pipelineTestReport is GET /projects/:id/pipelines/:pipeline_id/test_report.
 func (s *Server) pipelineTestReport(q *req) error {
-	pl, err := s.testReportPipeline(q)
-	if err != nil {
-		return err
-	}
-	jobs, reports, err := s.testReportJobs(q.ctx(), pl)
+	jobs, reports, err := s.testReportInputs(q)
 	if err != nil {
 		return err
 	}
@@ -218,11 +214,7 @@ func (s *Server) pipelineTestReport(q *req) error {
 // per-job results it records when a job completes (Ci::BuildReportResult),
 // so only completed jobs count, each job's suite on its own.
 func (s *Server) pipelineTestReportSummary(q *req) error {
-	pl, err := s.testReportPipeline(q)
-	if err != nil {
-		return err
-	}
-	jobs, reports, err := s.testReportJobs(q.ctx(), pl)
+	jobs, reports, err := s.testReportInputs(q)
 	if err != nil {
 		return err
 	}
@@ -268,22 +260,22 @@ func (s *Server) pipelineTestReportSummary(q *req) error {
 	return q.json(http.StatusOK, out)
 }
 
-// testReportPipeline finds the pipeline of a test report route; GitLab
-// asks for read_build on it.
-func (s *Server) testReportPipeline(q *req) (*ci.Pipeline, error) {
+// testReportInputs finds the pipeline of a test report route (GitLab asks
+// for read_build on it) and its jobs with junit reports.
+func (s *Server) testReportInputs(q *req) ([]*ci.Job, map[int64]*ci.Artifact, error) {
 	if _, err := q.pathInt("pipeline_id"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, lvl, err := s.project(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := q.can(p, lvl, access.ReadBuild); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pl, err := s.findPipeline(q, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pl, nil
+	return s.testReportJobs(q.ctx(), pl)
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"regexp"
 	"testing"
 
@@ -34,25 +31,7 @@ func (f *fakeRunner) uploadJUnit(id int64, token string, docs ...string) {
 		_, _ = zw.Write([]byte(d))
 		_ = zw.Close()
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("artifact_type", "junit")
-	_ = mw.WriteField("artifact_format", "gzip")
-	fw, _ := mw.CreateFormFile("file", "junit.xml.gz")
-	_, _ = fw.Write(gz.Bytes())
-	_ = mw.Close()
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v4/jobs/%d/artifacts", f.s.URL, id), &body)
-	req.Header.Set("JOB-TOKEN", token)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 201 {
-		b, _ := io.ReadAll(res.Body)
-		f.s.t.Fatalf("upload junit of job %d: %d %s", id, res.StatusCode, b)
-	}
+	f.uploadFile(id, token, "junit", "gzip", "junit.xml.gz", gz.Bytes())
 }
 
 // TestPipelineTestReport: the JUnit reports jobs upload appear in the
