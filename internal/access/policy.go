@@ -69,6 +69,9 @@ const (
 	// AdminProject is admin_project (job token scope settings):
 	// maintainers.
 	AdminProject Action = "admin_project"
+	// AdminBuild is admin_build (pipeline trigger tokens, lib/api/ci/triggers.rb):
+	// maintainers.
+	AdminBuild Action = "admin_build"
 )
 
 // minRole is the least project role each plain action needs.
@@ -89,6 +92,7 @@ var minRole = map[Action]ci.AccessLevel{
 	AdminRunners:         ci.Maintainer,
 	ReadRunnerJobs:       ci.Reporter,
 	AdminProject:         ci.Maintainer,
+	AdminBuild:           ci.Maintainer,
 }
 
 // Role is the caller's effective role in the project, ci.NoAccess if none.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
@@ -169,7 +170,7 @@ func (s *Server) listPipelines(q *req) error {
 	if err != nil {
 		return err
 	}
-	f := store.PipelineFilter{Ref: q.p.Str("ref"), SHA: q.p.Str("sha"), Source: q.p.Str("source"),
+	f := store.PipelineFilter{Ref: q.p.Str("ref"), SHA: q.p.Str("sha"), Source: q.p.Str("source"), Name: q.p.Str("name"),
 		Limit: pg.PerPage, Offset: pg.offset(), Asc: q.p.Str("sort") == "asc"}
 	switch sc := q.p.Str("scope"); sc {
 	case "", "running", "pending", "finished", "branches", "tags":
@@ -556,4 +557,31 @@ func ciConfigPath(p *ci.Project) string {
 		return p.CIConfigPath
 	}
 	return ".gitlab-ci.yml"
+}
+
+// updatePipelineMetadata is PUT /projects/:id/pipelines/:pipeline_id/metadata
+// (lib/api/ci/pipelines.rb, Ci::Pipelines::UpdateMetadataService): sets
+// the name, at most 255 characters.
+func (s *Server) updatePipelineMetadata(q *req) error {
+	if !q.p.Has("name") {
+		return ci.Invalid("name is missing")
+	}
+	name := strings.TrimSpace(q.p.Str("name"))
+	if name == "" {
+		return ci.Invalid("name is empty")
+	}
+	if utf8.RuneCountInString(name) > 255 {
+		return &ci.Error{Code: ci.EBadRequest, Message: "Name is too long (maximum is 255 characters)"}
+	}
+	p, pl, err := s.pipelineAction(q, access.UpdatePipeline)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetPipelineName(q.ctx(), pl.ID, name, s.now()); err != nil {
+		return err
+	}
+	if pl, err = s.store.PipelineByID(q.ctx(), pl.ID); err != nil {
+		return err
+	}
+	return s.writePipeline(q, p, pl, http.StatusOK, true)
 }

@@ -82,27 +82,9 @@ func (q *req) pathInt(name string) (int64, error) {
 // project the caller can see, with the caller's role. Invisible projects are
 // "404 Project Not Found", never 403.
 func (s *Server) project(q *req) (*ci.Project, ci.AccessLevel, error) {
-	id := q.r.PathValue("id")
 	ctx := q.ctx()
-	var p *ci.Project
-	var err error
-	switch {
-	case isInteger(id):
-		n, perr := strconv.ParseInt(id, 10, 64)
-		if perr != nil {
-			return nil, 0, ci.ErrProjectNotFound
-		}
-		p, err = s.store.ProjectByID(ctx, n)
-	case strings.Contains(id, "/"):
-		i := strings.LastIndexByte(id, '/')
-		p, err = s.store.ProjectByPath(ctx, id[:i], id[i+1:])
-	default:
-		return nil, 0, ci.ErrProjectNotFound
-	}
+	p, err := s.projectByParam(q)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, 0, ci.ErrProjectNotFound
-		}
 		return nil, 0, err
 	}
 	lvl, err := s.policy.Role(ctx, q.caller, p)
@@ -232,4 +214,32 @@ func (s *Server) offsetHeaders(q *req, pg page, hasNext bool, total int) {
 func (q *req) json(status int, v any) error {
 	httpx.WriteJSON(q.w, status, v)
 	return nil
+}
+
+// projectByParam finds the :id project (id or URL-encoded path) without
+// asking whether the caller may see it (GitLab's find_project).
+func (s *Server) projectByParam(q *req) (*ci.Project, error) {
+	id := q.r.PathValue("id")
+	var p *ci.Project
+	var err error
+	switch {
+	case isInteger(id):
+		n, perr := strconv.ParseInt(id, 10, 64)
+		if perr != nil {
+			return nil, ci.ErrProjectNotFound
+		}
+		p, err = s.store.ProjectByID(q.ctx(), n)
+	case strings.Contains(id, "/"):
+		i := strings.LastIndexByte(id, '/')
+		p, err = s.store.ProjectByPath(q.ctx(), id[:i], id[i+1:])
+	default:
+		return nil, ci.ErrProjectNotFound
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ci.ErrProjectNotFound
+		}
+		return nil, err
+	}
+	return p, nil
 }

@@ -81,12 +81,18 @@ func (f *fakeRunner) uploadArtifact(id int64, token string) {
 	w, _ := zw.Create("a.txt")
 	_, _ = w.Write([]byte("artifact"))
 	_ = zw.Close()
+	f.uploadFile(id, token, "archive", "zip", "artifacts.zip", zb.Bytes())
+}
+
+// uploadFile uploads data as the job's artifact of that type and format.
+func (f *fakeRunner) uploadFile(id int64, token, typ, format, filename string, data []byte) {
+	f.s.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("artifact_type", "archive")
-	_ = mw.WriteField("artifact_format", "zip")
-	fw, _ := mw.CreateFormFile("file", "artifacts.zip")
-	_, _ = fw.Write(zb.Bytes())
+	_ = mw.WriteField("artifact_type", typ)
+	_ = mw.WriteField("artifact_format", format)
+	fw, _ := mw.CreateFormFile("file", filename)
+	_, _ = fw.Write(data)
 	_ = mw.Close()
 	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v4/jobs/%d/artifacts", f.s.URL, id), &body)
 	req.Header.Set("JOB-TOKEN", token)
@@ -98,7 +104,7 @@ func (f *fakeRunner) uploadArtifact(id int64, token string) {
 	defer res.Body.Close()
 	if res.StatusCode != 201 {
 		b, _ := io.ReadAll(res.Body)
-		f.s.t.Fatalf("upload artifacts of job %d: %d %s", id, res.StatusCode, b)
+		f.s.t.Fatalf("upload %s of job %d: %d %s", typ, id, res.StatusCode, b)
 	}
 }
 

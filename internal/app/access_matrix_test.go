@@ -188,7 +188,13 @@ func testAccessMatrix(t *testing.T, o serverOpts) {
 					}
 					path = fmt.Sprintf("%s/jobs/%d/retry", base, jobIDs[name])
 				}
-				r := s.call(f.method, path, row.c, f.body)
+				body := f.body
+				if f.name == "variables" {
+					// Each role creates its own key: a taken key is 400,
+					// as in GitLab.
+					body = fmt.Sprintf("key=K%d&value=v", ri)
+				}
+				r := s.call(f.method, path, row.c, body)
 				if r.Status != want.status || !strings.Contains(string(r.Body), want.body) {
 					t.Errorf("%s %s: %d %s, want %d with %q", f.method, path, r.Status, r.Body, want.status, want.body)
 				}

@@ -249,3 +249,19 @@ func LiveArchive(arts []*Artifact, now time.Time) *Artifact {
 	}
 	return nil
 }
+
+// Trigger is a pipeline trigger token of a project (Ci::Trigger). Only the
+// token's digest is stored; Token is set once, when it is created.
+type Trigger struct {
+	ID          int64
+	ProjectID   int64
+	OwnerID     int64
+	Description string
+	Token       string
+	TokenDigest string
+	TokenShort  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastUsed    *time.Time
+	ExpiresAt   *time.Time
+}

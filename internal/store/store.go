@@ -81,6 +81,26 @@ type Store interface {
 	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
+	// ProjectVariableAttrs maps variable keys to their scope and description.
+	ProjectVariableAttrs(ctx context.Context, projectID int64) (map[string]VariableAttrs, error)
+	// SetProjectVariableAttrs answers ErrNotFound for an unknown key.
+	SetProjectVariableAttrs(ctx context.Context, projectID int64, key string, a VariableAttrs) error
+	// DeleteProjectVariable answers ErrNotFound for an unknown key.
+	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
+
+	// SetPipelineName sets a pipeline's name (PUT …/metadata); ErrNotFound
+	// for an unknown pipeline.
+	SetPipelineName(ctx context.Context, pipelineID int64, name string, at time.Time) error
+
+	// Pipeline trigger tokens; the lookups answer ErrNotFound.
+	CreateTrigger(ctx context.Context, t *ci.Trigger) error
+	ListTriggers(ctx context.Context, projectID int64, limit, offset int) ([]*ci.Trigger, error)
+	CountTriggers(ctx context.Context, projectID int64) (int, error)
+	TriggerByID(ctx context.Context, projectID, id int64) (*ci.Trigger, error)
+	TriggerByDigest(ctx context.Context, digest string) (*ci.Trigger, error)
+	UpdateTrigger(ctx context.Context, t *ci.Trigger) error
+	TouchTrigger(ctx context.Context, id int64, at time.Time) error
+	DeleteTrigger(ctx context.Context, projectID, id int64) error
 
 	// Protected branches and tags. ProtectedRefs lists a project's rules of
 	// both kinds, oldest first, with their access levels; CreateProtectedRef
@@ -317,6 +337,8 @@ type PipelineFilter struct {
 	ParentPipelineID int64
 	// BeforeID is the keyset cursor of the web pages: only ids below it.
 	BeforeID int64
+	// Name selects pipelines of that exact name (GitLab's name filter).
+	Name string
 }
 
 // RunnerFilter selects runners.
@@ -364,4 +386,11 @@ type SweepFilter struct {
 	// ScheduledBefore selects scheduled jobs that are due.
 	ScheduledBefore *time.Time
 	Limit           int
+}
+
+// VariableAttrs are a project variable's attributes besides its value:
+// GitLab's environment_scope ("*" for all) and description.
+type VariableAttrs struct {
+	EnvironmentScope string
+	Description      *string
 }

@@ -162,6 +162,10 @@ func pipelineWhere(f store.PipelineFilter) (string, []any) {
 		where += ` AND source = ?`
 		args = append(args, f.Source)
 	}
+	if f.Name != "" {
+		where += ` AND name = ?`
+		args = append(args, f.Name)
+	}
 	if f.UserID != 0 {
 		where += ` AND user_id = ?`
 		args = append(args, f.UserID)

@@ -14,6 +14,9 @@ var projectTests = []test{
 	{"Projects/Visibility", testProjectVisibility},
 	{"Projects/Members", testMembers},
 	{"Projects/Variables", testVariables},
+	{"Projects/VariableAttrs", testVariableAttrs},
+	{"Projects/Triggers", testTriggers},
+	{"Projects/PipelineName", testPipelineName},
 }
 
 var commitTests = []test{
@@ -234,5 +237,85 @@ func testCommits(t *testing.T, s store.Store) {
 	must(t, err, "no shas")
 	if got == nil || len(got) != 0 {
 		t.Errorf("CommitsBySHA(nil) = %#v, want an empty map", got)
+	}
+}
+
+func testVariableAttrs(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "A", Value: "1"}), "set A")
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "B", Value: "2"}), "set B")
+	attrs, err := s.ProjectVariableAttrs(ctx, p.ID)
+	must(t, err, "attrs")
+	if a := attrs["A"]; a.EnvironmentScope != "*" || a.Description != nil || len(attrs) != 2 {
+		t.Errorf("default attrs = %+v", attrs)
+	}
+	must(t, s.SetProjectVariableAttrs(ctx, p.ID, "A", store.VariableAttrs{EnvironmentScope: "review/*", Description: ptr("d")}), "set attrs")
+	wantErr(t, s.SetProjectVariableAttrs(ctx, p.ID, "C", store.VariableAttrs{EnvironmentScope: "*"}), store.ErrNotFound, "attrs of unknown")
+	// Replacing the value keeps the attributes.
+	must(t, s.SetProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "A", Value: "3"}), "reset A")
+	attrs, err = s.ProjectVariableAttrs(ctx, p.ID)
+	must(t, err, "attrs")
+	if a := attrs["A"]; a.EnvironmentScope != "review/*" || a.Description == nil || *a.Description != "d" {
+		t.Errorf("attrs after update = %+v", a)
+	}
+	must(t, s.DeleteProjectVariable(ctx, p.ID, "A"), "delete")
+	wantErr(t, s.DeleteProjectVariable(ctx, p.ID, "A"), store.ErrNotFound, "delete again")
+	vs, err := s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(vs) != 1 || vs[0].Key != "B" {
+		t.Errorf("after delete = %+v", vs)
+	}
+}
+
+func testTriggers(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p, other := mustProject(t, s, "o", "p", ci.VisibilityPrivate), mustProject(t, s, "o", "q", ci.VisibilityPrivate)
+	u := mustUser(t, s, "owner")
+	a := &ci.Trigger{ProjectID: p.ID, OwnerID: u.ID, Description: "a", TokenDigest: "d-a", TokenShort: "abcd", CreatedAt: base, UpdatedAt: base}
+	b := &ci.Trigger{ProjectID: p.ID, OwnerID: u.ID, Description: "b", TokenDigest: "d-b", TokenShort: "efgh", CreatedAt: base, UpdatedAt: base}
+	must(t, s.CreateTrigger(ctx, a), "create a")
+	must(t, s.CreateTrigger(ctx, b), "create b")
+	if err := s.CreateTrigger(ctx, &ci.Trigger{ProjectID: p.ID, OwnerID: u.ID, TokenDigest: "d-a", TokenShort: "x", CreatedAt: base, UpdatedAt: base}); err == nil {
+		t.Error("a second trigger with the same token digest was stored")
+	}
+	list, err := s.ListTriggers(ctx, p.ID, 1, 1)
+	must(t, err, "list")
+	if n, _ := s.CountTriggers(ctx, p.ID); len(list) != 1 || list[0].ID != b.ID || n != 2 {
+		t.Errorf("page 2 = %+v, count %d", list, n)
+	}
+	got, err := s.TriggerByDigest(ctx, "d-a")
+	must(t, err, "by digest")
+	if got.ID != a.ID || got.TokenShort != "abcd" || !got.CreatedAt.Equal(base) || got.LastUsed != nil {
+		t.Errorf("by digest = %+v", got)
+	}
+	_, err = s.TriggerByID(ctx, other.ID, a.ID)
+	wantErr(t, err, store.ErrNotFound, "trigger of another project")
+	a.Description, a.UpdatedAt = "renamed", base.Add(time.Minute)
+	must(t, s.UpdateTrigger(ctx, a), "update")
+	must(t, s.TouchTrigger(ctx, a.ID, base.Add(time.Hour)), "touch")
+	got, err = s.TriggerByID(ctx, p.ID, a.ID)
+	must(t, err, "by id")
+	sameTime(t, "last_used", got.LastUsed, ptr(base.Add(time.Hour)))
+	if got.Description != "renamed" || !got.UpdatedAt.Equal(base.Add(time.Minute)) {
+		t.Errorf("after update = %+v", got)
+	}
+	wantErr(t, s.DeleteTrigger(ctx, other.ID, a.ID), store.ErrNotFound, "delete from another project")
+	must(t, s.DeleteTrigger(ctx, p.ID, a.ID), "delete")
+	_, err = s.TriggerByDigest(ctx, "d-a")
+	wantErr(t, err, store.ErrNotFound, "deleted trigger")
+}
+
+func testPipelineName(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	pl := mustPipeline(t, s, p.ID, "main")
+	mustPipeline(t, s, p.ID, "main")
+	must(t, s.SetPipelineName(ctx, pl.ID, "nightly", base.Add(time.Hour)), "set name")
+	wantErr(t, s.SetPipelineName(ctx, 1<<40, "x", base), store.ErrNotFound, "unknown pipeline")
+	got, err := s.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, Name: "nightly", Limit: 10})
+	must(t, err, "list by name")
+	if len(got) != 1 || got[0].ID != pl.ID || got[0].Name != "nightly" {
+		t.Errorf("by name = %+v", got)
 	}
 }

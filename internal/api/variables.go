@@ -1,0 +1,306 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/gantryci/gantry/internal/access"
+	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/store"
+)
+
+// Project CI/CD variables (lib/api/ci/variables.rb), maintainers only
+// (admin_cicd_variables).
+
+var (
+	// maskableRe and maskableRawRe are Ci::Maskable's REGEX and
+	// MASK_AND_RAW_REGEX: masked values are one "word" of 8+ characters.
+	maskableRe    = regexp.MustCompile(`^[a-zA-Z0-9_+=/@:.~-]{8,}$`)
+	maskableRawRe = regexp.MustCompile(`^\S{8,}$`)
+	// variableKeyRe is Ci::HasVariable's key format.
+	variableKeyRe = regexp.MustCompile(`^[a-zA-Z0-9_]+$`)
+)
+
+func maskableValue(v string, raw bool) bool {
+	if raw {
+		return maskableRawRe.MatchString(v)
+	}
+	return maskableRe.MatchString(v)
+}
+
+// errVariableNotFound is find_variable's not_found!('Variable').
+var errVariableNotFound = ci.NotFound("Variable")
+
+// variableInvalid is a model validation failure: 400 with the attribute's
+// messages as the message object, as render_validation_error! sends it.
+func variableInvalid(attr, msg string) error {
+	return &ci.Error{Code: ci.EBadRequest, Message: attr + " " + msg, Body: map[string][]string{attr: {msg}}}
+}
+
+// orderedVariable is API::Entities::Ci::Variable, in GitLab's key order.
+type orderedVariable struct {
+	VariableType     string  `json:"variable_type"`
+	Key              string  `json:"key"`
+	Value            string  `json:"value"`
+	Hidden           bool    `json:"hidden"`
+	Protected        bool    `json:"protected"`
+	Masked           bool    `json:"masked"`
+	Raw              bool    `json:"raw"`
+	EnvironmentScope string  `json:"environment_scope"`
+	Description      *string `json:"description"`
+}
+
+func variableJSON(v *ci.ProjectVariable, a store.VariableAttrs) orderedVariable {
+	vt := "env_var"
+	if v.File {
+		vt = "file"
+	}
+	if a.EnvironmentScope == "" {
+		a.EnvironmentScope = "*"
+	}
+	return orderedVariable{VariableType: vt, Key: v.Key, Value: v.Value, Protected: v.Protected,
+		Masked: v.Masked, Raw: v.Raw, EnvironmentScope: a.EnvironmentScope, Description: a.Description}
+}
+
+// variablesProject resolves the project and checks admin_cicd_variables.
+func (s *Server) variablesProject(q *req) (*ci.Project, error) {
+	p, lvl, err := s.project(q)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.can(p, lvl, access.AdminVariables); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// findVariable is find_variable: the key, narrowed by
+// filter[environment_scope] when given.
+func (s *Server) findVariable(q *req, p *ci.Project) (*ci.ProjectVariable, store.VariableAttrs, error) {
+	key := q.r.PathValue("key")
+	vars, err := s.store.ListProjectVariables(q.ctx(), p.ID)
+	if err != nil {
+		return nil, store.VariableAttrs{}, err
+	}
+	attrs, err := s.store.ProjectVariableAttrs(q.ctx(), p.ID)
+	if err != nil {
+		return nil, store.VariableAttrs{}, err
+	}
+	for _, v := range vars {
+		if v.Key != key {
+			continue
+		}
+		a := attrs[v.Key]
+		if scope, ok := filterScope(q); ok && scope != a.EnvironmentScope {
+			break
+		}
+		return v, a, nil
+	}
+	return nil, store.VariableAttrs{}, errVariableNotFound
+}
+
+// filterScope reads filter[environment_scope] from a form, a query or a
+// JSON body ({"filter": {"environment_scope": …}}).
+func filterScope(q *req) (string, bool) {
+	if vs, ok := q.p.Form()["filter[environment_scope]"]; ok && len(vs) > 0 {
+		return vs[0], true
+	}
+	if vs, ok := q.r.URL.Query()["filter[environment_scope]"]; ok && len(vs) > 0 {
+		return vs[0], true
+	}
+	if raw, ok := q.p.Raw("filter"); ok {
+		var f struct {
+			EnvironmentScope *string `json:"environment_scope"`
+		}
+		if json.Unmarshal(raw, &f) == nil && f.EnvironmentScope != nil {
+			return *f.EnvironmentScope, true
+		}
+	}
+	return "", false
+}
+
+// applyVariableParams sets the optional attributes given in the request
+// and validates the result as Ci::Variable does.
+func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) error {
+	if q.p.Has("value") {
+		v.Value = q.p.Str("value")
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"protected", &v.Protected}, {"masked", &v.Masked}, {"raw", &v.Raw}} {
+		if q.p.Has(b.name) {
+			val, err := q.p.Bool(b.name, false)
+			if err != nil {
+				return err
+			}
+			*b.dst = val
+		}
+	}
+	if q.p.Has("variable_type") {
+		switch q.p.Str("variable_type") {
+		case "env_var":
+			v.File = false
+		case "file":
+			v.File = true
+		default:
+			return ci.Invalid("variable_type does not have a valid value")
+		}
+	}
+	if q.p.Has("environment_scope") {
+		a.EnvironmentScope = q.p.Str("environment_scope")
+		if a.EnvironmentScope == "" {
+			return variableInvalid("environment_scope", "can't be blank")
+		}
+		if len(a.EnvironmentScope) > 255 {
+			return variableInvalid("environment_scope", "is too long (maximum is 255 characters)")
+		}
+	}
+	if q.p.Has("description") {
+		d := q.p.Str("description")
+		if utf8.RuneCountInString(d) > 255 {
+			return variableInvalid("description", "is too long (maximum is 255 characters)")
+		}
+		a.Description = &d
+	}
+	if v.Masked && !maskableValue(v.Value, v.Raw) {
+		// Runners mask every occurrence of the value in job logs: a short
+		// one mangles them and an empty one crashes gitlab-runner 14.10.
+		return variableInvalid("value", "is invalid")
+	}
+	return nil
+}
+
+// listVariables is GET /projects/:id/variables.
+func (s *Server) listVariables(q *req) error {
+	pg, err := q.page()
+	if err != nil {
+		return err
+	}
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return err
+	}
+	vars, err := s.store.ListProjectVariables(q.ctx(), p.ID)
+	if err != nil {
+		return err
+	}
+	attrs, err := s.store.ProjectVariableAttrs(q.ctx(), p.ID)
+	if err != nil {
+		return err
+	}
+	out := []orderedVariable{}
+	for i := pg.offset(); i < len(vars) && len(out) < pg.PerPage; i++ {
+		out = append(out, variableJSON(vars[i], attrs[vars[i].Key]))
+	}
+	s.offsetHeaders(q, pg, pg.offset()+len(out) < len(vars), len(vars))
+	return q.json(http.StatusOK, out)
+}
+
+// getVariable is GET /projects/:id/variables/:key.
+func (s *Server) getVariable(q *req) error {
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return err
+	}
+	v, a, err := s.findVariable(q, p)
+	if err != nil {
+		return err
+	}
+	return q.json(http.StatusOK, variableJSON(v, a))
+}
+
+// createVariable is POST /projects/:id/variables.
+func (s *Server) createVariable(q *req) error {
+	key := q.p.Str("key")
+	if !q.p.Has("key") {
+		return ci.Invalid("key is missing")
+	}
+	if !q.p.Has("value") {
+		return ci.Invalid("value is missing")
+	}
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return err
+	}
+	switch {
+	case key == "":
+		return variableInvalid("key", "can't be blank")
+	case len(key) > 255:
+		return variableInvalid("key", "is too long (maximum is 255 characters)")
+	case !variableKeyRe.MatchString(key):
+		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	}
+	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key}
+	a := store.VariableAttrs{EnvironmentScope: "*"}
+	if err := applyVariableParams(q, v, &a); err != nil {
+		return err
+	}
+	existing, err := s.store.ListProjectVariables(q.ctx(), p.ID)
+	if err != nil {
+		return err
+	}
+	for _, e := range existing {
+		if e.Key == key {
+			// One variable per key for now, whatever its scope.
+			return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
+		}
+	}
+	if err := s.store.SetProjectVariable(q.ctx(), v); err != nil {
+		return err
+	}
+	if err := s.store.SetProjectVariableAttrs(q.ctx(), p.ID, key, a); err != nil {
+		return err
+	}
+	return q.json(http.StatusCreated, variableJSON(v, a))
+}
+
+// updateVariable is PUT /projects/:id/variables/:key: only the given
+// attributes change.
+func (s *Server) updateVariable(q *req) error {
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return err
+	}
+	v, a, err := s.findVariable(q, p)
+	if err != nil {
+		return err
+	}
+	if err := applyVariableParams(q, v, &a); err != nil {
+		return err
+	}
+	if err := s.store.SetProjectVariable(q.ctx(), v); err != nil {
+		return err
+	}
+	if err := s.store.SetProjectVariableAttrs(q.ctx(), p.ID, v.Key, a); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errVariableNotFound
+		}
+		return err
+	}
+	return q.json(http.StatusOK, variableJSON(v, a))
+}
+
+// deleteVariable is DELETE /projects/:id/variables/:key: 204.
+func (s *Server) deleteVariable(q *req) error {
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return err
+	}
+	v, _, err := s.findVariable(q, p)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteProjectVariable(q.ctx(), p.ID, v.Key); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errVariableNotFound
+		}
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
