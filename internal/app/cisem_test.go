@@ -501,7 +501,9 @@ func testCacheKeyFiles(t *testing.T, o serverOpts) {
 	ids := []string{w.git("rev-parse", "HEAD:Gemfile.lock"), w.git("rev-parse", "HEAD:web/a/package.json"), w.git("rev-parse", "HEAD:web/b/package.json")}
 	slices.Sort(ids)
 	sum := sha1.Sum([]byte(strings.Join(ids, "-")))
-	want := []string{"deps-" + hex.EncodeToString(sum[:]) + "-non_protected", "default-non_protected"}
+	// main is protected (a project's default branch is, from its first
+	// push), so the keys end in -protected as in GitLab.
+	want := []string{"deps-" + hex.EncodeToString(sum[:]) + "-protected", "default-protected"}
 
 	job := s.registerRunner().request()
 	if job == nil {
