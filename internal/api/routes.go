@@ -8,8 +8,29 @@ import (
 	"github.com/gantryci/gantry/internal/httpx"
 )
 
-// routes is the API's one route table. Other packages' routes (the runner
-// protocol) are appended by New.
+// This file is the one place to find every HTTP surface of Gantry. A request
+// goes to the first of these that claims it (internal/app composes them:
+// withUI in webui.go, then Server.ServeHTTP in server.go):
+//
+//  1. Web UI pages: internal/web/routes.go, its own table of ServeMux
+//     patterns (/, /users/sign_in, /{namespace}/{project}/-/pipelines, ...).
+//     web.Server.Handles never claims /api/, /-/ or a git path.
+//  2. Git smart HTTP: internal/gitserve (git http-backend), chosen by
+//     gitserve.IsGitPath. A project path has any depth and an optional .git,
+//     which ServeMux patterns cannot express, so these are not mux entries:
+//
+//     GET  /{namespace}[/{subgroup}...]/{project}[.git]/info/refs?service=git-upload-pack|git-receive-pack
+//     POST /{namespace}[/{subgroup}...]/{project}[.git]/git-upload-pack
+//     POST /{namespace}[/{subgroup}...]/{project}[.git]/git-receive-pack
+//
+//     Paths under /api/ and /-/ are never git paths.
+//  3. /api/v3/...: 410 Gone, as GitLab answers.
+//  4. The table below: health checks, the REST API v4 and, appended at its
+//     end, the runner protocol (see the last group).
+//  5. Anything else: Grape's 404 {"error":"404 Not Found"}.
+
+// routes is the one route table of the API server: its own routes, then
+// Config.Extra (the runner protocol's).
 func (s *Server) routes() []httpx.Route {
 	auth := hopts{auth: true}
 	authJob := hopts{auth: true, jobToken: true}
@@ -21,7 +42,7 @@ func (s *Server) routes() []httpx.Route {
 	r := func(method, pattern string, o hopts, fn func(*req) error) httpx.Route {
 		return httpx.Route{Method: method, Pattern: v4 + pattern, Handler: s.handle(o, fn)}
 	}
-	return []httpx.Route{
+	table := []httpx.Route{
 		{Method: "GET", Pattern: "/-/health", Handler: s.health},
 		{Method: "GET", Pattern: "/-/liveness", Handler: s.liveness},
 		{Method: "GET", Pattern: "/-/readiness", Handler: s.readiness},
@@ -143,6 +164,25 @@ func (s *Server) routes() []httpx.Route {
 		r("DELETE", "/projects/{id}/jobs/{job_id}/artifacts", auth, s.deleteJobArtifacts),
 		r("DELETE", "/projects/{id}/artifacts", auth, s.deleteProjectArtifacts),
 	}
+
+	// The runner protocol: internal/runnerapi's API.Routes, handed in as
+	// Config.Extra because api does not import runnerapi (internal/app wires
+	// them; docs/runner-protocol.md describes the exchange):
+	//
+	//	POST   /api/v4/runners                             register (legacy registration token)
+	//	POST   /api/v4/runners/verify                      verify a runner token
+	//	DELETE /api/v4/runners                             unregister a runner
+	//	DELETE /api/v4/runners/managers                    unregister one runner manager
+	//	POST   /api/v4/runners/reset_authentication_token  rotate the runner token
+	//	POST   /api/v4/jobs/request                        long-poll for a job
+	//	PUT    /api/v4/jobs/{id}                           job state (acceptance, touches, final update)
+	//	PATCH  /api/v4/jobs/{id}/trace                     append to the job log
+	//	POST   /api/v4/jobs/{id}/artifacts                 upload artifacts
+	//	GET    /api/v4/jobs/{id}/artifacts                 download a dependency's artifacts
+	//
+	// TestRouteTableListsRunnerRoutes (internal/app) keeps this list in step
+	// with API.Routes.
+	return append(table, s.cfg.Extra...)
 }
 
 // jobArtifactRoutes dispatches GET …/jobs/{job_id}/{rest...}:

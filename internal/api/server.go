@@ -27,7 +27,8 @@ type Config struct {
 	Blobs       blob.Store
 	ExternalURL string
 	Log         *slog.Logger
-	// Extra routes served by other packages (the runner protocol).
+	// Extra routes served by other packages (the runner protocol); routes.go
+	// lists them in the route table.
 	Extra []httpx.Route
 	// Git serves smart-HTTP paths; may be nil.
 	Git http.Handler
@@ -60,13 +61,14 @@ func New(cfg Config) *Server {
 	if s.policy == nil {
 		s.policy = access.New(cfg.Store, s.now)
 	}
-	for _, r := range append(s.routes(), cfg.Extra...) {
+	for _, r := range s.routes() {
 		s.mux.HandleFunc(r.Method+" "+r.Pattern, r.Handler)
 	}
 	return s
 }
 
-// ServeHTTP dispatches git paths, then the route table, with panic recovery.
+// ServeHTTP dispatches git paths, then the route table, with panic recovery;
+// routes.go documents the whole dispatch order.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {

@@ -273,7 +273,8 @@ func validStatus(s Status) bool {
 }
 
 // Effect lists the timestamp and side-effect bookkeeping a transition
-// implies (jobs-api.md §2.9 and GitLab's before/after_transition hooks). The
+// implies (GitLab's before/after_transition hooks; docs/job-state.md, "What a
+// transition sets"). The
 // caller owns the clock and the storage.
 type Effect struct {
 	// SetQueuedAt: queued_at = now (entering pending from a waiting status).

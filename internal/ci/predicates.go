@@ -2,7 +2,7 @@ package ci
 
 import "time"
 
-// The `when` values of a job (ci-yaml.md §1.2). An empty When means
+// The `when` values of a job (docs/ci-yaml.md, "`when` values"). An empty When means
 // WhenOnSuccess, as GitLab's Processable#when defaults it.
 const (
 	WhenOnSuccess = "on_success"
@@ -12,7 +12,7 @@ const (
 	WhenDelayed   = "delayed"
 )
 
-// JobView is what the Jobs API predicates (jobs-api.md §3.3) need to know
+// JobView is what the Jobs API predicates (docs/job-state.md, "Predicates") need to know
 // about one job or bridge.
 type JobView struct {
 	Kind   Kind

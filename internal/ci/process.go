@@ -51,7 +51,8 @@ type Change struct {
 	ScheduledAt *time.Time
 }
 
-// Process runs GitLab's atomic pipeline processing (ci-yaml.md §4.1) over the
+// Process runs GitLab's atomic pipeline processing (docs/ci-yaml.md, "Pipeline
+// processing") over the
 // jobs of one pipeline and returns the transitions of jobs leaving created,
 // in the order GitLab applies them. Stages are walked in order and, within a
 // stage, jobs in needs order (otherwise input order, which should be by ID).
@@ -259,7 +260,8 @@ func symbol(it StatusItem) compositeSymbol {
 	return compositeSymbol(it.Status)
 }
 
-// CompositeStatus is Gitlab::Ci::Status::Composite#status (ci-yaml.md §4.2):
+// CompositeStatus is Gitlab::Ci::Status::Composite#status (docs/ci-yaml.md,
+// "Composite status"):
 // the first matching rule over the set of job symbols wins. dag selects the
 // needs variant, where any skipped or ignored need skips the job. An empty
 // set returns "" (GitLab's nil); callers decide what that means.
@@ -361,7 +363,7 @@ func PipelineStatus(jobs []ProcJob) (status Status, warnings bool) {
 }
 
 // NextPipelineStatus is Pipeline#set_status(composite) against the pipeline
-// state machine (ci-yaml.md §4.4). It differs from the composite in three
+// state machine (docs/ci-yaml.md, "Pipeline status"). It differs from the composite in three
 // ways: created never moves the pipeline, pending on a finished pipeline
 // means a retry and so running, and a canceled pipeline does not go back to
 // canceling. Refused events leave the status unchanged, as in GitLab.
@@ -400,7 +402,8 @@ const (
 )
 
 // BridgeStatusFromDownstream is the status a bridge takes from its created
-// downstream pipeline (ci-yaml.md §5, Bridge#inherit_status_from_downstream!).
+// downstream pipeline (Bridge#inherit_status_from_downstream!; docs/ci-yaml.md,
+// "Bridges and their downstream pipeline").
 // ok is false while the bridge keeps its current (running) status.
 func BridgeStatusFromDownstream(strategy Strategy, downstream Status) (to Status, ok bool) {
 	switch strategy {
@@ -424,7 +427,8 @@ func BridgeStatusFromDownstream(strategy Strategy, downstream Status) (to Status
 	return "", false
 }
 
-// ResetSkipped is ResetSkippedJobsService (ci-yaml.md §4.5): after the jobs
+// ResetSkipped is ResetSkippedJobsService (docs/ci-yaml.md, "Reset of
+// skipped jobs"): after the jobs
 // baseIDs were retried, played or came back alive, every latest skipped job
 // in a later stage than the earliest of them, or needing one of them
 // (transitively, by name), goes back to created, ordered by stage and needs.

@@ -23,7 +23,7 @@ import (
 	"time"
 )
 
-// ---- dependencies (§5.2) ----
+// ---- dependencies (docs/runner-protocol.md, "Artifacts") ----
 
 // downloadDependencies fetches and extracts every dependency's archive.
 func (j *jobRun) downloadDependencies() error {
@@ -222,7 +222,7 @@ func writeZipFile(f *zip.File, target string, perm fs.FileMode) error {
 	return nil
 }
 
-// ---- upload (§5.1) ----
+// ---- upload (docs/runner-protocol.md, "Artifacts") ----
 
 // uploadArtifacts uploads each artifacts entry whose when matches the job
 // outcome. The first failed upload is returned after all were attempted.
@@ -369,7 +369,8 @@ func (c *client) uploadArtifact(ctx context.Context, jobID int64, token, file, f
 				if location == "" {
 					return status, errors.New("307 without Location")
 				}
-				// Retry against the Location's scheme and host (§5.1).
+				// Retry against the Location's scheme and host, as
+				// gitlab-runner does (docs/runner-protocol.md, "Artifacts").
 				loc, perr := url.Parse(location)
 				cur, _ := url.Parse(target)
 				if perr != nil || cur == nil {

@@ -102,7 +102,8 @@ func (r *runner) runJob(runCtx context.Context, slot int, job *Job, decodeErr er
 	}
 	j.log.Info("job received", "name", job.JobInfo.Name, "project_id", job.JobInfo.ProjectID)
 
-	// Acceptance (§3.1): anything but an abort lets the job run.
+	// Acceptance (docs/runner-protocol.md, "Acceptance and final update"):
+	// anything but an abort lets the job run.
 	res, err := r.c.updateJob(j.reportCtx, job.ID, job.Token, runnerproto.JobUpdate{State: "running"})
 	if err != nil {
 		j.log.Warn("accepting job failed; running it anyway", "err", err)
@@ -554,7 +555,7 @@ func (j *jobRun) cleanup(withSection bool) {
 	}
 }
 
-// Final update tuning (§3.1).
+// Final update tuning (docs/runner-protocol.md, "Acceptance and final update").
 const (
 	finalUpdateAttempts = 6
 	finalAcceptWait     = 5 * time.Minute // longest we honour 202 "not yet"

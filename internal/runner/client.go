@@ -20,7 +20,7 @@ import (
 	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
-// Header names of the runner protocol (§0).
+// Header names of the runner protocol (docs/runner-protocol.md, "Headers").
 const (
 	headerRunnerToken    = "RUNNER-TOKEN"
 	headerJobToken       = "JOB-TOKEN"
@@ -215,7 +215,9 @@ const (
 	remoteAbort // canceled, failed, 403 or 404: stop at once
 )
 
-// readRemoteState interprets Job-Status and the status code (§3.3).
+// readRemoteState interprets Job-Status and the status code as
+// gitlab-runner's network/remote_job_state_response.go does
+// (docs/runner-protocol.md, "Acceptance and final update").
 func readRemoteState(resp *http.Response) remoteState {
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound {
 		return remoteAbort

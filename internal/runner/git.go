@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// getSources fetches and checks out the job's commit (§6), honouring
+// getSources fetches and checks out the job's commit (docs/runner-protocol.md, "Getting the sources"), honouring
 // GIT_STRATEGY, GIT_DEPTH, GIT_CHECKOUT, GIT_CLEAN_FLAGS and
 // GIT_FETCH_EXTRA_FLAGS.
 func (j *jobRun) getSources() error {

@@ -3,7 +3,7 @@ package runner
 import "github.com/gantryci/gantry/internal/runnerproto"
 
 // The types in this file mirror the job payload that GitLab returns from
-// POST /api/v4/jobs/request (§2.3 of the runner protocol reference). Field
+// POST /api/v4/jobs/request (docs/runner-protocol.md, "Job request payload"). Field
 // types follow gitlab-runner's common/spec exactly, because a server written
 // for gitlab-runner produces exactly these shapes.
 

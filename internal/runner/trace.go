@@ -100,7 +100,8 @@ func (t *traceBuffer) output() runnerproto.TraceOutput {
 }
 
 // traceSender streams a traceBuffer to PATCH /jobs/:id/trace and keeps the
-// job alive with touches (§3.1, §4).
+// job alive with touches (docs/runner-protocol.md, "Trace" and "Acceptance
+// and final update").
 type traceSender struct {
 	c         *client
 	jobID     int64
@@ -247,7 +248,8 @@ func (s *traceSender) sendPatch(ctx context.Context) (bool, error) {
 		s.buf.setSent(sent)
 		return sent >= total, nil
 	case http.StatusRequestedRangeNotSatisfiable:
-		// The server is authoritative for the offset (§4).
+		// The server is authoritative for the offset
+		// (docs/runner-protocol.md, "Trace").
 		newOffset := max(res.rangeEnd, 0)
 		s.mu.Lock()
 		s.sent = newOffset

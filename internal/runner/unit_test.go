@@ -290,8 +290,8 @@ func TestExtractZipRejectsEscapes(t *testing.T) {
 	}
 }
 
-// TestDecodeSpecPayload decodes the example payload of §8 of the protocol
-// reference, to pin the field types.
+// TestDecodeSpecPayload decodes a realistic job payload as GitLab sends it
+// (docs/runner-protocol.md, "Job request payload"), to pin the field types.
 func TestDecodeSpecPayload(t *testing.T) {
 	t.Parallel()
 	const payload = `{

@@ -15,9 +15,9 @@ import (
 	"github.com/gantryci/gantry/internal/ciconfig"
 )
 
-// The gitlab-runner job types (common/spec, §2.3 of the protocol
-// reference), with their exact Go types: if the payload decodes into these,
-// the runner decodes it too.
+// The gitlab-runner job types (common/spec/spec.go in gitlab-runner;
+// docs/runner-protocol.md, "Job request payload"), with their exact Go
+// types: if the payload decodes into these, the runner decodes it too.
 type glrJob struct {
 	ID            int64           `json:"id"`
 	Token         string          `json:"token"`

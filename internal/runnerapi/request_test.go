@@ -141,7 +141,8 @@ func testRequestJobClaims(t *testing.T, db testkit.DB) {
 
 func TestEffectiveTimeout(t *testing.T) {
 	t.Parallel()
-	// The truth table of ci-yaml.md §7 (project default always exists here).
+	// GitLab's truth table for the effective timeout (docs/runners.md,
+	// "Timeout"; the project default always exists here).
 	tests := []struct{ base, runnerMax, want int }{
 		{100, 300, 100}, {100, 0, 100}, {200, 300, 200}, {200, 0, 200}, {100, 50, 50}, {200, 100, 100}, {0, 100, 100}, {0, 0, 0},
 	}
