@@ -233,8 +233,7 @@ func (s *Server) commitRefs(q *req) error {
 
 // paged answers one offset page of a list held in memory, with totals.
 func paged[T any](s *Server, q *req, pg page, all []T) []T {
-	lo := min(pg.offset(), len(all))
-	hi := min(lo+pg.PerPage, len(all))
+	lo, hi := pg.bounds(len(all))
 	s.offsetHeaders(q, pg, hi < len(all), len(all))
 	return all[lo:hi]
 }
@@ -388,22 +387,26 @@ func (s *Server) listBranches(q *req) error {
 	if err != nil {
 		return err
 	}
-	search := q.p.Str("search")
-	matched := refs[:0]
-	for _, r := range refs {
-		if matchSearch(r.Name, search) {
-			matched = append(matched, r)
-		}
-	}
+	matched := searchRefs(refs, q.p.Str("search"))
 	// Render only the page: each branch costs a commit read.
-	lo := min(pg.offset(), len(matched))
-	hi := min(lo+pg.PerPage, len(matched))
+	lo, hi := pg.bounds(len(matched))
 	out, err := s.branches(q, p, lvl, matched[lo:hi])
 	if err != nil {
 		return err
 	}
 	s.offsetHeaders(q, pg, hi < len(matched), len(matched))
 	return q.json(http.StatusOK, out)
+}
+
+// searchRefs keeps the refs whose names match search.
+func searchRefs(refs []gitrepo.Ref, search string) []gitrepo.Ref {
+	matched := refs[:0]
+	for _, r := range refs {
+		if matchSearch(r.Name, search) {
+			matched = append(matched, r)
+		}
+	}
+	return matched
 }
 
 // matchSearch is GitLab's ref search: a substring, or ^prefix / suffix$.
@@ -495,21 +498,14 @@ func (s *Server) listTags(q *req) error {
 	if err != nil {
 		return err
 	}
-	search := q.p.Str("search")
-	matched := refs[:0]
-	for _, r := range refs {
-		if matchSearch(r.Name, search) {
-			matched = append(matched, r)
-		}
-	}
+	matched := searchRefs(refs, q.p.Str("search"))
 	// GitLab orders tags by last update, newest first, by default.
 	if q.p.Str("order_by") != "name" {
 		for i, j := 0, len(matched)-1; i < j; i, j = i+1, j-1 {
 			matched[i], matched[j] = matched[j], matched[i]
 		}
 	}
-	lo := min(pg.offset(), len(matched))
-	hi := min(lo+pg.PerPage, len(matched))
+	lo, hi := pg.bounds(len(matched))
 	out, err := s.tagEntities(q, p, matched[lo:hi])
 	if err != nil {
 		return err

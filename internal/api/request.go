@@ -149,6 +149,12 @@ func (q *req) page() (page, error) {
 
 func (pg page) offset() int { return (pg.Page - 1) * pg.PerPage }
 
+// bounds are the indexes [lo, hi) of the page in a list of n items.
+func (pg page) bounds(n int) (lo, hi int) {
+	lo = min(pg.offset(), n)
+	return lo, min(lo+pg.PerPage, n)
+}
+
 // linkURL builds a pagination link: the request URL on the external host,
 // with the params (route id included) sorted as Rails' to_query does.
 func (s *Server) linkURL(q *req, set map[string]string) string {
