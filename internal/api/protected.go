@@ -136,8 +136,7 @@ func (s *Server) listProtected(kind ci.RefKind) func(q *req) error {
 			rs = hits
 		}
 		total := len(rs)
-		lo := min(pg.offset(), total)
-		hi := min(lo+pg.PerPage, total)
+		lo, hi := pg.bounds(total)
 		s.offsetHeaders(q, pg, hi < total, total)
 		if kind == ci.TagRef {
 			out := make([]ProtectedTag, 0, hi-lo)

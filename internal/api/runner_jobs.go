@@ -88,8 +88,7 @@ func (s *Server) runnerJobs(q *req) error {
 		slices.Reverse(jobs)
 	}
 	total := len(jobs)
-	lo := min(pg.offset(), total)
-	hi := min(lo+pg.PerPage, total)
+	lo, hi := pg.bounds(total)
 	if systemID != "" {
 		// GitLab skips the count when filtering by manager.
 		s.offsetHeaders(q, pg, hi < total, -1)
