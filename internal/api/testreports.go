@@ -29,28 +29,44 @@ type TestCaseEntity struct {
 	RecentFailures any     `json:"recent_failures"`
 }
 
+// TestCounts are the time and counts that GitLab's test report, suite and
+// suite summary entities all expose, in their order.
+type TestCounts struct {
+	TotalTime    float64 `json:"total_time"`
+	TotalCount   int     `json:"total_count"`
+	SuccessCount int     `json:"success_count"`
+	FailedCount  int     `json:"failed_count"`
+	SkippedCount int     `json:"skipped_count"`
+	ErrorCount   int     `json:"error_count"`
+}
+
+// countsOf is a suite's TestCounts (TestSuite#total_count and friends).
+func countsOf(su *ci.TestSuite) TestCounts {
+	return TestCounts{TotalTime: su.TotalTime, TotalCount: su.TotalCount(), SuccessCount: su.Count(ci.TestSuccess),
+		FailedCount: su.Count(ci.TestFailed), SkippedCount: su.Count(ci.TestSkipped), ErrorCount: su.Count(ci.TestError)}
+}
+
+func (c *TestCounts) add(o TestCounts) {
+	c.TotalTime += o.TotalTime
+	c.TotalCount += o.TotalCount
+	c.SuccessCount += o.SuccessCount
+	c.FailedCount += o.FailedCount
+	c.SkippedCount += o.SkippedCount
+	c.ErrorCount += o.ErrorCount
+}
+
 // TestSuiteEntity is GitLab's TestSuiteEntity with details.
 type TestSuiteEntity struct {
-	Name         string           `json:"name"`
-	TotalTime    float64          `json:"total_time"`
-	TotalCount   int              `json:"total_count"`
-	SuccessCount int              `json:"success_count"`
-	FailedCount  int              `json:"failed_count"`
-	SkippedCount int              `json:"skipped_count"`
-	ErrorCount   int              `json:"error_count"`
-	SuiteError   *string          `json:"suite_error"`
-	TestCases    []TestCaseEntity `json:"test_cases"`
+	Name string `json:"name"`
+	TestCounts
+	SuiteError *string          `json:"suite_error"`
+	TestCases  []TestCaseEntity `json:"test_cases"`
 }
 
 // TestReportEntity is GitLab's TestReportEntity.
 type TestReportEntity struct {
-	TotalTime    float64           `json:"total_time"`
-	TotalCount   int               `json:"total_count"`
-	SuccessCount int               `json:"success_count"`
-	FailedCount  int               `json:"failed_count"`
-	SkippedCount int               `json:"skipped_count"`
-	ErrorCount   int               `json:"error_count"`
-	TestSuites   []TestSuiteEntity `json:"test_suites"`
+	TestCounts
+	TestSuites []TestSuiteEntity `json:"test_suites"`
 }
 
 // TestReportTotal is TestSuiteSummary#to_h, the "total" of a summary.
@@ -66,15 +82,10 @@ type TestReportTotal struct {
 
 // TestSuiteSummaryEntity is GitLab's TestSuiteSummaryEntity.
 type TestSuiteSummaryEntity struct {
-	Name         string  `json:"name"`
-	TotalTime    float64 `json:"total_time"`
-	TotalCount   int     `json:"total_count"`
-	SuccessCount int     `json:"success_count"`
-	FailedCount  int     `json:"failed_count"`
-	SkippedCount int     `json:"skipped_count"`
-	ErrorCount   int     `json:"error_count"`
-	BuildIDs     []int64 `json:"build_ids"`
-	SuiteError   *string `json:"suite_error"`
+	Name string `json:"name"`
+	TestCounts
+	BuildIDs   []int64 `json:"build_ids"`
+	SuiteError *string `json:"suite_error"`
 }
 
 // TestReportSummaryEntity is GitLab's TestReportSummaryEntity.
@@ -190,20 +201,12 @@ func (s *Server) pipelineTestReport(q *req) error {
 	}
 	out := TestReportEntity{TestSuites: []TestSuiteEntity{}}
 	for _, su := range rep.Suites {
-		e := TestSuiteEntity{Name: su.Name, TotalTime: su.TotalTime, TotalCount: su.TotalCount(),
-			SuccessCount: su.Count(ci.TestSuccess), FailedCount: su.Count(ci.TestFailed),
-			SkippedCount: su.Count(ci.TestSkipped), ErrorCount: su.Count(ci.TestError),
-			SuiteError: su.SuiteError, TestCases: []TestCaseEntity{}}
+		e := TestSuiteEntity{Name: su.Name, TestCounts: countsOf(su), SuiteError: su.SuiteError, TestCases: []TestCaseEntity{}}
 		for _, c := range su.Sorted() {
 			e.TestCases = append(e.TestCases, TestCaseEntity{Status: c.Status, Name: c.Name, Classname: c.Classname,
 				File: c.File, ExecutionTime: c.ExecutionTime, SystemOutput: c.SystemOutput})
 		}
-		out.TotalTime += e.TotalTime
-		out.TotalCount += e.TotalCount
-		out.SuccessCount += e.SuccessCount
-		out.FailedCount += e.FailedCount
-		out.SkippedCount += e.SkippedCount
-		out.ErrorCount += e.ErrorCount
+		out.add(e.TestCounts)
 		out.TestSuites = append(out.TestSuites, e)
 	}
 	return q.json(http.StatusOK, out)
@@ -234,12 +237,7 @@ func (s *Server) pipelineTestReportSummary(q *req) error {
 			out.TestSuites = append(out.TestSuites, TestSuiteSummaryEntity{Name: name, BuildIDs: []int64{}})
 		}
 		e := &out.TestSuites[i]
-		e.TotalTime += su.TotalTime
-		e.SuccessCount += su.Count(ci.TestSuccess)
-		e.FailedCount += su.Count(ci.TestFailed)
-		e.SkippedCount += su.Count(ci.TestSkipped)
-		e.ErrorCount += su.Count(ci.TestError)
-		e.TotalCount = e.SuccessCount + e.FailedCount + e.SkippedCount + e.ErrorCount
+		e.add(countsOf(su))
 		e.BuildIDs = append(e.BuildIDs, j.ID)
 		if e.SuiteError == nil {
 			e.SuiteError = su.SuiteError
