@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Store keeps opaque blobs under keys like "artifacts/12/34/archive.zip".
@@ -53,7 +54,7 @@ func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return 0, fmt.Errorf("blob dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(p), tempPrefix+"*")
 	if err != nil {
 		return 0, fmt.Errorf("blob temp: %w", err)
 	}
@@ -97,6 +98,51 @@ func (s FS) Open(ctx context.Context, key string) (File, error) {
 		return nil, fmt.Errorf("blob stat %s: %w", key, err)
 	}
 	return osFile{f, st.Size()}, nil
+}
+
+// tempPrefix names the files Put writes before renaming them into place.
+const tempPrefix = ".tmp-"
+
+// TempCleaner is a Store that can remove what writes cut off by a crash
+// left behind (FS's temporary files). The sweeper asks for it.
+type TempCleaner interface {
+	// RemoveStaleTemp removes temporary files last written before
+	// before, returning how many it removed.
+	RemoveStaleTemp(ctx context.Context, before time.Time) (int, error)
+}
+
+// RemoveStaleTemp removes the temporary files of uploads that a crashed
+// or killed process never finished: Put removes its own on every error,
+// so any left unmodified since before belong to no live write.
+func (s FS) RemoveStaleTemp(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(s.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || !info.ModTime().Before(before) {
+			return nil // gone meanwhile, or a write still in progress
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("blob temp cleanup: %w", err)
+	}
+	return n, nil
 }
 
 // Delete removes a blob.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantryci/gantry/internal/blob"
@@ -55,6 +56,9 @@ type Service struct {
 	sched schedCache
 	// codeAccess checks include:project and include:component reads.
 	codeAccess CodeAccess
+	// lastTempSweep is when the sweeper last removed stale upload
+	// temporaries (UnixNano; 0 before the first sweep).
+	lastTempSweep atomic.Int64
 }
 
 // New returns an engine.

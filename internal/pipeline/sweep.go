@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantryci/gantry/internal/blob"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -105,6 +106,7 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 	for _, j := range pending {
 		s.logErr("drop stuck pending job", s.dropQuiet(ctx, j, "stuck_pending_with_matching_runners"))
 	}
+	s.removeStaleUploads(ctx, now)
 	// Expired artifacts.
 	arts, err := s.store.ExpiredArtifacts(ctx, now, 500)
 	s.logErr("sweep artifacts", err)
@@ -114,6 +116,31 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 		}
 		s.deleteBlobs(ctx, []string{a.BlobKey})
 		s.logErr("delete artifact", s.store.DeleteArtifactByID(ctx, a.ID))
+	}
+}
+
+// staleUploadAge is how long a blob's temporary file may go unwritten
+// before the sweeper takes it for the remains of a write a crash cut off.
+// Uploads stream, so a live one touches its file far more often.
+const staleUploadAge = time.Hour
+
+// removeStaleUploads deletes such remains, at most once per
+// staleUploadAge per coordinator (it walks the whole blob tree), the
+// first time at start.
+func (s *Service) removeStaleUploads(ctx context.Context, now time.Time) {
+	c, ok := s.blobs.(blob.TempCleaner)
+	if !ok {
+		return
+	}
+	last := s.lastTempSweep.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < staleUploadAge {
+		return
+	}
+	s.lastTempSweep.Store(now.UnixNano())
+	n, err := c.RemoveStaleTemp(ctx, now.Add(-staleUploadAge))
+	s.logErr("remove stale uploads", err)
+	if n > 0 {
+		s.log.Info("removed temporary files of uploads a crash cut off", "files", n)
 	}
 }
 
