@@ -3,6 +3,7 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -16,6 +17,13 @@ import (
 
 // MaxParamBody bounds request bodies parsed for parameters.
 const MaxParamBody = 8 << 20
+
+// MaxMultipartParts bounds the parts of a multipart body, as Rack's
+// multipart_part_limit (128) bounds them for GitLab.
+const MaxMultipartParts = 128
+
+// errTooManyParts is Rack's answer to a body over MaxMultipartParts.
+var errTooManyParts = ci.BadRequest("too many multipart parts")
 
 // Params merges query, form and JSON body parameters as Grape does. Array
 // forms (scope[]=a, scope[0]=a) are folded onto the bare name.
@@ -65,12 +73,50 @@ func ParseParams(r *http.Request) (*Params, error) {
 		}
 		p.addValues(f)
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(32 << 20); err != nil {
-			return nil, ci.BadRequest("body is not a valid multipart form")
+		vals, err := readMultipart(r)
+		if err != nil {
+			return nil, err
 		}
-		p.addValues(r.MultipartForm.Value)
+		p.addValues(vals)
 	}
 	return p, nil
+}
+
+// readMultipart reads a multipart body's fields in memory: at most
+// MaxMultipartParts parts and MaxParamBody bytes in all, files included
+// (no API route takes an upload; the runner protocol streams its own), so
+// a body costs bounded memory and no temporary files.
+func readMultipart(r *http.Request) (url.Values, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, ci.BadRequest("body is not a valid multipart form")
+	}
+	vals := url.Values{}
+	left := int64(MaxParamBody)
+	for n := 0; ; n++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return vals, nil
+		}
+		if err != nil {
+			return nil, ci.BadRequest("body is not a valid multipart form")
+		}
+		if n >= MaxMultipartParts {
+			part.Close()
+			return nil, errTooManyParts
+		}
+		b, err := io.ReadAll(io.LimitReader(part, left+1))
+		part.Close()
+		if err != nil {
+			return nil, ci.BadRequest("body is not a valid multipart form")
+		}
+		if left -= int64(len(b)); left < 0 {
+			return nil, &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"}
+		}
+		if name := part.FormName(); name != "" {
+			vals.Add(name, string(b))
+		}
+	}
 }
 
 func baseName(k string) string {

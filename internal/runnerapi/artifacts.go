@@ -15,6 +15,7 @@ import (
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/store"
 )
@@ -98,13 +99,17 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	var stored *ci.Artifact
-	for stored == nil {
+	for n := 0; stored == nil; n++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return ci.BadRequest("invalid multipart body")
+		}
+		if n >= httpx.MaxMultipartParts {
+			part.Close()
+			return ci.BadRequest("too many multipart parts")
 		}
 		name := part.FormName()
 		if name != "file" {

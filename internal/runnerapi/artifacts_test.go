@@ -2,15 +2,19 @@ package runnerapi
 
 import (
 	"bytes"
+	"fmt"
 	"github.com/gantryci/gantry/internal/testkit"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/httpx"
 )
 
 func (e *env) upload(id int64, token, query string, body io.Reader, ct string) (*http.Response, []byte) {
@@ -136,6 +140,36 @@ func testUploadReplaces(t *testing.T, db testkit.DB) {
 	}
 	arts, err := e.st.ArtifactsByJobIDs(e.ctx, []int64{j.ID})
 	if err != nil || len(arts[j.ID]) != 1 || arts[j.ID][0].Size != int64(len("second")) {
+		t.Fatalf("artifacts = %+v (%v)", arts[j.ID], err)
+	}
+}
+
+// TestUploadPartLimit: a body of many small fields before the file is cut
+// at Rack's part limit instead of being read to its end.
+func TestUploadPartLimit(t *testing.T) { testkit.ForEachDB(t, testUploadPartLimit) }
+
+func testUploadPartLimit(t *testing.T, db testkit.DB) {
+	e := newEnv(t, db)
+	j, tok := e.runningJob()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := range httpx.MaxMultipartParts {
+		if err := mw.WriteField(fmt.Sprintf("f%d", i), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "a.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fw.Write([]byte("zip"))
+	_ = mw.Close()
+	resp, rb := e.upload(j.ID, tok, "", &buf, mw.FormDataContentType())
+	if resp.StatusCode != 400 || !strings.Contains(string(rb), "too many multipart parts") {
+		t.Fatalf("upload with %d fields: %d %s", httpx.MaxMultipartParts, resp.StatusCode, rb)
+	}
+	arts, err := e.st.ArtifactsByJobIDs(e.ctx, []int64{j.ID})
+	if err != nil || len(arts[j.ID]) != 0 {
 		t.Fatalf("artifacts = %+v (%v)", arts[j.ID], err)
 	}
 }
