@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -216,35 +217,47 @@ func (s *Server) getTrace(q *req) error {
 	if err := s.policy.CanJob(q.ctx(), q.caller, p, j, access.ReadBuildTrace); err != nil {
 		return err
 	}
-	data, err := s.readTrace(q, j)
+	log, closeLog, err := s.openTrace(q, j)
 	if err != nil {
 		return err
 	}
-	if off >= int64(len(data)) {
-		data = nil
-	} else {
-		data = data[off:]
-	}
-	if limit > 0 && int64(len(data)) > limit {
-		data = data[:limit]
+	defer closeLog()
+	// Only the asked-for window is read: an archived log is a file, so a
+	// small byte_limit of a large log costs a small read.
+	n := max(log.Size()-off, 0)
+	if limit > 0 {
+		n = min(n, limit)
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", "text/plain")
 	h.Set("Content-Disposition", fmt.Sprintf(`infile; filename="%d.log"`, j.ID))
 	q.w.WriteHeader(http.StatusOK)
-	_, _ = q.w.Write(data)
+	if n > 0 {
+		_, _ = io.Copy(q.w, io.NewSectionReader(log, off, n))
+	}
 	return nil
 }
 
-// readTrace returns the live log, or the archived job.log once archived.
-func (s *Server) readTrace(q *req, j *ci.Job) ([]byte, error) {
+// sizedReaderAt is a log to read windows of.
+type sizedReaderAt interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// openTrace opens the live log, or the archived job.log once archived
+// (empty when there is neither), and the function that closes it.
+func (s *Server) openTrace(q *req, j *ci.Job) (sizedReaderAt, func(), error) {
+	none := func() {}
 	data, err := s.store.ReadTrace(q.ctx(), j.ID)
-	if err != nil || len(data) > 0 {
-		return data, err
+	if err != nil {
+		return nil, none, err
+	}
+	if len(data) > 0 {
+		return bytes.NewReader(data), none, nil
 	}
 	arts, err := s.store.ArtifactsByJobIDs(q.ctx(), []int64{j.ID})
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	for _, a := range arts[j.ID] {
 		if a.FileType != "trace" {
@@ -252,12 +265,11 @@ func (s *Server) readTrace(q *req, j *ci.Job) ([]byte, error) {
 		}
 		f, err := s.cfg.Blobs.Open(q.ctx(), a.BlobKey)
 		if err != nil {
-			return nil, nil
+			break // gone from storage: an empty log, as before
 		}
-		defer f.Close()
-		return io.ReadAll(f)
+		return f, func() { f.Close() }, nil
 	}
-	return nil, nil
+	return bytes.NewReader(nil), none, nil
 }
 
 // cancelJob is POST /projects/:id/jobs/:job_id/cancel.

@@ -107,6 +107,13 @@ func testJobsAPIFlows(t *testing.T, o serverOpts) {
 	if part := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace?byte_offset=5&byte_limit=3", p, f.a), rootToken, nil); string(part.Body) != "one" {
 		t.Errorf("trace slice %q", part.Body)
 	}
+	// Windows of the archived log: to its end, and past it.
+	if part := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace?byte_offset=9", p, f.a), rootToken, nil); string(part.Body) != "line two\n" {
+		t.Errorf("trace from offset 9 %q", part.Body)
+	}
+	if part := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace?byte_offset=1000&byte_limit=10", p, f.a), rootToken, nil); len(part.Body) != 0 {
+		t.Errorf("trace past its end %q", part.Body)
+	}
 	if empty := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace", p, f.m), rootToken, nil); len(empty.Body) != 0 {
 		t.Errorf("trace of a job without log: %q", empty.Body)
 	}
