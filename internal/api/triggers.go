@@ -61,16 +61,21 @@ func (s *Server) triggersProject(q *req) (*ci.Project, error) {
 	return p, nil
 }
 
-func (s *Server) findTrigger(q *req, p *ci.Project) (*ci.Trigger, error) {
+// findTrigger resolves :id (admin_build) and then :trigger_id in it.
+func (s *Server) findTrigger(q *req) (*ci.Project, *ci.Trigger, error) {
+	p, err := s.triggersProject(q)
+	if err != nil {
+		return nil, nil, err
+	}
 	id, err := q.pathInt("trigger_id")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t, err := s.store.TriggerByID(q.ctx(), p.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errTriggerNotFound
+		return nil, nil, errTriggerNotFound
 	}
-	return t, err
+	return p, t, err
 }
 
 // listTriggers is GET /projects/:id/triggers.
@@ -105,11 +110,7 @@ func (s *Server) listTriggers(q *req) error {
 
 // getTrigger is GET /projects/:id/triggers/:trigger_id.
 func (s *Server) getTrigger(q *req) error {
-	p, err := s.triggersProject(q)
-	if err != nil {
-		return err
-	}
-	t, err := s.findTrigger(q, p)
+	_, t, err := s.findTrigger(q)
 	if err != nil {
 		return err
 	}
@@ -138,11 +139,7 @@ func (s *Server) createTrigger(q *req) error {
 
 // updateTrigger is PUT /projects/:id/triggers/:trigger_id.
 func (s *Server) updateTrigger(q *req) error {
-	p, err := s.triggersProject(q)
-	if err != nil {
-		return err
-	}
-	t, err := s.findTrigger(q, p)
+	_, t, err := s.findTrigger(q)
 	if err != nil {
 		return err
 	}
@@ -158,11 +155,7 @@ func (s *Server) updateTrigger(q *req) error {
 
 // deleteTrigger is DELETE /projects/:id/triggers/:trigger_id: 204.
 func (s *Server) deleteTrigger(q *req) error {
-	p, err := s.triggersProject(q)
-	if err != nil {
-		return err
-	}
-	t, err := s.findTrigger(q, p)
+	p, t, err := s.findTrigger(q)
 	if err != nil {
 		return err
 	}

@@ -80,15 +80,19 @@ func (s *Server) variablesProject(q *req) (*ci.Project, error) {
 
 // findVariable is find_variable: the key, narrowed by
 // filter[environment_scope] when given.
-func (s *Server) findVariable(q *req, p *ci.Project) (*ci.ProjectVariable, store.VariableAttrs, error) {
+func (s *Server) findVariable(q *req) (*ci.Project, *ci.ProjectVariable, store.VariableAttrs, error) {
+	p, err := s.variablesProject(q)
+	if err != nil {
+		return nil, nil, store.VariableAttrs{}, err
+	}
 	key := q.r.PathValue("key")
 	vars, err := s.store.ListProjectVariables(q.ctx(), p.ID)
 	if err != nil {
-		return nil, store.VariableAttrs{}, err
+		return nil, nil, store.VariableAttrs{}, err
 	}
 	attrs, err := s.store.ProjectVariableAttrs(q.ctx(), p.ID)
 	if err != nil {
-		return nil, store.VariableAttrs{}, err
+		return nil, nil, store.VariableAttrs{}, err
 	}
 	for _, v := range vars {
 		if v.Key != key {
@@ -98,9 +102,9 @@ func (s *Server) findVariable(q *req, p *ci.Project) (*ci.ProjectVariable, store
 		if scope, ok := filterScope(q); ok && scope != a.EnvironmentScope {
 			break
 		}
-		return v, a, nil
+		return p, v, a, nil
 	}
-	return nil, store.VariableAttrs{}, errVariableNotFound
+	return nil, nil, store.VariableAttrs{}, errVariableNotFound
 }
 
 // filterScope reads filter[environment_scope] from a form, a query or a
@@ -203,11 +207,7 @@ func (s *Server) listVariables(q *req) error {
 
 // getVariable is GET /projects/:id/variables/:key.
 func (s *Server) getVariable(q *req) error {
-	p, err := s.variablesProject(q)
-	if err != nil {
-		return err
-	}
-	v, a, err := s.findVariable(q, p)
+	_, v, a, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
@@ -262,11 +262,7 @@ func (s *Server) createVariable(q *req) error {
 // updateVariable is PUT /projects/:id/variables/:key: only the given
 // attributes change.
 func (s *Server) updateVariable(q *req) error {
-	p, err := s.variablesProject(q)
-	if err != nil {
-		return err
-	}
-	v, a, err := s.findVariable(q, p)
+	p, v, a, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
@@ -287,11 +283,7 @@ func (s *Server) updateVariable(q *req) error {
 
 // deleteVariable is DELETE /projects/:id/variables/:key: 204.
 func (s *Server) deleteVariable(q *req) error {
-	p, err := s.variablesProject(q)
-	if err != nil {
-		return err
-	}
-	v, _, err := s.findVariable(q, p)
+	p, v, _, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
