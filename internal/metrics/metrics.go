@@ -268,9 +268,9 @@ func (m *Metrics) PipelineProcessed(d time.Duration) { m.pipelineProcessing.Obse
 func (m *Metrics) BackgroundRun(task string, d time.Duration, errs int) {
 	m.bgRuns.WithLabelValues(task).Inc()
 	m.bgDurations.WithLabelValues(task).Observe(d.Seconds())
-	if errs > 0 {
-		m.bgErrors.WithLabelValues(task).Add(float64(errs))
-	}
+	// Added even when zero, so that a task's error series exists (at 0)
+	// from its first run and rate() sees its first error.
+	m.bgErrors.WithLabelValues(task).Add(float64(errs))
 }
 
 // Transaction records a write transaction: wait is the time spent waiting
