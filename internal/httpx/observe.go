@@ -179,13 +179,16 @@ func splitPattern(p string) (method, route string) {
 	return "", p
 }
 
-// requestID keeps an incoming id if it is short and of safe characters
-// (it goes into every log line of the request), else makes a ULID-shaped
-// one: 48 bits of milliseconds and 80 random bits in Crockford base32, as
-// Labkit's correlation ids are.
+// requestID keeps an incoming id as Rails' ActionDispatch::RequestId does
+// (GitLab's correlation id, lib/gitlab/middleware/correlation_id.rb): only
+// word characters, '-' and '@', at most 255 of them; else (or when nothing
+// is left) it makes a ULID-shaped one, 48 bits of milliseconds and 80
+// random bits in Crockford base32, as Labkit's correlation ids are.
 func requestID(in string) string {
-	if in != "" && len(in) <= 128 && safeID(in) {
-		return in
+	if in != "" {
+		if id := sanitizeID(in); id != "" {
+			return id
+		}
 	}
 	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 	var b [26]byte
@@ -207,14 +210,32 @@ func requestID(in string) string {
 	return string(b[:])
 }
 
-func safeID(s string) bool {
+// sanitizeID drops the characters Rails drops (/[^\w\-@]/) and keeps 255;
+// a well-formed id comes back without a copy.
+func sanitizeID(s string) string {
+	ok := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '@'
+	}
+	clean := true
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
+		if !ok(s[i]) {
+			clean = false
+			break
 		}
 	}
-	return true
+	if !clean {
+		b := make([]byte, 0, len(s))
+		for i := 0; i < len(s); i++ {
+			if ok(s[i]) {
+				b = append(b, s[i])
+			}
+		}
+		s = string(b)
+	}
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	return s
 }
 
 // reqState is one request's bookkeeping, allocated once: the response
