@@ -107,11 +107,11 @@ func Observe(h http.Handler, o RequestObserver, log *slog.Logger) http.Handler {
 		st := &reqState{w: w, status: http.StatusOK}
 		st.info.ID = requestID(r.Header.Get(RequestIDHeader))
 		w.Header().Set(RequestIDHeader, st.info.ID)
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &st.info))
 		if r.Body != nil && r.Body != http.NoBody {
 			st.body = countingBody{rc: r.Body, n: &st.in}
 			r.Body = &st.body
 		}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &st.info))
 		defer func() {
 			// A panic that reached here (http.ErrAbortHandler) still counts.
 			d := time.Since(start)
