@@ -57,6 +57,9 @@ type config struct {
 	// database instead of SQLite files. Coordinators > 1 needs it.
 	Database     string
 	Coordinators int
+	// MetricsJobs and MetricsRepeat size the metrics overhead part.
+	MetricsJobs   int
+	MetricsRepeat int
 }
 
 // pg reports whether the run targets PostgreSQL.
@@ -69,7 +72,7 @@ func (c *config) profilePath(phase string) string {
 	return filepath.Join(c.ProfileDir, phase+".pprof")
 }
 
-var allParts = []string{"seed", "reads", "pipelines", "pickup", "wake", "ingest", "footprint"}
+var allParts = []string{"seed", "reads", "pipelines", "pickup", "wake", "ingest", "footprint", "metrics"}
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
@@ -104,6 +107,8 @@ func main() {
 	flag.IntVar(&cfg.ReadyRuns, "ready-runs", 3, "starts on the largest data set to time readiness")
 	flag.StringVar(&cfg.Database, "database", "", "postgres:// URL: seed and serve PostgreSQL (one schema bench_<jobs> per size, dropped and recreated) instead of SQLite")
 	flag.IntVar(&cfg.Coordinators, "coordinators", 1, "gantry serve processes sharing the database and data dir (>1 needs -database); requests go round robin")
+	flag.IntVar(&cfg.MetricsJobs, "metrics-jobs", 2000, "jobs picked up per run of the metrics part (metrics off, on, scraped every second)")
+	flag.IntVar(&cfg.MetricsRepeat, "metrics-repeat", 1, "rounds of the metrics part (its three modes interleaved)")
 	compare := flag.String("compare", "", "print a side-by-side markdown table of these result files (comma separated, optionally LABEL=FILE) and exit")
 	flag.Parse()
 	if *compare != "" {
@@ -384,6 +389,14 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	big.stop()
 	big = nil
+	if cfg.Parts["metrics"] {
+		logf("metrics overhead: pick-up of %d jobs by %d runners with metrics off, on, and scraped every second", cfg.MetricsJobs, cfg.Runners)
+		mr, err := runMetricsOverhead(ctx, cfg, bin, serverLog, emptyData)
+		if err != nil {
+			return err
+		}
+		res.Metrics = mr
+	}
 	return res.write(cfg)
 }
 

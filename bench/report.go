@@ -52,6 +52,7 @@ type results struct {
 	Pickup       *pickupResult   `json:"pickup,omitempty"`
 	Wake         *wakeResult     `json:"wake,omitempty"`
 	Ingest       []ingestResult  `json:"ingest,omitempty"`
+	Metrics      *metricsResult  `json:"metrics,omitempty"`
 	Footprint    footprint       `json:"footprint"`
 	Targets      []target        `json:"targets"`
 }
@@ -229,6 +230,19 @@ func (r *results) markdown() string {
 				x.Jobs, x.ChunkBytes, mode, x.MBps, x.Patch.P50ms, x.Patch.P99ms, x.Patch.N, x.Seconds, x.PatchErrors, x.Verified, x.Mismatched, x.LostBytes)
 		}
 		p("\n")
+	}
+	if m := r.Metrics; m != nil {
+		p("### Metrics overhead (job pick-up on an empty database, %d runners)\n\n", m.Runners)
+		p("| metrics | jobs | jobs/s | request p50 / p99 ms | final PUT p99 ms | server CPU ms/job | scrapes (p50 / p99 ms, bytes) | errors |\n|---|---:|---:|---|---:|---:|---|---:|\n")
+		for _, x := range m.Runs {
+			sc := "-"
+			if x.Scrapes.N > 0 {
+				sc = fmt.Sprintf("%d (%.1f / %.1f, %d B)", x.Scrapes.N, x.Scrapes.P50ms, x.Scrapes.P99ms, x.ScrapeBytes)
+			}
+			p("| %s | %d | %.0f | %.1f / %.1f | %.1f | %.2f | %s | %d |\n", x.Mode, x.Jobs, x.PerSecond, x.RequestP50, x.RequestP99,
+				x.SuccessP99, x.ServerCPUPerJob, sc, x.Errors)
+		}
+		p("\noff: no --metrics-listen; on: metrics recorded, never scraped; scraped: GET /metrics every second during pick-up.\n\n")
 	}
 	f := r.Footprint
 	p("### Footprint\n\n| what | value |\n|---|---:|\n")

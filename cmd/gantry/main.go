@@ -75,6 +75,7 @@ func serveFlags() (*flag.FlagSet, *app.Config, *logSettings) {
 	fs := newFlagSet("serve", "Runs the coordinator: the REST API, git hosting, the runner protocol and, with\n--embedded-runner, a built-in runner.")
 	cfg, logs := &app.Config{}, &logSettings{}
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9229 (default off; unauthenticated, keep it on loopback)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./gantry-data", "data directory: SQLite file, repositories, artifacts, logs")
 	fs.StringVar(&cfg.ExternalURL, "external-url", "", "public base URL used in links, clone URLs and CI_* (default http://<listen>)")
 	fs.StringVar(&cfg.DatabaseURL, "database", "", "postgres:// URL (default SQLite in the data dir)")

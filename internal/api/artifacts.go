@@ -18,6 +18,7 @@ import (
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -229,6 +230,7 @@ func (s *Server) serveArchive(q *req, a *ci.Artifact) error {
 	h := q.w.Header()
 	h.Set("Content-Type", "application/zip")
 	h.Set("Content-Disposition", attachment(name))
+	httpx.Info(q.ctx()).SetTransfer(httpx.TransferArtifactOut)
 	http.ServeContent(q.w, q.r, "", a.CreatedAt, f)
 	return nil
 }
@@ -245,6 +247,7 @@ func (s *Server) serveArchiveEntry(q *req, a *ci.Artifact, entry string) error {
 		return err
 	}
 	defer f.Close()
+	httpx.Info(q.ctx()).SetTransfer(httpx.TransferArtifactOut)
 	zr, err := zip.NewReader(f, f.Size())
 	if err != nil {
 		// Not a zip (a gzip archive, or damaged): nothing to extract.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/store"
 )
 
@@ -231,6 +232,7 @@ func (s *Server) getTrace(q *req) error {
 	h := q.w.Header()
 	h.Set("Content-Type", "text/plain")
 	h.Set("Content-Disposition", fmt.Sprintf(`infile; filename="%d.log"`, j.ID))
+	httpx.Info(q.ctx()).SetTransfer(httpx.TransferTraceOut)
 	q.w.WriteHeader(http.StatusOK)
 	if n > 0 {
 		_, _ = io.Copy(q.w, io.NewSectionReader(log, off, n))

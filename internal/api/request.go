@@ -53,6 +53,7 @@ func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 			}
 			return
 		}
+		noteCaller(r, c)
 		if o.auth && c == nil {
 			s.fail(w, r, ci.ErrUnauthorized)
 			return
@@ -64,6 +65,24 @@ func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 		if err := fn(&req{w: w, r: r, p: p, caller: c}); err != nil {
 			s.fail(w, r, err)
 		}
+	}
+}
+
+// noteCaller tells the request log who called and which job the route
+// names.
+func noteCaller(r *http.Request, c *Caller) {
+	info := httpx.Info(r.Context())
+	if info == nil {
+		return
+	}
+	if c != nil && c.User != nil {
+		info.SetUser(c.User.ID)
+	}
+	if c != nil && c.Job != nil {
+		info.SetJob(c.Job.ID)
+	}
+	if id, err := strconv.ParseInt(r.PathValue("job_id"), 10, 64); err == nil {
+		info.SetJob(id)
 	}
 }
 

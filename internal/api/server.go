@@ -81,10 +81,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	p := r.URL.Path
 	if s.cfg.Git != nil && !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/-/") && s.cfg.IsGitPath(p) {
+		httpx.Info(r.Context()).SetRoute(gitRoute(p))
 		s.cfg.Git.ServeHTTP(w, r)
 		return
 	}
 	if strings.HasPrefix(p, "/api/v3/") {
+		httpx.Info(r.Context()).SetRoute("/api/v3/...")
 		httpx.WriteError(w, r, s.log, &ci.Error{Code: ci.EGone, Message: "API V3 is no longer supported. Use API V4 instead."})
 		return
 	}
@@ -94,6 +96,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// gitRoute names a git smart HTTP request for the request log and metrics
+// by its operation, as the route table's head lists them (never the
+// project path).
+func gitRoute(p string) string {
+	switch {
+	case strings.HasSuffix(p, "/info/refs"):
+		return "/{project}.git/info/refs"
+	case strings.HasSuffix(p, "/git-upload-pack"):
+		return "/{project}.git/git-upload-pack"
+	case strings.HasSuffix(p, "/git-receive-pack"):
+		return "/{project}.git/git-receive-pack"
+	}
+	return "/{project}.git"
 }
 
 // notFound answers unknown routes as Grape does.

@@ -23,6 +23,8 @@ import (
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/gitserve"
+	"github.com/gantryci/gantry/internal/httpx"
+	"github.com/gantryci/gantry/internal/metrics"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/runner"
 	"github.com/gantryci/gantry/internal/runnerapi"
@@ -35,9 +37,12 @@ import (
 
 // Config is a coordinator's configuration.
 type Config struct {
-	Listen      string
-	DataDir     string
-	ExternalURL string
+	Listen string
+	// MetricsListen, when set, serves Prometheus /metrics on this address
+	// (its own listener, never the API's); empty turns metrics off.
+	MetricsListen string
+	DataDir       string
+	ExternalURL   string
 	// DatabaseURL selects the store: empty for SQLite in DataDir, or a
 	// postgres:// URL.
 	DatabaseURL string
@@ -73,6 +78,8 @@ type Config struct {
 	Log                        *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready chan<- string
+	// MetricsReady, when set, receives the metrics listener's address.
+	MetricsReady chan<- string
 }
 
 // openStore opens the configured database, and for PostgreSQL the
@@ -179,6 +186,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		defer mln.Close()
+	}
 	if cfg.ExternalURL == "" {
 		cfg.ExternalURL = "http://" + ln.Addr().String()
 	}
@@ -190,6 +205,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer db.Close()
 	defer wakeups.close()
+	// Metrics (when on) and the job lifecycle log observe the store from
+	// its first write; the parked gauge reads the runner API built below.
+	var rapi *runnerapi.API
+	var met *metrics.Metrics
+	if mln != nil {
+		met = newMetrics(db, func() int64 { return rapi.Parked() })
+	}
+	db.SetHooks(storeHooks(met, log))
 	if err := useSecrets(ctx, db, cfg.SecretsFile, log); err != nil {
 		ln.Close()
 		return err
@@ -208,11 +231,16 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
+	var rapiObs runnerapi.Observer
+	if met != nil {
+		eng.SetObserver(met)
+		rapiObs = met
+	}
 	// One access policy for the API, git, the runner protocol and the UI.
 	pol := access.New(db, nil)
-	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
+	rapi = runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,
 		RegistrationToken: cfg.RegistrationToken, LongPoll: cfg.LongPoll, MaxArtifactSize: cfg.MaxArtifact,
-		MaxTraceSize: cfg.MaxTraceSize, Policy: pol})
+		MaxTraceSize: cfg.MaxTraceSize, Policy: pol, Observer: rapiObs})
 	db.OnJobPending(func(context.Context) { rapi.NotifyPending() })
 	wakeups.connect(db, rapi.NotifyPending)
 
@@ -229,7 +257,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: withUI(ui, srv), ReadHeaderTimeout: 30 * time.Second}
+	// Every request gets an id, a log line and (metrics on) its series.
+	hs := &http.Server{Handler: httpx.Observe(withUI(ui, srv), requestObserver(met), log), ReadHeaderTimeout: 30 * time.Second}
+	if met != nil {
+		ms := serveMetrics(mln, met, log)
+		defer ms.Close()
+		if cfg.MetricsReady != nil {
+			cfg.MetricsReady <- mln.Addr().String()
+		}
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()

@@ -29,6 +29,8 @@ type server struct {
 	Data string
 	// DB is the database URL the server uses ("" for SQLite in Data).
 	DB string
+	// MetricsURL is the metrics listener's base URL (with serverOpts.metrics).
+	MetricsURL string
 }
 
 type serverOpts struct {
@@ -39,6 +41,10 @@ type serverOpts struct {
 	dbURL string
 	// dataDir, when set, is the data dir to use (default a fresh temp dir).
 	dataDir string
+	// metrics serves /metrics on a loopback listener of its own.
+	metrics bool
+	// logTo, when set, receives the server's log as JSON lines (debug level).
+	logTo io.Writer
 }
 
 // registrationToken enables legacy runner registration on test servers.
@@ -55,17 +61,25 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if database == "" {
 		database = o.db.URL(t)
 	}
-	ready := make(chan string, 1)
+	ready, metricsReady := make(chan string, 1), make(chan string, 1)
+	metricsListen := ""
+	if o.metrics {
+		metricsListen = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("GANTRY_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if o.logTo != nil {
+		log = slog.New(slog.NewJSONHandler(o.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	go func() {
 		done <- app.Run(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, RootToken: rootToken,
 			EmbeddedRunners: o.runners, LongPoll: 2 * time.Second, SweepInterval: 200 * time.Millisecond,
-			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})
+			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20,
+			MetricsListen: metricsListen, MetricsReady: metricsReady})
 	}()
 	var addr string
 	select {
@@ -83,7 +97,11 @@ func startServer(t *testing.T, o serverOpts) *server {
 			t.Error("server did not stop")
 		}
 	})
-	return &server{t: t, URL: "http://" + addr, Data: dir, DB: database}
+	s := &server{t: t, URL: "http://" + addr, Data: dir, DB: database}
+	if o.metrics {
+		s.MetricsURL = "http://" + <-metricsReady
+	}
+	return s
 }
 
 // resp is an HTTP answer.

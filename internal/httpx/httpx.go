@@ -54,7 +54,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var e *ci.Error
 	if !errors.As(err, &e) {
 		if log != nil {
-			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			var id string
+			if i := Info(r.Context()); i != nil {
+				id = i.ID
+			}
+			log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		e = ci.ErrInternal
 	}

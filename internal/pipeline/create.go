@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/ciconfig"
@@ -65,6 +66,15 @@ func ConfigError(msgs ...string) *ci.Error {
 
 // Create makes a pipeline for a commit and starts processing it.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, error) {
+	start := time.Now()
+	p, err := s.create(ctx, req)
+	if p != nil && p.ID != 0 {
+		s.obs.PipelineCreated(p.Source, time.Since(start))
+	}
+	return p, err
+}
+
+func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, error) {
 	repo := s.Repo(req.Project.ID)
 	if _, err := os.Stat(repo.Dir); err != nil {
 		// No repository yet: nothing was ever pushed.
@@ -185,6 +195,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 			return nil, fmt.Errorf("compile config: %w", err)
 		}
 		msg := ce.Errors[0]
+		if !errors.Is(err, ciconfig.ErrWorkflowFiltered) {
+			s.obs.PipelineConfigError(req.Source)
+		}
 		if !req.SaveOnErrors {
 			return nil, ConfigError(msg)
 		}

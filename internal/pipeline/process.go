@@ -98,6 +98,8 @@ const maxPasses = 20
 // the sweeper to find. It is cleared at the value read before the jobs of
 // the last, complete, processing round: a job changed since then bumped it.
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
+	start := time.Now()
+	defer func() { s.obs.PipelineProcessed(time.Since(start)) }()
 	for range maxPasses {
 		unlock := s.lock(pipelineID)
 		p, seen, jobs, triggered, err := s.processLocked(ctx, pipelineID)

@@ -59,6 +59,35 @@ type Service struct {
 	// lastTempSweep is when the sweeper last removed stale upload
 	// temporaries (UnixNano; 0 before the first sweep).
 	lastTempSweep atomic.Int64
+	// obs records pipeline creation, processing and background work.
+	obs Observer
+}
+
+// Observer is told what the engine does, for the metrics.
+type Observer interface {
+	// PipelineCreated is a pipeline stored by Create, which took d.
+	PipelineCreated(source string, d time.Duration)
+	// PipelineConfigError is a creation that met a .gitlab-ci.yml error.
+	PipelineConfigError(source string)
+	// PipelineProcessed is one Process call (Ci::ProcessPipelineService).
+	PipelineProcessed(d time.Duration)
+	// BackgroundRun is one run of a sweep task with its error count.
+	BackgroundRun(task string, d time.Duration, errs int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) PipelineCreated(string, time.Duration)    {}
+func (nopObserver) PipelineConfigError(string)               {}
+func (nopObserver) PipelineProcessed(time.Duration)          {}
+func (nopObserver) BackgroundRun(string, time.Duration, int) {}
+
+// SetObserver sets the observer (the metrics); call before serving.
+func (s *Service) SetObserver(o Observer) {
+	if o == nil {
+		o = nopObserver{}
+	}
+	s.obs = o
 }
 
 // New returns an engine.
@@ -69,7 +98,8 @@ func New(st store.Store, blobs blob.Store, cfg Config, log *slog.Logger) *Servic
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = 2
 	}
-	return &Service{store: st, blobs: blobs, cfg: cfg, log: log, Now: func() time.Time { return time.Now().UTC() }}
+	return &Service{store: st, blobs: blobs, cfg: cfg, log: log, Now: func() time.Time { return time.Now().UTC() },
+		obs: nopObserver{}}
 }
 
 // Repo returns the bare repository of a project.

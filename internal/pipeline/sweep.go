@@ -62,7 +62,8 @@ func (s *Service) Sweep(ctx context.Context, cfg SweepConfig) {
 	}
 }
 
-// SweepOnce does one round of background work.
+// SweepOnce does one round of background work. Each task is timed and
+// its errors counted for the metrics (Observer.BackgroundRun).
 func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 	cfg = cfg.withDefaults()
 	now := s.Now()
@@ -71,52 +72,75 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 	// that takes milliseconds). One batch per sweep, since a pipeline
 	// whose processing fails stays dirty and must not hold the sweep in a
 	// loop.
-	dirty, err := s.store.DirtyPipelines(ctx, now.Add(-cfg.Interval), 500)
-	s.logErr("sweep dirty pipelines", err)
-	for _, id := range dirty {
-		s.log.Info("processing a pipeline left unprocessed", "pipeline", id)
-		if err := s.recoverPipeline(ctx, id, now); err != nil {
-			s.logErr("recover pipeline", fmt.Errorf("pipeline %d: %w", id, err))
+	s.sweepTask("recover_pipelines", func(logErr func(string, error)) {
+		dirty, err := s.store.DirtyPipelines(ctx, now.Add(-cfg.Interval), 500)
+		logErr("sweep dirty pipelines", err)
+		for _, id := range dirty {
+			s.log.Info("processing a pipeline left unprocessed", "pipeline", id)
+			if err := s.recoverPipeline(ctx, id, now); err != nil {
+				logErr("recover pipeline", fmt.Errorf("pipeline %d: %w", id, err))
+			}
 		}
-	}
+	})
 	// Delayed jobs whose time has come.
-	due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})
-	s.logErr("sweep scheduled", err)
-	for _, j := range due {
-		err := s.transition(ctx, j, ci.EventEnqueueScheduled, ci.Guards{ScheduledAt: j.ScheduledAt, Now: now.Add(time.Millisecond),
-			HasResourceGroup: j.ResourceGroup != ""}, nil)
-		if err == nil {
-			s.logErr("process", s.Process(ctx, j.PipelineID))
+	s.sweepTask("enqueue_scheduled", func(logErr func(string, error)) {
+		due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})
+		logErr("sweep scheduled", err)
+		for _, j := range due {
+			err := s.transition(ctx, j, ci.EventEnqueueScheduled, ci.Guards{ScheduledAt: j.ScheduledAt, Now: now.Add(time.Millisecond),
+				HasResourceGroup: j.ResourceGroup != ""}, nil)
+			if err == nil {
+				logErr("process", s.Process(ctx, j.PipelineID))
+			}
 		}
-	}
+	})
 	// Running jobs past their timeout, or whose runner went silent.
-	running, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusRunning, ci.StatusCanceling}})
-	s.logErr("sweep running", err)
-	for _, j := range running {
-		switch {
-		case j.Timeout > 0 && j.StartedAt != nil && now.Sub(*j.StartedAt) > time.Duration(j.Timeout)*time.Second+time.Minute:
-			s.logErr("drop timed out job", s.dropQuiet(ctx, j, ci.FailureJobExecutionTimeout))
-		case now.Sub(j.UpdatedAt) > cfg.RunningStale:
-			s.logErr("drop stuck job", s.dropQuiet(ctx, j, ci.FailureStuckOrTimeout))
+	s.sweepTask("drop_stuck_running", func(logErr func(string, error)) {
+		running, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusRunning, ci.StatusCanceling}})
+		logErr("sweep running", err)
+		for _, j := range running {
+			switch {
+			case j.Timeout > 0 && j.StartedAt != nil && now.Sub(*j.StartedAt) > time.Duration(j.Timeout)*time.Second+time.Minute:
+				logErr("drop timed out job", s.dropQuiet(ctx, j, ci.FailureJobExecutionTimeout))
+			case now.Sub(j.UpdatedAt) > cfg.RunningStale:
+				logErr("drop stuck job", s.dropQuiet(ctx, j, ci.FailureStuckOrTimeout))
+			}
 		}
-	}
-	stale := now.Add(-cfg.PendingStale)
-	pending, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusPending}, UpdatedBefore: &stale})
-	s.logErr("sweep pending", err)
-	for _, j := range pending {
-		s.logErr("drop stuck pending job", s.dropQuiet(ctx, j, "stuck_pending_with_matching_runners"))
-	}
+	})
+	s.sweepTask("drop_stuck_pending", func(logErr func(string, error)) {
+		stale := now.Add(-cfg.PendingStale)
+		pending, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusPending}, UpdatedBefore: &stale})
+		logErr("sweep pending", err)
+		for _, j := range pending {
+			logErr("drop stuck pending job", s.dropQuiet(ctx, j, "stuck_pending_with_matching_runners"))
+		}
+	})
 	s.removeStaleUploads(ctx, now)
 	// Expired artifacts.
-	arts, err := s.store.ExpiredArtifacts(ctx, now, 500)
-	s.logErr("sweep artifacts", err)
-	for _, a := range arts {
-		if a.FileType == "trace" {
-			continue
+	s.sweepTask("expire_artifacts", func(logErr func(string, error)) {
+		arts, err := s.store.ExpiredArtifacts(ctx, now, 500)
+		logErr("sweep artifacts", err)
+		for _, a := range arts {
+			if a.FileType == "trace" {
+				continue
+			}
+			s.deleteBlobs(ctx, []string{a.BlobKey})
+			logErr("delete artifact", s.store.DeleteArtifactByID(ctx, a.ID))
 		}
-		s.deleteBlobs(ctx, []string{a.BlobKey})
-		s.logErr("delete artifact", s.store.DeleteArtifactByID(ctx, a.ID))
-	}
+	})
+}
+
+// sweepTask runs one task of the sweep with an error logger that also
+// counts, and reports the run to the observer.
+func (s *Service) sweepTask(task string, fn func(logErr func(string, error))) {
+	start, errs := time.Now(), 0
+	fn(func(what string, err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			errs++
+		}
+		s.logErr(what, err)
+	})
+	s.obs.BackgroundRun(task, time.Since(start), errs)
 }
 
 // staleUploadAge is how long a blob's temporary file may go unwritten
@@ -137,11 +161,13 @@ func (s *Service) removeStaleUploads(ctx context.Context, now time.Time) {
 		return
 	}
 	s.lastTempSweep.Store(now.UnixNano())
-	n, err := c.RemoveStaleTemp(ctx, now.Add(-staleUploadAge))
-	s.logErr("remove stale uploads", err)
-	if n > 0 {
-		s.log.Info("removed temporary files of uploads a crash cut off", "files", n)
-	}
+	s.sweepTask("remove_stale_uploads", func(logErr func(string, error)) {
+		n, err := c.RemoveStaleTemp(ctx, now.Add(-staleUploadAge))
+		logErr("remove stale uploads", err)
+		if n > 0 {
+			s.log.Info("removed temporary files of uploads a crash cut off", "files", n)
+		}
+	})
 }
 
 // bridgeTriggerGrace is how long a bridge may stay pending without a

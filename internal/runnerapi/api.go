@@ -70,7 +70,24 @@ type Config struct {
 	MaxTraceSize int64
 	// Policy decides who a job token is; nil builds one on Store.
 	Policy *access.Policy
+	// Observer records long polls and pick-ups (the metrics); may be nil.
+	Observer Observer
 }
+
+// Observer is told what the job queue does, for the metrics.
+type Observer interface {
+	// JobRequest is a long poll's outcome: "job", "no_job" (answered at
+	// once) or "timeout" (waited the whole long poll).
+	JobRequest(outcome string)
+	// JobPickedUp is a build taken by a runner of that type after wait in
+	// the queue.
+	JobPickedUp(runnerType string, tagged bool, wait time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) JobRequest(string)                       {}
+func (nopObserver) JobPickedUp(string, bool, time.Duration) {}
 
 // API is the runner protocol server.
 type API struct {
@@ -118,6 +135,9 @@ func New(cfg Config) *API {
 	if cfg.Policy == nil {
 		cfg.Policy = access.New(cfg.Store, nil)
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	return &API{
 		cfg: cfg, store: cfg.Store, eng: cfg.Engine, blobs: cfg.Blobs, log: cfg.Log, policy: cfg.Policy,
 		now:      func() time.Time { return time.Now().UTC() },
@@ -127,6 +147,9 @@ func New(cfg Config) *API {
 		contacts: map[contactKey]*contact{},
 	}
 }
+
+// Parked is how many long polls wait for a job in this process.
+func (a *API) Parked() int64 { return a.parked.Load() }
 
 // Routes lists the runner endpoints for the server's route table.
 func (a *API) Routes() []httpx.Route {
@@ -235,6 +258,9 @@ func (a *API) authJob(ctx context.Context, idText, token string) (*ci.Job, error
 	if j.ID != id {
 		return nil, ci.ErrForbidden
 	}
+	info := httpx.Info(ctx)
+	info.SetJob(j.ID)
+	info.SetRunner(j.RunnerID)
 	return j, nil
 }
 
@@ -250,5 +276,6 @@ func (a *API) runnerByToken(ctx context.Context, token string) (*ci.Runner, erro
 	if err != nil {
 		return nil, fmt.Errorf("runner by token: %w", err)
 	}
+	httpx.Info(ctx).SetRunner(rn.ID)
 	return rn, nil
 }

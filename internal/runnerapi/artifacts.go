@@ -86,6 +86,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > a.cfg.MaxArtifactSize+maxFieldSize {
 		return errTooLarge
 	}
+	httpx.Info(ctx).SetTransfer(httpx.TransferArtifactIn)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return errMissingArtifact
@@ -289,6 +290,7 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": arc.Filename}))
+	httpx.Info(ctx).SetTransfer(httpx.TransferArtifactOut)
 	// ServeContent streams from the file and handles Range requests.
 	http.ServeContent(w, r, "", arc.CreatedAt, f)
 	return nil

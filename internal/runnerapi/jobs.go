@@ -159,6 +159,7 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.jobHeaders(w, j.Status)
+	httpx.Info(ctx).SetTransfer(httpx.TransferTraceIn)
 	if !j.Status.Executing() {
 		return errNotProcessing
 	}

@@ -40,6 +40,7 @@ func (a *API) requestJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if rn.Paused {
+		a.cfg.Observer.JobRequest("no_job")
 		_, value := a.waiter()
 		w.Header().Set("X-GitLab-Last-Update", value)
 		w.WriteHeader(http.StatusNoContent)
@@ -56,6 +57,7 @@ func (a *API) requestJob(w http.ResponseWriter, r *http.Request) error {
 		payload, err := a.claim(ctx, rn, managerID)
 		switch {
 		case err == nil && payload != nil:
+			a.cfg.Observer.JobRequest("job")
 			httpx.WriteJSON(w, http.StatusCreated, payload)
 			return nil
 		case errors.Is(err, errBadPayload) && bad < maxBadPayloads:
@@ -79,6 +81,7 @@ func (a *API) requestJob(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		a.parked.Add(-1)
+		a.cfg.Observer.JobRequest("timeout")
 		w.Header().Set("X-GitLab-Last-Update", value)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -111,6 +114,9 @@ func (a *API) claim(ctx context.Context, rn *ci.Runner, managerID int64) (*runne
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim job: %w", err)
+	}
+	if j.QueuedAt != nil && j.StartedAt != nil {
+		a.cfg.Observer.JobPickedUp(rn.RunnerType, len(j.Tags) > 0, j.StartedAt.Sub(*j.QueuedAt))
 	}
 	payload, err := a.buildPayload(ctx, j, rn, token, cc)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/pipeline"
 )
 
@@ -102,6 +103,9 @@ func (s *Server) jobRaw(pg *page) error {
 	}
 	pg.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	pg.w.Header().Set("Cache-Control", "no-store")
+	info := httpx.Info(pg.r.Context())
+	info.SetJob(j.ID)
+	info.SetTransfer(httpx.TransferTraceOut)
 	http.ServeContent(pg.w, pg.r, strconv.FormatInt(j.ID, 10)+".log", time.Time{}, bytes.NewReader(data))
 	return nil
 }

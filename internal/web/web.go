@@ -21,6 +21,7 @@ import (
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/store"
 )
@@ -163,6 +164,9 @@ func (s *Server) handle(fn func(*page) error) http.HandlerFunc {
 		if err := s.loadSession(pg); err != nil {
 			s.fail(pg, err)
 			return
+		}
+		if pg.user != nil {
+			httpx.Info(r.Context()).SetUser(pg.user.ID)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.checkCSRF(pg) {
 			s.fail(pg, &ci.Error{Code: ci.EUnprocessable, Message: "422 The change you requested was rejected (invalid CSRF token). Reload the page and try again."})

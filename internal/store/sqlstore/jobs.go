@@ -422,6 +422,10 @@ func (db *DB) ClaimJob(ctx context.Context, c store.Claim) (*ci.Job, error) {
 			return nil, err
 		}
 		db.publish(ctx, events.Job(got, ci.StatusPending))
+		if h := db.hooks.JobMoved; h != nil {
+			moved := *got
+			h(&moved, ci.StatusPending)
+		}
 		return got, nil
 	}
 	var got *ci.Job

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/events"
 	"github.com/gantryci/gantry/internal/secrets"
 	"github.com/gantryci/gantry/internal/store"
@@ -53,7 +54,26 @@ type DB struct {
 	// plaintext (tests that do not care).
 	box *secrets.Box
 	bus *events.Bus
+	// hooks observe transactions and job changes (metrics, job log).
+	hooks Hooks
 }
+
+// Hooks are the store's observability callbacks, set once before use.
+// Each may be nil.
+type Hooks struct {
+	// Transaction is a write transaction that ended: wait is how long it
+	// waited for the single writer connection (SQLite; zero on
+	// PostgreSQL, whose writers do not queue in Go), total its whole
+	// duration including the wait.
+	Transaction func(wait, total time.Duration, singleWriter bool)
+	// JobMoved is a job status change after its commit, with the job as
+	// written and its previous status ("" for a new job). It runs on the
+	// coordinator that made the change only, once per change.
+	JobMoved func(j *ci.Job, from ci.Status)
+}
+
+// SetHooks sets the observability hooks; call before serving.
+func (db *DB) SetHooks(h Hooks) { db.hooks = h }
 
 // New returns a store over read and write pools. SQLite wants a single
 // writer connection (w) so writers queue in Go instead of failing busy.
@@ -131,9 +151,16 @@ type querier interface {
 
 // tx runs fn in a write transaction.
 func (db *DB) tx(ctx context.Context, fn func(q querier) error) error {
+	start := time.Now()
 	t, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if h := db.hooks.Transaction; h != nil {
+		// BeginTx takes the write pool's connection: on SQLite, the one
+		// writer, so the time to get it is the wait for other writers.
+		wait := time.Since(start)
+		defer func() { h(wait, time.Since(start), db.d.SingleWriter) }()
 	}
 	var q querier = t
 	var stmts txStmts

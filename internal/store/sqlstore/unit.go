@@ -17,6 +17,13 @@ type unit struct {
 	db     *DB
 	q      querier
 	events []events.Event
+	// moves keeps the changed jobs for Hooks.JobMoved (only when set).
+	moves []moved
+}
+
+type moved struct {
+	job  ci.Job
+	from ci.Status
 }
 
 // unit runs fn in a write transaction and publishes its events after the
@@ -32,6 +39,11 @@ func (db *DB) unit(ctx context.Context, fn func(u *unit) error) error {
 		return err
 	}
 	db.publish(ctx, u.events...)
+	if h := db.hooks.JobMoved; h != nil {
+		for i := range u.moves {
+			h(&u.moves[i].job, u.moves[i].from)
+		}
+	}
 	return nil
 }
 
@@ -63,6 +75,9 @@ func (u *unit) insert(ctx context.Context, j *ci.Job) error {
 // moved records that j reached its status from the given one.
 func (u *unit) moved(j *ci.Job, from ci.Status) {
 	u.events = append(u.events, events.Job(j, from))
+	if u.db.hooks.JobMoved != nil {
+		u.moves = append(u.moves, moved{job: *j, from: from})
+	}
 }
 
 // Events is the bus on which the store publishes what it committed: job
