@@ -68,12 +68,12 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		id, err := db.insert(ctx, q, `INSERT INTO pipelines (project_id, iid, ref, tag, sha, before_sha, source, status, user_id,
 			created_at, updated_at, started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables,
 			parent_pipeline_id, parent_job_id, protected, warnings, dirty, dirty_at, auto_cancel_on_new_commit,
-			auto_cancel_on_job_failure)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			auto_cancel_on_job_failure, pipeline_schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ProjectID, p.IID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, string(p.Status), p.UserID,
 			tv(p.CreatedAt), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), tp(p.CommittedAt), p.YAMLErrors,
 			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings,
-			len(jobs), tv(now), string(p.AutoCancelOnNewCommit), string(p.AutoCancelOnJobFailure))
+			len(jobs), tv(now), string(p.AutoCancelOnNewCommit), string(p.AutoCancelOnJobFailure), p.PipelineScheduleID)
 		if err != nil {
 			return fmt.Errorf("insert pipeline: %w", err)
 		}
@@ -165,6 +165,10 @@ func pipelineWhere(f store.PipelineFilter) (string, []any) {
 	if f.Name != "" {
 		where += ` AND name = ?`
 		args = append(args, f.Name)
+	}
+	if f.ScheduleID != 0 {
+		where += ` AND pipeline_schedule_id = ?`
+		args = append(args, f.ScheduleID)
 	}
 	if f.UserID != 0 {
 		where += ` AND user_id = ?`
