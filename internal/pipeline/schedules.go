@@ -71,7 +71,8 @@ func (s *Service) RunDueSchedules(ctx context.Context) int {
 			continue
 		}
 		if !won {
-			continue // another coordinator runs it
+			s.log.Debug("pipeline schedule claimed by another coordinator", "schedule", sc.ID)
+			continue
 		}
 		sc.NextRunAt = &next
 		ran++
