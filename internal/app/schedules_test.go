@@ -98,6 +98,13 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 		t.Fatalf("tag schedule: %v %+v", err, tagged)
 	}
 
+	// A full ref is taken as given, existing or not (it may be pushed later).
+	gone, _, err := dev.PipelineSchedules.CreatePipelineSchedule(pid, &gitlab.CreatePipelineScheduleOptions{
+		Description: gitlab.Ptr("gone"), Ref: gitlab.Ptr("refs/heads/gone"), Cron: gitlab.Ptr("* * * * *")})
+	if err != nil || gone.Ref != "refs/heads/gone" {
+		t.Fatalf("schedule of a missing branch: %v %+v", err, gone)
+	}
+
 	for _, tc := range []struct {
 		name, token string
 		body        map[string]any
@@ -156,6 +163,9 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 		{"take ownership as a developer", "POST", "/take_ownership", dev2Tok, nil, 403, `{"message":"403 Forbidden"}`},
 		{"delete as another developer", "DELETE", "", dev2Tok, nil, 403, `{"message":"403 Forbidden"}`},
 		{"bad scope", "GET", "?scope=all", devTok, nil, 400, `{"error":"scope does not have a valid value"}`},
+		{"blank ref on update", "PUT", "", devTok, map[string]any{"ref": ""}, 400, `{"message":{"ref":["is ambiguous"]}}`},
+		{"invalid cron on update", "PUT", "", devTok, map[string]any{"cron": "61 * * * *", "cron_timezone": "Nowhere"}, 400,
+			`{"message":{"cron":[" is invalid syntax"],"cron_timezone":["syntax is invalid"]}}`},
 	} {
 		path := fmt.Sprintf("%s/%d%s", base, sc.ID, tc.path)
 		if strings.HasPrefix(tc.path, "/999999") || strings.HasPrefix(tc.path, "?") {
@@ -242,6 +252,15 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 	vars, _, err := dev.Pipelines.GetPipelineVariables(pid, fired.ID)
 	if err != nil || len(vars) != 1 || vars[0].Key != "GREETING" || vars[0].Value != "hello" {
 		t.Fatalf("scheduled pipeline variables: %v %+v", err, vars)
+	}
+	// The schedule whose branch does not exist ran too: no pipeline, still
+	// active, next_run_at moved on.
+	waitFor(t, "the schedule of a missing branch to move on", 30*time.Second, func() bool {
+		g, _, err := dev.PipelineSchedules.GetPipelineSchedule(pid, gone.ID)
+		return err == nil && g.NextRunAt.After(clock.Now())
+	})
+	if g, _, err := dev.PipelineSchedules.GetPipelineSchedule(pid, gone.ID); err != nil || !g.Active || g.LastPipeline != nil {
+		t.Errorf("schedule of a missing branch after its run: %v %+v", err, g)
 	}
 	job := runner.request()
 	if job == nil {
