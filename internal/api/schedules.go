@@ -201,18 +201,8 @@ func (s *Server) schedulePipelines(q *req) error {
 	default:
 		return ci.Invalid("sort does not have a valid value")
 	}
-	switch sc := q.p.Str("scope"); sc {
-	case "", "running", "pending", "finished", "branches", "tags":
-		f.Scope = sc
-	default:
-		return ci.Invalid("scope does not have a valid value")
-	}
-	if st := q.p.Str("status"); st != "" {
-		s2, ok := ci.ParseStatus(st)
-		if !ok {
-			return ci.Invalid("status does not have a valid value")
-		}
-		f.Statuses = []ci.Status{s2}
+	if err := pipelineScopeStatus(q, &f); err != nil {
+		return err
 	}
 	p, lvl, sc, err := s.findSchedule(q)
 	if err != nil {
@@ -222,15 +212,10 @@ func (s *Server) schedulePipelines(q *req) error {
 		return err
 	}
 	f.ProjectID, f.ScheduleID = p.ID, sc.ID
-	pls, err := s.store.ListPipelines(q.ctx(), f)
+	pls, err := s.pipelinesPage(q, pg, f)
 	if err != nil {
 		return err
 	}
-	total, err := s.store.CountPipelines(q.ctx(), f)
-	if err != nil {
-		return err
-	}
-	s.offsetHeaders(q, pg, pg.offset()+len(pls) < total, total)
 	out := make([]*PipelineBasic, 0, len(pls))
 	for _, pl := range pls {
 		out = append(out, s.pipelineBasic(p, pl))
@@ -544,19 +529,6 @@ func (s *Server) playSchedule(q *req) error {
 	return q.json(http.StatusCreated, map[string]string{"message": "201 Created"})
 }
 
-// scheduleVariableKey validates a new variable's key as Ci::HasVariable.
-func scheduleVariableKey(key string) error {
-	switch {
-	case key == "":
-		return variableInvalid("key", "can't be blank")
-	case len(key) > 255:
-		return variableInvalid("key", "is too long (maximum is 255 characters)")
-	case !variableKeyRe.MatchString(key):
-		return variableInvalid("key", "can contain only letters, digits and '_'.")
-	}
-	return nil
-}
-
 // scheduleVariableType reads variable_type (env_var by default).
 func scheduleVariableType(q *req, def string) (string, error) {
 	if !q.p.Has("variable_type") {
@@ -637,7 +609,7 @@ func (s *Server) createScheduleVariable(q *req) error {
 		return err
 	}
 	v := &ci.ScheduleVariable{ScheduleID: sc.ID, Key: q.p.Str("key"), Value: q.p.Str("value"), VariableType: vt}
-	if err := scheduleVariableKey(v.Key); err != nil {
+	if err := validVariableKey(v.Key); err != nil {
 		return err
 	}
 	if err := s.store.CreateScheduleVariable(q.ctx(), v); err != nil {
