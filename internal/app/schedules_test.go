@@ -271,7 +271,8 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 		kv := v.(map[string]any)
 		jobVars[kv["key"].(string)] = kv["value"]
 	}
-	if jobVars["GREETING"] != "hello" || jobVars["CI_PIPELINE_SOURCE"] != "schedule" || jobVars["GITLAB_USER_LOGIN"] != "maint" {
+	if jobVars["GREETING"] != "hello" || jobVars["CI_PIPELINE_SOURCE"] != "schedule" || jobVars["GITLAB_USER_LOGIN"] != "maint" ||
+		jobVars["CI_PIPELINE_SCHEDULE_DESCRIPTION"] != "minutely" {
 		t.Errorf("job variables: %v", jobVars)
 	}
 	runner.finish(int64(job["id"].(float64)), job["token"].(string), "success", "")

@@ -139,7 +139,7 @@ type Pipeline struct {
 	ParentPipelineID int64
 	ParentJobID      int64
 	// PipelineScheduleID is the schedule that created the pipeline (0 for
-	// none); written at creation, read only through store filters.
+	// none, or once the schedule is deleted).
 	PipelineScheduleID int64
 	// Protected is true when the ref is protected.
 	Protected bool

@@ -55,8 +55,11 @@ type CreateRequest struct {
 	// SkipCI is the push option ci.skip: the pipeline is recorded as
 	// skipped, as [ci skip] in the commit message does.
 	SkipCI bool
-	// ScheduleID links a pipeline to the pipeline schedule that made it.
-	ScheduleID int64
+	// ScheduleID links a pipeline to the pipeline schedule that made it;
+	// ScheduleDescription is that schedule's description
+	// (CI_PIPELINE_SCHEDULE_DESCRIPTION).
+	ScheduleID          int64
+	ScheduleDescription string
 }
 
 // ConfigError is a configuration problem: API create answers 400 with

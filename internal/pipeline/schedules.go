@@ -111,7 +111,8 @@ func (s *Service) RunSchedule(ctx context.Context, sc *ci.PipelineSchedule, user
 	if err != nil {
 		return nil, err
 	}
-	req := CreateRequest{Project: p, Source: "schedule", UserID: userID, SaveOnErrors: true, Role: role, ScheduleID: sc.ID}
+	req := CreateRequest{Project: p, Source: "schedule", UserID: userID, SaveOnErrors: true, Role: role,
+		ScheduleID: sc.ID, ScheduleDescription: sc.Description}
 	if name, tag, ok := ci.SplitFullRef(sc.Ref); ok {
 		req.Ref, req.Tag, req.RefKnown = name, tag, true
 	} else {

@@ -14,7 +14,7 @@ import (
 
 const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, created_at, updated_at,
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
-	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure`
+	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure, pipeline_schedule_id`
 
 func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
@@ -23,7 +23,8 @@ func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var vars, status, onNewCommit, onJobFailure string
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &status,
 		&p.UserID, &created, &updated, &started, &finished, &committed, &p.YAMLErrors, &p.FailureReason, &p.Name,
-		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty, &onNewCommit, &onJobFailure); err != nil {
+		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty, &onNewCommit, &onJobFailure,
+		&p.PipelineScheduleID); err != nil {
 		return nil, err
 	}
 	p.AutoCancelOnNewCommit = ci.AutoCancelOnNewCommit(onNewCommit)

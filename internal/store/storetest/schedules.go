@@ -77,13 +77,13 @@ func testSchedulesCRUD(t *testing.T, s store.Store) {
 	must(t, s.CreatePipeline(ctx, pl, nil), "schedule pipeline")
 	pls, err := s.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, ScheduleID: a.ID})
 	must(t, err, "schedule pipelines")
-	if len(pls) != 1 || pls[0].ID != pl.ID {
+	if len(pls) != 1 || pls[0].ID != pl.ID || pls[0].PipelineScheduleID != a.ID {
 		t.Fatalf("schedule pipelines = %v", pls)
 	}
 	must(t, s.DeletePipelineSchedule(ctx, p.ID, a.ID), "delete")
 	wantErr(t, s.DeletePipelineSchedule(ctx, p.ID, a.ID), store.ErrNotFound, "delete again")
-	if _, err := s.PipelineByID(ctx, pl.ID); err != nil {
-		t.Errorf("the schedule's pipeline went with it: %v", err)
+	if got, err := s.PipelineByID(ctx, pl.ID); err != nil || got.PipelineScheduleID != 0 {
+		t.Errorf("the schedule's pipeline after the schedule's deletion: %v %+v", err, got)
 	}
 	pls, err = s.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, ScheduleID: a.ID})
 	must(t, err, "unlinked")
