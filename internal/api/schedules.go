@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gantryci/gantry/internal/access"
@@ -227,8 +229,8 @@ func (s *Server) schedulePipelines(q *req) error {
 // model's messages by attribute.
 func scheduleInvalid(msgs map[string][]string) error {
 	var parts []string
-	for k, vs := range msgs {
-		for _, v := range vs {
+	for _, k := range slices.Sorted(maps.Keys(msgs)) {
+		for _, v := range msgs[k] {
 			parts = append(parts, k+" "+strings.TrimSpace(v))
 		}
 	}
