@@ -131,8 +131,11 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, r.Status, r.Body, tc.status, tc.want)
 		}
 	}
-	if r := s.do("POST", base, maintTok, map[string]any{"description": "main", "ref": "main", "cron": "0 0 * * *"}); r.Status != 201 {
-		t.Errorf("maintainer on the protected default branch: %d %s", r.Status, r.Body)
+	var mainSched struct{ ID int64 }
+	s.must(201, "POST", base, maintTok, map[string]any{"description": "main", "ref": "main", "cron": "0 0 * * *", "active": false}).json(t, &mainSched)
+	// Playing it needs the right to update main too.
+	if r := s.do("POST", fmt.Sprintf("%s/%d/play", base, mainSched.ID), devTok, nil); r.Status != 403 {
+		t.Errorf("developer plays a schedule of the protected default branch: %d %s", r.Status, r.Body)
 	}
 
 	// Variables: developers who may update the schedule set them.
@@ -164,6 +167,8 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 		{"delete as another developer", "DELETE", "", dev2Tok, nil, 403, `{"message":"403 Forbidden"}`},
 		{"bad scope", "GET", "?scope=all", devTok, nil, 400, `{"error":"scope does not have a valid value"}`},
 		{"blank ref on update", "PUT", "", devTok, map[string]any{"ref": ""}, 400, `{"message":{"ref":["is ambiguous"]}}`},
+		{"protected ref on update", "PUT", "", devTok, map[string]any{"ref": "main"}, 400,
+			`{"message":{"base":["The current user is not authorized to update the pipeline schedule"]}}`},
 		{"invalid cron on update", "PUT", "", devTok, map[string]any{"cron": "61 * * * *", "cron_timezone": "Nowhere"}, 400,
 			`{"message":{"cron":[" is invalid syntax"],"cron_timezone":["syntax is invalid"]}}`},
 	} {
@@ -191,7 +196,7 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 	}
 	inactive, _, err := dev.PipelineSchedules.ListPipelineSchedules(pid, &gitlab.ListPipelineSchedulesOptions{
 		Scope: gitlab.Ptr(gitlab.PipelineScheduleScopeValue("inactive"))})
-	if err != nil || len(inactive) != 1 || inactive[0].ID != tagged.ID {
+	if err != nil || len(inactive) != 2 || inactive[0].ID != tagged.ID || inactive[1].ID != mainSched.ID {
 		t.Fatalf("inactive schedules: %v %+v", err, inactive)
 	}
 	ed, _, err := dev.PipelineSchedules.EditPipelineSchedule(pid, sc.ID, &gitlab.EditPipelineScheduleOptions{Description: gitlab.Ptr("minutely")})
@@ -283,7 +288,7 @@ func testPipelineSchedules(t *testing.T, o serverOpts) {
 		t.Fatalf("after the run: %v %+v", err, after)
 	}
 	golden(t, "pipeline_schedule_details", normalizeSchedule(s.must(200, "GET", fmt.Sprintf("%s/%d", base, sc.ID), maintTok, nil).Body))
-	golden(t, "pipeline_schedule", normalizeSchedule(s.must(200, "GET", base+"?scope=inactive", devTok, nil).Body))
+	golden(t, "pipeline_schedule", normalizeSchedule(s.must(200, "GET", base+"?scope=inactive&per_page=1", devTok, nil).Body))
 
 	// Missed for ten periods: one catch-up run, next_run_at in the future.
 	clock.Set(clock.Now().Add(10 * time.Minute))
