@@ -93,6 +93,9 @@ var minRole = map[Action]ci.AccessLevel{
 	ReadRunnerJobs:       ci.Reporter,
 	AdminProject:         ci.Maintainer,
 	AdminBuild:           ci.Maintainer,
+	// Pipeline schedules (schedule.go).
+	CreatePipelineSchedule: ci.Developer,
+	SetPipelineVariables:   ci.Developer,
 }
 
 // Role is the caller's effective role in the project, ci.NoAccess if none.

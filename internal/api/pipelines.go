@@ -165,13 +165,9 @@ func (s *Server) findPipeline(q *req, p *ci.Project) (*ci.Pipeline, error) {
 	return pl, nil
 }
 
-func (s *Server) listPipelines(q *req) error {
-	pg, err := q.page()
-	if err != nil {
-		return err
-	}
-	f := store.PipelineFilter{Ref: q.p.Str("ref"), SHA: q.p.Str("sha"), Source: q.p.Str("source"), Name: q.p.Str("name"),
-		Limit: pg.PerPage, Offset: pg.offset(), Asc: q.p.Str("sort") == "asc"}
+// pipelineScopeStatus reads the scope and status filters of a pipeline
+// list (Ci::PipelinesFinder's ALLOWED_SCOPES and statuses).
+func pipelineScopeStatus(q *req, f *store.PipelineFilter) error {
 	switch sc := q.p.Str("scope"); sc {
 	case "", "running", "pending", "finished", "branches", "tags":
 		f.Scope = sc
@@ -184,6 +180,34 @@ func (s *Server) listPipelines(q *req) error {
 			return ci.Invalid("status does not have a valid value")
 		}
 		f.Statuses = []ci.Status{s2}
+	}
+	return nil
+}
+
+// pipelinesPage lists one page of pipelines and sets the offset
+// pagination headers.
+func (s *Server) pipelinesPage(q *req, pg page, f store.PipelineFilter) ([]*ci.Pipeline, error) {
+	pls, err := s.store.ListPipelines(q.ctx(), f)
+	if err != nil {
+		return nil, err
+	}
+	total, err := s.store.CountPipelines(q.ctx(), f)
+	if err != nil {
+		return nil, err
+	}
+	s.offsetHeaders(q, pg, pg.offset()+len(pls) < total, total)
+	return pls, nil
+}
+
+func (s *Server) listPipelines(q *req) error {
+	pg, err := q.page()
+	if err != nil {
+		return err
+	}
+	f := store.PipelineFilter{Ref: q.p.Str("ref"), SHA: q.p.Str("sha"), Source: q.p.Str("source"), Name: q.p.Str("name"),
+		Limit: pg.PerPage, Offset: pg.offset(), Asc: q.p.Str("sort") == "asc"}
+	if err := pipelineScopeStatus(q, &f); err != nil {
+		return err
 	}
 	switch ob := q.p.Str("order_by"); ob {
 	case "", "id", "status", "ref", "updated_at", "user_id":
@@ -222,15 +246,10 @@ func (s *Server) listPipelines(q *req) error {
 		}
 		f.UserID = u.ID
 	}
-	pls, err := s.store.ListPipelines(q.ctx(), f)
+	pls, err := s.pipelinesPage(q, pg, f)
 	if err != nil {
 		return err
 	}
-	total, err := s.store.CountPipelines(q.ctx(), f)
-	if err != nil {
-		return err
-	}
-	s.offsetHeaders(q, pg, pg.offset()+len(pls) < total, total)
 	out := make([]PipelineListItem, 0, len(pls))
 	for _, pl := range pls {
 		item := PipelineListItem{PipelineBasic: *s.pipelineBasic(p, pl)}

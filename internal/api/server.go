@@ -38,6 +38,8 @@ type Config struct {
 	Policy *access.Policy
 	// RunnerRegistrationToken enables legacy runner registration.
 	RunnerRegistrationToken string
+	// Now is the clock (nil: the system's); tests move it.
+	Now func() time.Time
 }
 
 // Server is the HTTP API.
@@ -129,4 +131,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteError(w, r, s.log, err)
 }
 
-func (s *Server) now() time.Time { return time.Now().UTC() }
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now().UTC()
+	}
+	return time.Now().UTC()
+}

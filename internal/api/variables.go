@@ -127,6 +127,19 @@ func filterScope(q *req) (string, bool) {
 	return "", false
 }
 
+// validVariableKey validates a new variable's key as Ci::HasVariable does.
+func validVariableKey(key string) error {
+	switch {
+	case key == "":
+		return variableInvalid("key", "can't be blank")
+	case len(key) > 255:
+		return variableInvalid("key", "is too long (maximum is 255 characters)")
+	case !variableKeyRe.MatchString(key):
+		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	}
+	return nil
+}
+
 // applyVariableParams sets the optional attributes given in the request
 // and validates the result as Ci::Variable does.
 func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) error {
@@ -227,13 +240,8 @@ func (s *Server) createVariable(q *req) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case key == "":
-		return variableInvalid("key", "can't be blank")
-	case len(key) > 255:
-		return variableInvalid("key", "is too long (maximum is 255 characters)")
-	case !variableKeyRe.MatchString(key):
-		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	if err := validVariableKey(key); err != nil {
+		return err
 	}
 	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key}
 	a := store.VariableAttrs{EnvironmentScope: "*"}

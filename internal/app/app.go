@@ -80,6 +80,9 @@ type Config struct {
 	Ready chan<- string
 	// MetricsReady, when set, receives the metrics listener's address.
 	MetricsReady chan<- string
+	// Now, when set, is the clock of the engine, the API and the pipeline
+	// scheduler (tests move it to make schedules due).
+	Now func() time.Time
 }
 
 // openStore opens the configured database, and for PostgreSQL the
@@ -231,6 +234,9 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
+	if cfg.Now != nil {
+		eng.Now = func() time.Time { return cfg.Now().UTC() }
+	}
 	var rapiObs runnerapi.Observer
 	if met != nil {
 		eng.SetObserver(met)
@@ -248,10 +254,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	eng.SetCodeAccess(codeAccess(db, pol))
+	eng.SetScheduleAccess(scheduleAccess(pol))
 	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log),
 		CheckPush: checkPush(db), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
-		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol})
+		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol, Now: cfg.Now})
 	ui, err := web.New(web.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Hub: hub, IsGitPath: gitserve.IsGitPath, Policy: pol})
 	if err != nil {
@@ -271,6 +278,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopBG()
 	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: owner,
 		RunningStale: cfg.StuckRunning, PendingStale: cfg.StuckPending})
+	// Pipeline schedules run on every coordinator at the sweep interval:
+	// the store's claim makes one of them run each due schedule.
+	go eng.RunSchedules(bg, cfg.SweepInterval)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

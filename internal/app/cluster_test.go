@@ -50,6 +50,9 @@ type coordConfig struct {
 	LongPoll      time.Duration
 	SweepInterval time.Duration
 	StuckRunning  time.Duration
+	// ClockFile, when set, holds the coordinators' clock (RFC 3339); the
+	// system's clock while it is missing.
+	ClockFile string
 }
 
 // runChild serves one coordinator until SIGTERM. It prints
@@ -68,7 +71,11 @@ func runChild(js string) int {
 		fmt.Printf("READY %s %d\n", addr, os.Getpid())
 	}()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := app.Run(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: c.DataDir, DatabaseURL: c.Database,
+	var now func() time.Time
+	if c.ClockFile != "" {
+		now = func() time.Time { return fileClock(c.ClockFile) }
+	}
+	err := app.Run(ctx, app.Config{Now: now, Listen: "127.0.0.1:0", DataDir: c.DataDir, DatabaseURL: c.Database,
 		RootToken: rootToken, RegistrationToken: registrationToken, LongPoll: c.LongPoll,
 		SweepInterval: c.SweepInterval, StuckRunning: c.StuckRunning, Log: log, Ready: ready,
 		MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})

@@ -187,3 +187,19 @@ func pushRole(ctx context.Context, db store.Store, projectID, userID int64) (ci.
 	}
 	return db.MemberAccess(ctx, projectID, userID)
 }
+
+// scheduleAccess is the policy's create_pipeline for the pipeline
+// scheduler: the user's role if they may create pipelines in the project.
+// A blocked user may not (GitLab's policies deny blocked users everything).
+func scheduleAccess(pol *access.Policy) pipeline.ScheduleAccess {
+	return func(ctx context.Context, u *ci.User, p *ci.Project) (ci.AccessLevel, error) {
+		if u.State != "" && u.State != "active" {
+			return ci.NoAccess, ci.ErrForbidden
+		}
+		c := &access.Caller{User: u}
+		if err := pol.Can(ctx, c, p, access.CreatePipeline); err != nil {
+			return ci.NoAccess, err
+		}
+		return pol.Role(ctx, c, p)
+	}
+}

@@ -45,6 +45,8 @@ type serverOpts struct {
 	metrics bool
 	// logTo, when set, receives the server's log as JSON lines (debug level).
 	logTo io.Writer
+	// now, when set, is the coordinator's clock.
+	now func() time.Time
 }
 
 // registrationToken enables legacy runner registration on test servers.
@@ -79,7 +81,8 @@ func startServer(t *testing.T, o serverOpts) *server {
 		done <- app.Run(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, RootToken: rootToken,
 			EmbeddedRunners: o.runners, LongPoll: 2 * time.Second, SweepInterval: 200 * time.Millisecond,
 			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20,
-			MetricsListen: metricsListen, MetricsReady: metricsReady})
+			MetricsListen: metricsListen, MetricsReady: metricsReady,
+			Now: o.now})
 	}()
 	var addr string
 	select {

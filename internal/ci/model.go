@@ -138,6 +138,9 @@ type Pipeline struct {
 	// pipeline and bridge that created it.
 	ParentPipelineID int64
 	ParentJobID      int64
+	// PipelineScheduleID is the schedule that created the pipeline (0 for
+	// none, or once the schedule is deleted).
+	PipelineScheduleID int64
 	// Protected is true when the ref is protected.
 	Protected bool
 	// Warnings is true for "passed with warnings".

@@ -56,6 +56,11 @@ type CreateRequest struct {
 	// SkipCI is the push option ci.skip: the pipeline is recorded as
 	// skipped, as [ci skip] in the commit message does.
 	SkipCI bool
+	// ScheduleID links a pipeline to the pipeline schedule that made it;
+	// ScheduleDescription is that schedule's description
+	// (CI_PIPELINE_SCHEDULE_DESCRIPTION).
+	ScheduleID          int64
+	ScheduleDescription string
 }
 
 // ConfigError is a configuration problem: API create answers 400 with
@@ -130,7 +135,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	p := &ci.Pipeline{
 		ProjectID: req.Project.ID, Ref: req.Ref, Tag: req.Tag, SHA: req.SHA, BeforeSHA: req.BeforeSHA,
 		Source: req.Source, Status: ci.StatusCreated, UserID: req.UserID, Variables: req.Variables,
-		CommittedAt: &commit.CommittedDate,
+		CommittedAt: &commit.CommittedDate, PipelineScheduleID: req.ScheduleID,
 	}
 	committed := commit.CommittedDate.UTC()
 	p.CommittedAt = &committed

@@ -56,6 +56,8 @@ type Service struct {
 	sched schedCache
 	// codeAccess checks include:project and include:component reads.
 	codeAccess CodeAccess
+	// scheduleAccess checks a pipeline schedule's users.
+	scheduleAccess ScheduleAccess
 	// lastTempSweep is when the sweeper last removed stale upload
 	// temporaries (UnixNano; 0 before the first sweep).
 	lastTempSweep atomic.Int64

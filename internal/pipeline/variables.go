@@ -136,6 +136,14 @@ func (s *Service) commitVars(l *varList, ref string, tag, protected bool, sha, b
 	l.pub("CI_PIPELINE_SOURCE", source)
 }
 
+// scheduleVars is CI_PIPELINE_SCHEDULE_DESCRIPTION, a pre-pipeline
+// variable of scheduled pipelines only.
+func scheduleVars(l *varList, description string) {
+	if description != "" {
+		l.pub("CI_PIPELINE_SCHEDULE_DESCRIPTION", description)
+	}
+}
+
 func (s *Service) userVars(ctx context.Context, l *varList, userID int64) {
 	if userID == 0 {
 		return
@@ -178,6 +186,7 @@ func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, protect
 	var l varList
 	s.serverVars(&l, req.Project)
 	s.commitVars(&l, req.Ref, req.Tag, protected, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
+	scheduleVars(&l, req.ScheduleDescription)
 	s.userVars(ctx, &l, req.UserID)
 	if err := s.projectVars(ctx, &l, req.Project.ID, protected); err != nil {
 		return nil, err
@@ -233,6 +242,11 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	l.pub("CI_PIPELINE_IID", strconv.FormatInt(p.IID, 10))
 	l.pub("CI_PIPELINE_URL", fmt.Sprintf("%s/%s/-/pipelines/%d", base, e.Project.FullPath(), p.ID))
 	l.pub("CI_PIPELINE_CREATED_AT", p.CreatedAt.UTC().Format(time.RFC3339))
+	if p.PipelineScheduleID != 0 {
+		if sc, err := s.store.PipelineScheduleByID(ctx, p.ProjectID, p.PipelineScheduleID); err == nil {
+			scheduleVars(&l, sc.Description)
+		}
+	}
 	if p.Name != "" {
 		l.pub("CI_PIPELINE_NAME", p.Name)
 	}

@@ -102,6 +102,32 @@ type Store interface {
 	TouchTrigger(ctx context.Context, id int64, at time.Time) error
 	DeleteTrigger(ctx context.Context, projectID, id int64) error
 
+	// Pipeline schedules; the lookups answer ErrNotFound.
+	CreatePipelineSchedule(ctx context.Context, s *ci.PipelineSchedule) error
+	PipelineScheduleByID(ctx context.Context, projectID, id int64) (*ci.PipelineSchedule, error)
+	ListPipelineSchedules(ctx context.Context, f ScheduleFilter) ([]*ci.PipelineSchedule, error)
+	CountPipelineSchedules(ctx context.Context, f ScheduleFilter) (int, error)
+	// UpdatePipelineSchedule writes every attribute of s.
+	UpdatePipelineSchedule(ctx context.Context, s *ci.PipelineSchedule) error
+	// DeletePipelineSchedule removes the schedule and its variables and
+	// unlinks its pipelines, in one transaction.
+	DeletePipelineSchedule(ctx context.Context, projectID, id int64) error
+	// DuePipelineSchedules lists up to limit active schedules whose
+	// next_run_at is before now, most overdue first.
+	DuePipelineSchedules(ctx context.Context, now time.Time, limit int) ([]*ci.PipelineSchedule, error)
+	// ClaimPipelineSchedule moves an active schedule's next_run_at from due
+	// to next in one conditional update; it reports whether this call did
+	// it, so that of several coordinators only one runs a due schedule.
+	ClaimPipelineSchedule(ctx context.Context, id int64, due, next, now time.Time) (bool, error)
+	// DeactivatePipelineSchedule sets active false.
+	DeactivatePipelineSchedule(ctx context.Context, id int64, now time.Time) error
+	// Schedule variables, by key; CreateScheduleVariable answers
+	// ErrConflict for a taken key, the others ErrNotFound for an unknown one.
+	ScheduleVariables(ctx context.Context, scheduleID int64) ([]*ci.ScheduleVariable, error)
+	CreateScheduleVariable(ctx context.Context, v *ci.ScheduleVariable) error
+	UpdateScheduleVariable(ctx context.Context, v *ci.ScheduleVariable) error
+	DeleteScheduleVariable(ctx context.Context, scheduleID int64, key string) error
+
 	// Protected branches and tags. ProtectedRefs lists a project's rules of
 	// both kinds, oldest first, with their access levels; CreateProtectedRef
 	// gives ErrConflict for a taken kind and name.
@@ -339,6 +365,17 @@ type PipelineFilter struct {
 	BeforeID int64
 	// Name selects pipelines of that exact name (GitLab's name filter).
 	Name string
+	// ScheduleID selects the pipelines a pipeline schedule created.
+	ScheduleID int64
+}
+
+// ScheduleFilter selects a project's pipeline schedules, by id.
+type ScheduleFilter struct {
+	ProjectID int64
+	// Active, when set, keeps the active (true) or inactive (false) ones.
+	Active *bool
+	Limit  int
+	Offset int
 }
 
 // RunnerFilter selects runners.

@@ -14,7 +14,7 @@ import (
 
 const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, created_at, updated_at,
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
-	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure`
+	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure, pipeline_schedule_id`
 
 func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
@@ -23,7 +23,8 @@ func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var vars, status, onNewCommit, onJobFailure string
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &status,
 		&p.UserID, &created, &updated, &started, &finished, &committed, &p.YAMLErrors, &p.FailureReason, &p.Name,
-		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty, &onNewCommit, &onJobFailure); err != nil {
+		&vars, &p.ParentPipelineID, &p.ParentJobID, &p.Protected, &p.Warnings, &p.Dirty, &onNewCommit, &onJobFailure,
+		&p.PipelineScheduleID); err != nil {
 		return nil, err
 	}
 	p.AutoCancelOnNewCommit = ci.AutoCancelOnNewCommit(onNewCommit)
@@ -68,12 +69,12 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		id, err := db.insert(ctx, q, `INSERT INTO pipelines (project_id, iid, ref, tag, sha, before_sha, source, status, user_id,
 			created_at, updated_at, started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables,
 			parent_pipeline_id, parent_job_id, protected, warnings, dirty, dirty_at, auto_cancel_on_new_commit,
-			auto_cancel_on_job_failure)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			auto_cancel_on_job_failure, pipeline_schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ProjectID, p.IID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, string(p.Status), p.UserID,
 			tv(p.CreatedAt), tv(p.UpdatedAt), tp(p.StartedAt), tp(p.FinishedAt), tp(p.CommittedAt), p.YAMLErrors,
 			p.FailureReason, p.Name, vars, p.ParentPipelineID, p.ParentJobID, p.Protected, p.Warnings,
-			len(jobs), tv(now), string(p.AutoCancelOnNewCommit), string(p.AutoCancelOnJobFailure))
+			len(jobs), tv(now), string(p.AutoCancelOnNewCommit), string(p.AutoCancelOnJobFailure), p.PipelineScheduleID)
 		if err != nil {
 			return fmt.Errorf("insert pipeline: %w", err)
 		}
@@ -165,6 +166,10 @@ func pipelineWhere(f store.PipelineFilter) (string, []any) {
 	if f.Name != "" {
 		where += ` AND name = ?`
 		args = append(args, f.Name)
+	}
+	if f.ScheduleID != 0 {
+		where += ` AND pipeline_schedule_id = ?`
+		args = append(args, f.ScheduleID)
 	}
 	if f.UserID != 0 {
 		where += ` AND user_id = ?`
