@@ -111,15 +111,21 @@ func extendEntry(bg *budget, root *omap, key string, path []string, done map[str
 func resolveReferences(b *budget, root *omap) error {
 	r := &refResolver{root: root, b: b, memo: map[refKey]sized{}}
 	total := 0
-	for _, k := range root.keys {
+	// References are looked up in the configuration as written, so every
+	// one is met again as a tag and found in memo; root changes at the end.
+	out := make([]any, len(root.keys))
+	for i, k := range root.keys {
 		x, err := r.resolve(root.m[k], nil)
 		if err != nil {
 			return err
 		}
-		root.m[k] = x.v
+		out[i] = x.v
 		if total = satAdd(total, x.size, b.maxSize); total > b.maxSize {
 			return &loadError{msgTotalTooBig}
 		}
+	}
+	for i, k := range root.keys {
+		root.m[k] = out[i]
 	}
 	return nil
 }
