@@ -3,7 +3,6 @@ package api_test
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -20,26 +19,13 @@ func TestBodyReadAfterAuthentication(t *testing.T) {
 func testBodyReadAfterAuthentication(t *testing.T, db testkit.DB) {
 	e := newRAEnv(t, db)
 	read := e.srv.CountBody()
-	path := fmt.Sprintf("%s/api/v4/projects/%d/variables", e.srv.URL, e.proj.ID)
+	path := fmt.Sprintf("/api/v4/projects/%d/variables", e.proj.ID)
 	send := func(token string, body io.Reader, ct string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest("POST", path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", ct)
+		hdr := map[string]string{"Content-Type": ct}
 		if token != "" {
-			req.Header.Set("PRIVATE-TOKEN", token)
+			hdr["PRIVATE-TOKEN"] = token
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			// The server may close the connection while the client still
-			// writes; the answer was already decided.
-			return 0, err.Error()
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return e.srv.Send("POST", path, hdr, body)
 	}
 	for _, tc := range []struct{ name, token string }{{"anonymous", ""}, {"bad token", "glpat-nope"}} {
 		read.Store(0)

@@ -2,25 +2,25 @@ package app_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 )
 
-// doublingConfig is about 1.2 KB of references of references, six of the
-// level below at each of the ten levels !reference allows.
-func doublingConfig() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, ".l0: [%q]\n", strings.Repeat("x", 100))
-	for i := 1; i < 10; i++ {
-		refs := make([]string, 6)
-		for k := range refs {
-			refs[k] = fmt.Sprintf("!reference [.l%d]", i-1)
-		}
-		fmt.Fprintf(&b, ".l%d: [%s]\n", i, strings.Join(refs, ", "))
-	}
-	b.WriteString("job:\n  script: !reference [.l9]\n")
-	return b.String()
-}
+// doublingConfig is 1.2 KB of references of references, six of the level
+// below at each of the ten levels !reference allows: expanded, 6^9 copies
+// of a 100-byte string.
+const doublingConfig = `.l0: ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]
+.l1: [!reference [.l0], !reference [.l0], !reference [.l0], !reference [.l0], !reference [.l0], !reference [.l0]]
+.l2: [!reference [.l1], !reference [.l1], !reference [.l1], !reference [.l1], !reference [.l1], !reference [.l1]]
+.l3: [!reference [.l2], !reference [.l2], !reference [.l2], !reference [.l2], !reference [.l2], !reference [.l2]]
+.l4: [!reference [.l3], !reference [.l3], !reference [.l3], !reference [.l3], !reference [.l3], !reference [.l3]]
+.l5: [!reference [.l4], !reference [.l4], !reference [.l4], !reference [.l4], !reference [.l4], !reference [.l4]]
+.l6: [!reference [.l5], !reference [.l5], !reference [.l5], !reference [.l5], !reference [.l5], !reference [.l5]]
+.l7: [!reference [.l6], !reference [.l6], !reference [.l6], !reference [.l6], !reference [.l6], !reference [.l6]]
+.l8: [!reference [.l7], !reference [.l7], !reference [.l7], !reference [.l7], !reference [.l7], !reference [.l7]]
+.l9: [!reference [.l8], !reference [.l8], !reference [.l8], !reference [.l8], !reference [.l8], !reference [.l8]]
+job:
+  script: !reference [.l9]
+`
 
 const msgTotalTooBig = "Total size of combined CI/CD configuration is too big"
 
@@ -33,7 +33,7 @@ func TestConfigExpansionBounded(t *testing.T) { forEachDB(t, testConfigExpansion
 func testConfigExpansionBounded(t *testing.T, o serverOpts) {
 	s := startServer(t, o)
 	pid := s.project("bomb", "private")
-	cfg := doublingConfig()
+	cfg := doublingConfig
 	lint := s.must(200, "POST", fmt.Sprintf("/api/v4/projects/%d/ci/lint", pid), rootToken, map[string]any{"content": cfg}).obj(t)
 	if lint["valid"] != false || fmt.Sprint(lint["errors"]) != "["+msgTotalTooBig+"]" {
 		t.Errorf("lint: %v", lint)

@@ -3,7 +3,6 @@ package app_test
 import (
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,32 +77,7 @@ func testVariableListsEncryptedAtRest(t *testing.T, o serverOpts) {
 	// A lost or wrong key stops the start, never answers garbage.
 	stop()
 	stop = func() {}
-	key := cfg.DataDir + "-secrets.key"
-	good, err := os.ReadFile(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stop2, err := runUntilReady(t, cfg); err == nil {
-		stop2()
-		t.Fatal("started with a wrong secrets key")
-	} else if !strings.Contains(err.Error(), "does not match") {
-		t.Errorf("wrong key: %v", err)
-	}
-	if err := os.Remove(key); err != nil {
-		t.Fatal(err)
-	}
-	if _, stop2, err := runUntilReady(t, cfg); err == nil {
-		stop2()
-		t.Fatal("started without its secrets key")
-	} else if !strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("lost key: %v", err)
-	}
-	if err := os.WriteFile(key, good, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	checkKeyRefused(t, cfg, cfg.DataDir+"-secrets.key")
 
 	// Rows written in plaintext (before encryption) are encrypted on start.
 	const legacy = `[{"key":"OLD_SECRET","value":"old-s3cret-5e5e"}]`

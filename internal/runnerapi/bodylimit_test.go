@@ -1,8 +1,6 @@
 package runnerapi
 
 import (
-	"io"
-	"net/http"
 	"strconv"
 	"testing"
 
@@ -22,23 +20,13 @@ func testRunnerBodyReadAfterAuthentication(t *testing.T, db testkit.DB) {
 	j, tok := e.runningJob()
 	read := e.srv.CountBody()
 	send := func(method, path, token string, size int) int {
-		t.Helper()
 		body, ct := testkit.MultipartStream(size)
-		req, err := http.NewRequest(method, e.srv.URL+path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", ct)
+		hdr := map[string]string{"Content-Type": ct}
 		if token != "" {
-			req.Header.Set("JOB-TOKEN", token)
+			hdr["JOB-TOKEN"] = token
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0 // the server closed the connection mid-body
-		}
-		defer res.Body.Close()
-		_, _ = io.Copy(io.Discard, res.Body)
-		return res.StatusCode
+		status, _ := e.srv.Send(method, path, hdr, body)
+		return status
 	}
 	id := strconv.FormatInt(j.ID, 10)
 	for _, tc := range []struct{ name, method, path, token string }{

@@ -54,3 +54,25 @@ func (zeros) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Send makes one request to the server with the given headers and body (a
+// body of unknown length goes chunked) and returns the status and the
+// answer; status 0 and the error's text when the server closed the
+// connection before answering (as it may while a refused body is still
+// being sent).
+func (s *Server) Send(method, path string, hdr map[string]string, body io.Reader) (int, string) {
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		return 0, err.Error()
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}

@@ -210,17 +210,8 @@ func (db *DB) EncryptPlainVariables(ctx context.Context) (int, error) {
 		projectID  int64
 		key, value string
 	}
-	var todo []plain
-	for rows.Next() {
-		var p plain
-		if err := rows.Scan(&p.projectID, &p.key, &p.value); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		todo = append(todo, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	todo, err := collect(rows, func(p *plain) []any { return []any{&p.projectID, &p.key, &p.value} })
+	if err != nil {
 		return 0, err
 	}
 	for _, p := range todo {
@@ -256,17 +247,8 @@ func (db *DB) encryptPlainVars(ctx context.Context, table string) (int, error) {
 		id, projectID int64
 		vars          string
 	}
-	var todo []plain
-	for rows.Next() {
-		var p plain
-		if err := rows.Scan(&p.id, &p.projectID, &p.vars); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		todo = append(todo, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	todo, err := collect(rows, func(p *plain) []any { return []any{&p.id, &p.projectID, &p.vars} })
+	if err != nil {
 		return 0, err
 	}
 	for _, p := range todo {
@@ -285,4 +267,19 @@ func (db *DB) encryptPlainVars(ctx context.Context, table string) (int, error) {
 		}
 	}
 	return len(todo), nil
+}
+
+// collect reads every row into a T, scanning into the fields dest names,
+// and closes rows.
+func collect[T any](rows *sql.Rows, dest func(*T) []any) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(dest(&v)...); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
