@@ -106,7 +106,7 @@ pages:
 
 // seedDefs compiles seedYAML once.
 func seedDefs() ([]*ciconfig.Job, [][]byte, error) {
-	plan, err := ciconfig.Compile(ciconfig.Source{Content: []byte(seedYAML), Ref: "main", PipelineSource: "push"})
+	plan, err := ciconfig.Compile(context.Background(), ciconfig.Source{Content: []byte(seedYAML), Ref: "main", PipelineSource: "push"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile seed config: %w", err)
 	}

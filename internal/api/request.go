@@ -34,18 +34,20 @@ type hopts struct {
 }
 
 // handle wraps a handler with GitLab's order of checks: authentication
-// (401) before parameter validation (400) before lookups.
+// (401) before parameter validation (400) before lookups. The caller is
+// known before the body is read: credentials come from the headers and the
+// query string only, so an anonymous body on an authenticated route is
+// refused unread. Bodies are capped at httpx.MaxParamBody (413 beyond),
+// chunked or not.
 func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, perr := httpx.ParseParams(r)
-		if perr != nil {
-			p, _ = httpx.ParseParams(&http.Request{Method: http.MethodGet, URL: r.URL})
-		}
-		if p == nil {
-			s.fail(w, r, perr)
+		httpx.LimitBody(w, r, httpx.MaxParamBody)
+		qp, err := httpx.ParseParams(&http.Request{Method: http.MethodGet, URL: r.URL})
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		c, err := s.authenticate(w, r, p, o)
+		c, err := s.authenticate(w, r, qp, o)
 		if err != nil {
 			var we writtenError
 			if !errors.As(err, &we) {
@@ -58,8 +60,9 @@ func (s *Server) handle(o hopts, fn func(q *req) error) http.HandlerFunc {
 			s.fail(w, r, ci.ErrUnauthorized)
 			return
 		}
-		if perr != nil {
-			s.fail(w, r, perr)
+		p, err := httpx.ParseParams(r)
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		if err := fn(&req{w: w, r: r, p: p, caller: c}); err != nil {

@@ -195,6 +195,31 @@ func testVariablesEncryptedAtRest(t *testing.T, o serverOpts) {
 		}
 	}
 
+	checkKeyRefused(t, cfg, key)
+	// The right key again: the value reads back.
+	url, stop, err = runUntilReady(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	s.URL = url
+	var retried struct{ ID int64 }
+	s.must(201, "POST", fmt.Sprintf("/api/v4/projects/%d/jobs/%v/retry", pid, job["id"]), rootToken, nil).json(t, &retried)
+	waitFor(t, "retried job", 60*time.Second, func() bool {
+		st := s.jobs(pid)["show"]
+		return st != nil && int64(st["id"].(float64)) == retried.ID && (st["status"] == "success" || st["status"] == "failed")
+	})
+	trace = string(s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d/trace", pid, retried.ID), rootToken, nil).Body)
+	if want := fmt.Sprintf("len=%d tail=0f-the-deploy-key", len(secret)); !strings.Contains(trace, want) {
+		t.Errorf("after restart the job did not get the variable (%q):\n%s", want, trace)
+	}
+}
+
+// checkKeyRefused: cfg's coordinator does not start with a different key
+// file, nor without one (and creates no new key over encrypted values),
+// each error naming the file; then the right key is put back.
+func checkKeyRefused(t *testing.T, cfg app.Config, key string) {
+	t.Helper()
 	// A different key: refuse to start, naming the file.
 	good, err := os.ReadFile(key)
 	if err != nil {
@@ -223,24 +248,7 @@ func testVariablesEncryptedAtRest(t *testing.T, o serverOpts) {
 	if _, err := os.Stat(key); err == nil {
 		t.Error("a new key file was created over encrypted values")
 	}
-	// The right key again: the value reads back.
 	if err := os.WriteFile(key, good, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	url, stop, err = runUntilReady(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	s.URL = url
-	var retried struct{ ID int64 }
-	s.must(201, "POST", fmt.Sprintf("/api/v4/projects/%d/jobs/%v/retry", pid, job["id"]), rootToken, nil).json(t, &retried)
-	waitFor(t, "retried job", 60*time.Second, func() bool {
-		st := s.jobs(pid)["show"]
-		return st != nil && int64(st["id"].(float64)) == retried.ID && (st["status"] == "success" || st["status"] == "failed")
-	})
-	trace = string(s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d/trace", pid, retried.ID), rootToken, nil).Body)
-	if want := fmt.Sprintf("len=%d tail=0f-the-deploy-key", len(secret)); !strings.Contains(trace, want) {
-		t.Errorf("after restart the job did not get the variable (%q):\n%s", want, trace)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/auth"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/store"
 	"github.com/gantryci/gantry/internal/web"
 )
@@ -17,6 +18,9 @@ import (
 func withUI(ui *web.Server, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ui.Handles(r) {
+			// The web UI's forms are a few fields: its bodies are capped
+			// like the API's parameters, so no form spills to disk.
+			httpx.LimitBody(w, r, httpx.MaxParamBody)
 			ui.ServeHTTP(w, r)
 			return
 		}

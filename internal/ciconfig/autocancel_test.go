@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -37,7 +38,7 @@ func TestAutoCancel(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			plan, err := Compile(Source{Content: []byte(tc.yaml), Ref: "main", PipelineSource: "push"})
+			plan, err := Compile(context.Background(), Source{Content: []byte(tc.yaml), Ref: "main", PipelineSource: "push"})
 			if tc.err != "" {
 				var ce *Error
 				if !errors.As(err, &ce) || ce.Errors[0] != tc.err {

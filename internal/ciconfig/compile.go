@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"errors"
 	"strings"
 )
@@ -48,8 +49,10 @@ func (e *Error) Unwrap() error { return e.kind }
 // Compile loads, validates and evaluates a configuration for one pipeline.
 // Errors are *Error with GitLab's messages (use Errors[0] for pipeline
 // creation); they match ErrWorkflowFiltered and ErrNoJobs with errors.Is.
-func Compile(src Source) (*Plan, error) {
-	c, err := analyze(src)
+// When ctx ends first the error wraps ctx.Err() and is no *Error: the work
+// stops because nobody waits for it.
+func Compile(ctx context.Context, src Source) (*Plan, error) {
+	c, err := analyze(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +113,16 @@ type instance struct {
 }
 
 // analyze runs the load, expand and check phases (docs/ci-yaml.md).
-func analyze(src Source) (*compiler, error) {
+func analyze(ctx context.Context, src Source) (*compiler, error) {
+	return analyzeWithin(newBudget(ctx), src)
+}
+
+// analyzeWithin is analyze with the limits of b.
+func analyzeWithin(b *budget, src Source) (*compiler, error) {
 	c := &compiler{src: src, byName: map[string]*instance{}}
+	if err := b.check(); err != nil {
+		return nil, configError(err)
+	}
 	root, header, err := loadYAML(src.Content)
 	if err != nil {
 		return nil, configError(err)
@@ -119,7 +130,10 @@ func analyze(src Source) (*compiler, error) {
 	if root, err = interpolateFile(root, header, inputsOmap(src.Inputs), src.Variables); err != nil {
 		return nil, configError(err)
 	}
-	if root, err = expand(src, root); err != nil {
+	if root, err = expand(b, src, root); err != nil {
+		return nil, configError(err)
+	}
+	if err := b.check(); err != nil {
 		return nil, configError(err)
 	}
 	c.merged = root
@@ -134,7 +148,12 @@ func analyze(src Source) (*compiler, error) {
 	return c, nil
 }
 
+// configError turns a load error into an *Error; the end of the caller's
+// context stays a plain error.
 func configError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	var le *loadError
 	if errors.As(err, &le) {
 		return &Error{Errors: []string{le.msg}}

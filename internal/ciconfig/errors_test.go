@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -131,7 +132,7 @@ func TestErrorMessages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			src := Source{Content: []byte(tc.yaml), Ref: "main", PipelineSource: "push", ReadFile: mapReader(files)}
-			_, err := Compile(src)
+			_, err := Compile(context.Background(), src)
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("Compile error = %v, want *Error", err)

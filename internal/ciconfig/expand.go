@@ -10,17 +10,18 @@ import (
 // (lib/gitlab/ci/config.rb; extends: Config::Extendable, !reference:
 // Config::Yaml::Tags::Reference). Errors are fixed sentences, not lowercased.
 
-// expand returns the merged configuration the check phase reads.
-func expand(src Source, root *omap) (*omap, error) {
-	inc := &includer{src: src}
+// expand returns the merged configuration the check phase reads. b bounds
+// the work and the expanded size (limits.go).
+func expand(b *budget, src Source, root *omap) (*omap, error) {
+	inc := &includer{src: src, b: b}
 	root, err := inc.expand(root, inc.rootCtx(), 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := applyExtends(root); err != nil {
+	if err := applyExtends(b, root); err != nil {
 		return nil, err
 	}
-	if err := resolveReferences(root); err != nil {
+	if err := resolveReferences(b, root); err != nil {
 		return nil, err
 	}
 	return root, nil
@@ -35,17 +36,17 @@ const maxReferenceDepth = 10
 
 // applyExtends resolves extends: for every top-level hash, in key order, as
 // Config::Extendable does. Errors are fixed sentences, not lowercased.
-func applyExtends(root *omap) error {
+func applyExtends(b *budget, root *omap) error {
 	done := map[string]bool{}
 	for _, k := range root.keys {
-		if _, err := extendEntry(root, k, nil, done); err != nil {
+		if _, err := extendEntry(b, root, k, nil, done); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func extendEntry(root *omap, key string, path []string, done map[string]bool) (any, error) {
+func extendEntry(bg *budget, root *omap, key string, path []string, done map[string]bool) (any, error) {
 	path = append(slices.Clone(path), key)
 	val, _ := root.get(key)
 	h, ok := val.(*omap)
@@ -83,95 +84,150 @@ func extendEntry(root *omap, key string, path []string, done map[string]bool) (a
 		if slices.Contains(path, b) {
 			return nil, newLoadError("%s: circular dependency detected in `extends`", b)
 		}
-		bv, err := extendEntry(root, b, path, done)
+		bv, err := extendEntry(bg, root, b, path, done)
 		if err != nil {
 			return nil, err
 		}
-		merged = deepMerge(merged, bv.(*omap))
+		if merged, err = bg.merge(merged, bv.(*omap)); err != nil {
+			return nil, err
+		}
 	}
-	out := deepMerge(merged, h)
+	out, err := bg.merge(merged, h)
+	if err != nil {
+		return nil, err
+	}
 	root.set(key, out)
 	done[key] = true
 	return out, nil
 }
 
 // resolveReferences replaces every !reference in root with the value found
-// at its path in the merged configuration.
-func resolveReferences(root *omap) error {
-	r := &refResolver{root: root}
-	for _, k := range root.keys {
-		v, err := r.resolve(root.m[k], nil)
+// at its path in the merged configuration. A reference resolves once per
+// nesting depth and its value is shared wherever it is used, as GitLab's
+// Tags::Base memoizes resolved_value; the size of the tree it stands for
+// is still counted, so references of references that double at each level
+// fail with GitLab's total size error after work proportional to the
+// configuration, not to its expansion.
+func resolveReferences(b *budget, root *omap) error {
+	r := &refResolver{root: root, b: b, memo: map[refKey]sized{}}
+	total := 0
+	// References are looked up in the configuration as written, so every
+	// one is met again as a tag and found in memo; root changes at the end.
+	out := make([]any, len(root.keys))
+	for i, k := range root.keys {
+		x, err := r.resolve(root.m[k], nil)
 		if err != nil {
 			return err
 		}
-		root.m[k] = v
+		out[i] = x.v
+		if total = satAdd(total, x.size, b.maxSize); total > b.maxSize {
+			return &loadError{msgTotalTooBig}
+		}
+	}
+	for i, k := range root.keys {
+		root.m[k] = out[i]
 	}
 	return nil
 }
 
 type refResolver struct {
 	root *omap
+	b    *budget
+	memo map[refKey]sized
 }
 
-func (r *refResolver) resolve(v any, stack []string) (any, error) {
+// refKey is a reference at a nesting depth: whether the depth limit is hit
+// depends on both.
+type refKey struct {
+	id    string
+	depth int
+}
+
+// sized is a resolved value, the size of the tree it stands for (in the
+// loader's approxSize units, saturated above the budget) and whether it
+// differs from the value resolved.
+type sized struct {
+	v       any
+	size    int
+	changed bool
+}
+
+func (r *refResolver) resolve(v any, stack []string) (sized, error) {
+	if err := r.b.work(1); err != nil {
+		return sized{}, err
+	}
 	switch t := v.(type) {
 	case *refTag:
 		id := t.String()
 		if slices.Contains(stack, id) {
-			return nil, newLoadError("%s is part of a circular chain", id)
+			return sized{}, newLoadError("%s is part of a circular chain", id)
 		}
 		if len(stack) >= maxReferenceDepth {
-			return nil, newLoadError("%s is part of a circular chain", id)
+			return sized{}, newLoadError("%s is part of a circular chain", id)
+		}
+		key := refKey{id, len(stack)}
+		if x, ok := r.memo[key]; ok {
+			return x, nil
 		}
 		target, ok := lookupPath(r.root, t.path)
 		if !ok {
-			return nil, newLoadError("%s could not be found", id)
+			return sized{}, newLoadError("%s could not be found", id)
 		}
-		return r.resolve(target, append(slices.Clone(stack), id))
+		x, err := r.resolve(target, append(slices.Clone(stack), id))
+		if err != nil {
+			return sized{}, err
+		}
+		x.changed = true
+		r.memo[key] = x
+		return x, nil
 	case []any:
-		if !containsRef(t) {
-			return t, nil
-		}
-		out := make([]any, len(t))
+		var out []any
+		size := nodeCost + 8*len(t)
 		for i, e := range t {
 			x, err := r.resolve(e, stack)
 			if err != nil {
-				return nil, err
+				return sized{}, err
 			}
-			out[i] = x
-		}
-		return out, nil
-	case *omap:
-		if !containsRef(t) {
-			return t, nil
-		}
-		out := cloneOmap(t)
-		for _, k := range out.keys {
-			x, err := r.resolve(out.m[k], stack)
-			if err != nil {
-				return nil, err
+			if x.changed && out == nil {
+				out = slices.Clone(t)
 			}
-			out.m[k] = x
+			if out != nil {
+				out[i] = x.v
+			}
+			if size = satAdd(size, x.size, r.b.maxSize); size > r.b.maxSize {
+				return sized{}, &loadError{msgTotalTooBig}
+			}
 		}
-		return out, nil
-	}
-	return v, nil
-}
-
-func containsRef(v any) bool {
-	switch t := v.(type) {
-	case *refTag:
-		return true
-	case []any:
-		return slices.ContainsFunc(t, containsRef)
+		if out == nil {
+			return sized{v: t, size: size}, nil
+		}
+		return sized{v: out, size: size, changed: true}, nil
 	case *omap:
+		var out *omap
+		size := nodeCost + 16*t.len()
 		for _, k := range t.keys {
-			if containsRef(t.m[k]) {
-				return true
+			x, err := r.resolve(t.m[k], stack)
+			if err != nil {
+				return sized{}, err
+			}
+			if x.changed && out == nil {
+				out = cloneOmap(t)
+			}
+			if out != nil {
+				out.m[k] = x.v
+			}
+			if size = satAdd(size, x.size, r.b.maxSize); size > r.b.maxSize {
+				return sized{}, &loadError{msgTotalTooBig}
 			}
 		}
+		if out == nil {
+			return sized{v: t, size: size}, nil
+		}
+		return sized{v: out, size: size, changed: true}, nil
+	case string:
+		return sized{v: t, size: nodeCost + len(t)}, nil
 	}
-	return false
+	return sized{v: v, size: nodeCost}, nil
 }
 
 func lookupPath(root *omap, path []string) (any, bool) {

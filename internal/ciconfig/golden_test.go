@@ -3,6 +3,7 @@ package ciconfig
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -108,7 +109,7 @@ func compileGolden(t testing.TB, path string) goldenResult {
 	src.Ref, src.Tag, src.PipelineSource = gs.Ref, gs.Tag, gs.PipelineSource
 	src.ChangedFiles = gs.ChangedFiles
 	src.Variables = predefined(gs)
-	plan, err := Compile(src)
+	plan, err := Compile(context.Background(), src)
 	if err != nil {
 		var ce *Error
 		if !errors.As(err, &ce) {

@@ -17,6 +17,7 @@ var includeSubkeys = []string{"local", "project", "remote", "template", "artifac
 // including one, as External::Processor does.
 type includer struct {
 	src   Source
+	b     *budget
 	count int
 	// files records the expanded locations, for Lint.
 	files []string
@@ -54,11 +55,13 @@ func (in *includer) expand(root *omap, fc fileCtx, depth int) (*omap, error) {
 		if m == nil {
 			continue
 		}
-		merged = deepMerge(merged, m)
+		if merged, err = in.b.merge(merged, m); err != nil {
+			return nil, err
+		}
 	}
 	own := cloneOmap(root)
 	own.del("include")
-	return deepMerge(merged, own), nil
+	return in.b.merge(merged, own)
 }
 
 // normalizeIncludes turns every accepted include form into a list of hashes;
@@ -143,6 +146,10 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 			return nil, nil
 		}
 	}
+	// Context#check_execution_time! runs before each file is fetched.
+	if err := in.b.check(); err != nil {
+		return nil, err
+	}
 	in.count++
 	if in.count > maxIncludes {
 		return nil, newLoadError("Maximum of %d nested includes are allowed!", maxIncludes)
@@ -197,6 +204,9 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 func (in *includer) parseIncluded(f *includedFile, loc *omap) (*omap, error) {
 	if len(f.content) > maxYAMLSize {
 		return nil, newLoadError("`%s`: %s", f.name, msgTooBig)
+	}
+	if err := in.b.addFile(len(f.content)); err != nil {
+		return nil, err
 	}
 	docs, err := parseDocuments(f.content)
 	if err != nil {
@@ -360,23 +370,6 @@ func includeRulesMatch(rules any, src Source) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// deepMerge is ActiveSupport's Hash#deep_merge: hashes merge recursively,
-// anything else in over replaces the value of base. Neither input changes.
-func deepMerge(base, over *omap) *omap {
-	out := cloneOmap(base)
-	for _, k := range over.keys {
-		ov := over.m[k]
-		if bh, ok := out.m[k].(*omap); ok {
-			if oh, ok := ov.(*omap); ok {
-				out.set(k, deepMerge(bh, oh))
-				continue
-			}
-		}
-		out.set(k, ov)
-	}
-	return out
 }
 
 func cloneOmap(o *omap) *omap {

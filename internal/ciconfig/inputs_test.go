@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"io/fs"
 	"strings"
 	"testing"
@@ -95,7 +96,7 @@ func TestInputs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			plan, err := Compile(Source{Content: []byte(c.config), Inputs: c.inputs, Ref: "main", PipelineSource: "push",
+			plan, err := Compile(context.Background(), Source{Content: []byte(c.config), Inputs: c.inputs, Ref: "main", PipelineSource: "push",
 				Variables: map[string]string{"WHO": "alice"}})
 			got := ""
 			if err != nil {
@@ -144,7 +145,7 @@ func TestIncludeKinds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := "include:\n" + indent(c.include) + "\nmain-job:\n  script: echo\n"
-			plan, err := Compile(Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"})
+			plan, err := Compile(context.Background(), Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"})
 			var got string
 			if err != nil {
 				got = err.(*Error).Errors[0]

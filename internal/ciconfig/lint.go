@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,10 +23,11 @@ type LintResult struct {
 // maxLintWarnings is the number of warnings the Lint API reports.
 const maxLintWarnings = 25
 
-// Lint validates without evaluating rules against a real ref.
-func Lint(src Source) LintResult {
+// Lint validates without evaluating rules against a real ref. When ctx
+// ends first the result is invalid with ctx's error; callers check ctx.
+func Lint(ctx context.Context, src Source) LintResult {
 	res := LintResult{Errors: []string{}, Warnings: []string{}}
-	c, err := analyze(src)
+	c, err := analyze(ctx, src)
 	if c != nil && c.merged != nil {
 		res.MergedYAML = dumpYAML(c.merged)
 	}
@@ -55,9 +57,9 @@ func Lint(src Source) LintResult {
 // and Jobs lists exactly the jobs the pipeline would get, with when and
 // allow_failure after rules. A pipeline creation error (workflow:rules,
 // no jobs, seed errors) makes the result invalid with that one message.
-func DryRun(src Source) LintResult {
+func DryRun(ctx context.Context, src Source) LintResult {
 	res := LintResult{Errors: []string{}, Warnings: []string{}}
-	c, err := analyze(src)
+	c, err := analyze(ctx, src)
 	var plan *Plan
 	if err == nil {
 		plan, err = c.evaluate()

@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func TestLint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := Lint(repoSource(t, []byte(tc.yaml)))
+			res := Lint(context.Background(), repoSource(t, []byte(tc.yaml)))
 			if res.Valid != tc.valid {
 				t.Fatalf("valid = %v, errors %q", res.Valid, res.Errors)
 			}
@@ -162,7 +163,7 @@ rules-if:
 			t.Parallel()
 			src := tc.src
 			src.Content = []byte(cfg)
-			plan, err := Compile(src)
+			plan, err := Compile(context.Background(), src)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +194,7 @@ func TestVariablePrecedence(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Compile(Source{Content: []byte(cfg), Ref: "main", PipelineSource: "push", Variables: tc.vars})
+			_, err := Compile(context.Background(), Source{Content: []byte(cfg), Ref: "main", PipelineSource: "push", Variables: tc.vars})
 			if got := err == nil; got != tc.want {
 				t.Fatalf("job kept = %v (err %v), want %v", got, err, tc.want)
 			}
@@ -206,7 +207,7 @@ func TestVariablePrecedence(t *testing.T) {
 
 func TestWorkflowFiltered(t *testing.T) {
 	t.Parallel()
-	_, err := Compile(Source{Content: []byte("workflow:\n  rules:\n    - if: $X\n      when: always\n    - when: never\nj:\n  script: x\n"), Ref: "main"})
+	_, err := Compile(context.Background(), Source{Content: []byte("workflow:\n  rules:\n    - if: $X\n      when: always\n    - when: never\nj:\n  script: x\n"), Ref: "main"})
 	if !errors.Is(err, ErrWorkflowFiltered) {
 		t.Fatalf("err = %v", err)
 	}

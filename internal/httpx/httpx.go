@@ -5,6 +5,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -53,6 +54,14 @@ func StatusOf(err error) int {
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *ci.Error
 	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away and the work stopped with it: nobody
+			// reads the answer and nothing went wrong here.
+			if log != nil {
+				log.Debug("request canceled", "method", r.Method, "path", r.URL.Path)
+			}
+			return
+		}
 		if log != nil {
 			var id string
 			if i := Info(r.Context()); i != nil {

@@ -25,6 +25,37 @@ const MaxMultipartParts = 128
 // errTooManyParts is Rack's answer to a body over MaxMultipartParts.
 var errTooManyParts = ci.BadRequest("too many multipart parts")
 
+// ErrBodyTooLarge is the answer to a body over its route's limit, GitLab's
+// 413 (Workhorse and Rack refuse such bodies before Rails sees them).
+var ErrBodyTooLarge = &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"}
+
+// LimitBody caps the request body at n bytes, chunked or not: reading past
+// n fails (tooLarge tells that error apart) and the server closes the
+// connection instead of draining the rest.
+func LimitBody(w http.ResponseWriter, r *http.Request, n int64) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+	}
+}
+
+// TooLarge reports whether err comes from a body over LimitBody's cap.
+func TooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// readBody reads a whole parameter body of at most MaxParamBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxParamBody+1))
+	switch {
+	case TooLarge(err) || len(body) > MaxParamBody:
+		return nil, ErrBodyTooLarge
+	case err != nil:
+		return nil, ci.BadRequest("could not read body")
+	}
+	return body, nil
+}
+
 // Params merges query, form and JSON body parameters as Grape does. Array
 // forms (scope[]=a, scope[0]=a) are folded onto the bare name.
 type Params struct {
@@ -48,9 +79,9 @@ func ParseParams(r *http.Request) (*Params, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxParamBody))
+		body, err := readBody(r)
 		if err != nil {
-			return nil, ci.BadRequest("could not read body")
+			return nil, err
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
 			return p, nil
@@ -63,9 +94,9 @@ func ParseParams(r *http.Request) (*Params, error) {
 			p.addJSON(k, v)
 		}
 	case "application/x-www-form-urlencoded":
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxParamBody))
+		body, err := readBody(r)
 		if err != nil {
-			return nil, ci.BadRequest("could not read body")
+			return nil, err
 		}
 		f, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -98,6 +129,9 @@ func readMultipart(r *http.Request) (url.Values, error) {
 		if errors.Is(err, io.EOF) {
 			return vals, nil
 		}
+		if TooLarge(err) {
+			return nil, ErrBodyTooLarge
+		}
 		if err != nil {
 			return nil, ci.BadRequest("body is not a valid multipart form")
 		}
@@ -107,11 +141,14 @@ func readMultipart(r *http.Request) (url.Values, error) {
 		}
 		b, err := io.ReadAll(io.LimitReader(part, left+1))
 		part.Close()
+		if TooLarge(err) {
+			return nil, ErrBodyTooLarge
+		}
 		if err != nil {
 			return nil, ci.BadRequest("body is not a valid multipart form")
 		}
 		if left -= int64(len(b)); left < 0 {
-			return nil, &ci.Error{Code: ci.ETooLarge, Message: "413 Request Entity Too Large"}
+			return nil, ErrBodyTooLarge
 		}
 		if name := part.FormName(); name != "" {
 			vals.Add(name, string(b))

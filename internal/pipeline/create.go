@@ -193,7 +193,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		}
 	}
 	src := s.configSource(ctx, req, content, vars, changed)
-	plan, err := ciconfig.Compile(src)
+	plan, err := ciconfig.Compile(ctx, src)
 	if err != nil {
 		var ce *ciconfig.Error
 		if !errors.As(err, &ce) || len(ce.Errors) == 0 {

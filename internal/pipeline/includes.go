@@ -263,10 +263,17 @@ func (s *Service) Lint(ctx context.Context, req LintRequest) (ciconfig.LintResul
 		src.ReadFile = func(string) ([]byte, error) { return nil, fs.ErrNotExist }
 		src.Exists = nil
 	}
+	var res ciconfig.LintResult
 	if req.DryRun {
-		return ciconfig.DryRun(src), nil
+		res = ciconfig.DryRun(ctx, src)
+	} else {
+		res = ciconfig.Lint(ctx, src)
 	}
-	return ciconfig.Lint(src), nil
+	if err := ctx.Err(); err != nil {
+		// The client went away: its answer is nobody's.
+		return ciconfig.LintResult{}, fmt.Errorf("lint: %w", err)
+	}
+	return res, nil
 }
 
 // msgEmptyConfig is the loader's answer for a missing configuration.

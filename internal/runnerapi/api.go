@@ -151,19 +151,24 @@ func New(cfg Config) *API {
 // Parked is how many long polls wait for a job in this process.
 func (a *API) Parked() int64 { return a.parked.Load() }
 
-// Routes lists the runner endpoints for the server's route table.
+// Routes lists the runner endpoints for the server's route table. Every
+// body is capped (httpx.LimitBody, 413 beyond): parameters at
+// httpx.MaxParamBody, a trace patch at maxTracePatch, an artifact upload at
+// its file limit plus the fields beside it.
 func (a *API) Routes() []httpx.Route {
+	params := int64(httpx.MaxParamBody)
+	upload := a.cfg.MaxArtifactSize + int64(httpx.MaxMultipartParts)*(maxFieldSize+maxPartHeader)
 	return []httpx.Route{
-		{Method: http.MethodPost, Pattern: "/api/v4/runners", Handler: a.handle(a.register)},
-		{Method: http.MethodPost, Pattern: "/api/v4/runners/verify", Handler: a.handle(a.verify)},
-		{Method: http.MethodDelete, Pattern: "/api/v4/runners", Handler: a.handle(a.unregister)},
-		{Method: http.MethodDelete, Pattern: "/api/v4/runners/managers", Handler: a.handle(a.unregisterManager)},
-		{Method: http.MethodPost, Pattern: "/api/v4/runners/reset_authentication_token", Handler: a.handle(a.resetToken)},
-		{Method: http.MethodPost, Pattern: "/api/v4/jobs/request", Handler: a.handle(a.requestJob)},
-		{Method: http.MethodPut, Pattern: "/api/v4/jobs/{id}", Handler: a.handle(a.updateJob)},
-		{Method: http.MethodPatch, Pattern: "/api/v4/jobs/{id}/trace", Handler: a.handle(a.patchTrace)},
-		{Method: http.MethodPost, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(a.uploadArtifact)},
-		{Method: http.MethodGet, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(a.downloadArtifact)},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners", Handler: a.handle(params, a.register)},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners/verify", Handler: a.handle(params, a.verify)},
+		{Method: http.MethodDelete, Pattern: "/api/v4/runners", Handler: a.handle(params, a.unregister)},
+		{Method: http.MethodDelete, Pattern: "/api/v4/runners/managers", Handler: a.handle(params, a.unregisterManager)},
+		{Method: http.MethodPost, Pattern: "/api/v4/runners/reset_authentication_token", Handler: a.handle(params, a.resetToken)},
+		{Method: http.MethodPost, Pattern: "/api/v4/jobs/request", Handler: a.handle(params, a.requestJob)},
+		{Method: http.MethodPut, Pattern: "/api/v4/jobs/{id}", Handler: a.handle(params, a.updateJob)},
+		{Method: http.MethodPatch, Pattern: "/api/v4/jobs/{id}/trace", Handler: a.handle(maxTracePatch+1, a.patchTrace)},
+		{Method: http.MethodPost, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(upload, a.uploadArtifact)},
+		{Method: http.MethodGet, Pattern: "/api/v4/jobs/{id}/artifacts", Handler: a.handle(params, a.downloadArtifact)},
 	}
 }
 
@@ -228,10 +233,14 @@ func (a *API) jobHeaders(w http.ResponseWriter, status ci.Status) {
 // returns failures, which handle answers through httpx's error table.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// handle adapts a handler to net/http.
-func (a *API) handle(h handler) http.HandlerFunc {
+// handle adapts a handler to net/http, its body capped at limit bytes.
+func (a *API) handle(limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		httpx.LimitBody(w, r, limit)
 		if err := h(w, r); err != nil {
+			if httpx.TooLarge(err) {
+				err = httpx.ErrBodyTooLarge
+			}
 			httpx.WriteError(w, r, a.log, err)
 		}
 	}

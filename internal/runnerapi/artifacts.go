@@ -26,6 +26,10 @@ const defaultArtifactExpiry = 30 * 24 * time.Hour
 // maxFieldSize bounds a non-file multipart field.
 const maxFieldSize = 64 << 10
 
+// maxPartHeader is what a part's boundary and headers may add to the body
+// for the upload cap.
+const maxPartHeader = 4 << 10
+
 // artifactTypes is GitLab's Ci::JobArtifact file_type enum.
 var artifactTypes = map[string]bool{
 	"archive": true, "metadata": true, "trace": true, "junit": true, "sast": true, "dependency_scanning": true,

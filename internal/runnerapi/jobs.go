@@ -25,19 +25,28 @@ const finishAttempts = 3
 // updateJob is PUT /jobs/:id: touches and the final state.
 func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	a.jobHeaders(w, "")
+	ctx := r.Context()
+	// Newer runners send the job token as a header too: then the caller
+	// is known before the body is read. 14.10 puts it only in the body.
+	var j *ci.Job
+	token := r.Header.Get("JOB-TOKEN")
+	if token != "" {
+		var err error
+		if j, err = a.authJob(ctx, r.PathValue("id"), token); err != nil {
+			return err
+		}
+	}
 	p, err := httpx.ParseParams(r)
 	if err != nil {
 		return err
 	}
-	// 14.10 puts the job token only in the body; newer runners send both.
-	token := p.Str("token")
-	if token == "" {
-		token = r.Header.Get("JOB-TOKEN")
+	if t := p.Str("token"); t != "" && t != token {
+		if j, err = a.authJob(ctx, r.PathValue("id"), t); err != nil {
+			return err
+		}
 	}
-	ctx := r.Context()
-	j, err := a.authJob(ctx, r.PathValue("id"), token)
-	if err != nil {
-		return err
+	if j == nil {
+		return ci.ErrForbidden
 	}
 	state := p.Str("state")
 	final := state == "success" || state == "failed"

@@ -126,7 +126,7 @@ func (db *DB) BulkInsertPipelines(ctx context.Context, ps []*ci.Pipeline, jobs [
 			if p.UpdatedAt.IsZero() {
 				p.UpdatedAt = p.CreatedAt
 			}
-			vars, err := encodeVars(p.Variables)
+			vars, err := db.sealVars(p.Variables, varsPipelines, p.ProjectID)
 			if err != nil {
 				return fmt.Errorf("encode variables: %w", err)
 			}
@@ -142,7 +142,7 @@ func (db *DB) BulkInsertPipelines(ctx context.Context, ps []*ci.Pipeline, jobs [
 				if j.UpdatedAt.IsZero() {
 					j.UpdatedAt = j.CreatedAt
 				}
-				jv, err := encodeVars(j.JobVariables)
+				jv, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
 				if err != nil {
 					return fmt.Errorf("encode job variables: %w", err)
 				}

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,7 +21,7 @@ const jobCols = `id, project_id, pipeline_id, kind, name, stage, stage_idx, stat
 // briefJobCols is jobCols without the definition, for listings.
 var briefJobCols = strings.Replace(jobCols, "definition,", "NULL AS definition,", 1)
 
-func scanJob(row rowScanner) (*ci.Job, error) {
+func (db *DB) scanJob(row rowScanner) (*ci.Job, error) {
 	var j ci.Job
 	var kind int
 	var status, tags, vars string
@@ -51,10 +50,8 @@ func scanJob(row rowScanner) (*ci.Job, error) {
 		j.ExitCode = &e
 	}
 	j.Tags = splitList(tags)
-	if vars != "" {
-		if err := json.Unmarshal([]byte(vars), &j.JobVariables); err != nil {
-			return nil, fmt.Errorf("decode job variables: %w", err)
-		}
+	if err := db.openVars(vars, varsJobs, j.ProjectID, &j.JobVariables); err != nil {
+		return nil, fmt.Errorf("job %d: %w", j.ID, err)
 	}
 	return &j, nil
 }
@@ -79,7 +76,7 @@ func (db *DB) insertJob(ctx context.Context, q querier, j *ci.Job) error {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
-	vars, err := encodeVars(j.JobVariables)
+	vars, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
 	if err != nil {
 		return fmt.Errorf("encode job variables: %w", err)
 	}
@@ -104,7 +101,7 @@ func (db *DB) insertJob(ctx context.Context, q querier, j *ci.Job) error {
 
 // JobByID finds a job or bridge.
 func (db *DB) JobByID(ctx context.Context, id int64) (*ci.Job, error) {
-	j, err := scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE id = ?`), id))
+	j, err := db.scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE id = ?`), id))
 	if err != nil {
 		return nil, fmt.Errorf("job %d: %w", id, db.wrap(err))
 	}
@@ -113,7 +110,7 @@ func (db *DB) JobByID(ctx context.Context, id int64) (*ci.Job, error) {
 
 // JobByTokenDigest finds the job holding a token.
 func (db *DB) JobByTokenDigest(ctx context.Context, digest string) (*ci.Job, error) {
-	j, err := scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE token_digest = ?`), digest))
+	j, err := db.scanJob(db.r.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE token_digest = ?`), digest))
 	if err != nil {
 		return nil, fmt.Errorf("job by token: %w", db.wrap(err))
 	}
@@ -205,14 +202,14 @@ func (db *DB) ListJobs(ctx context.Context, f store.JobFilter) ([]*ci.Job, error
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	return collectJobs(rows)
+	return db.collectJobs(rows)
 }
 
-func collectJobs(rows *sql.Rows) ([]*ci.Job, error) {
+func (db *DB) collectJobs(rows *sql.Rows) ([]*ci.Job, error) {
 	defer rows.Close()
 	var out []*ci.Job
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := db.scanJob(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan job: %w", err)
 		}
@@ -238,7 +235,7 @@ func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, er
 	if err != nil {
 		return nil, fmt.Errorf("pipeline jobs: %w", err)
 	}
-	return collectJobs(rows)
+	return db.collectJobs(rows)
 }
 
 // UpdateJob writes a job's mutable fields when its status is still expect.
@@ -346,7 +343,7 @@ func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int6
 
 func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
 	j.UpdatedAt = time.Now().UTC()
-	vars, err := encodeVars(j.JobVariables)
+	vars, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
 	if err != nil {
 		return false, fmt.Errorf("encode job variables: %w", err)
 	}
@@ -490,7 +487,7 @@ func (db *DB) claim(ctx context.Context, read, write querier, c store.Claim) (*c
 		if err != nil {
 			return nil, fmt.Errorf("claim candidates: %w", err)
 		}
-		cands, err := collectJobs(rows)
+		cands, err := db.collectJobs(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -622,7 +619,7 @@ func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, 
 	if err != nil {
 		return nil, fmt.Errorf("sweep jobs: %w", err)
 	}
-	return collectJobs(rows)
+	return db.collectJobs(rows)
 }
 
 // AppendTrace appends a log chunk when offset matches the stored size.

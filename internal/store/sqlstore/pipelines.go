@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,7 +15,7 @@ const pipelineCols = `id, iid, project_id, ref, tag, sha, before_sha, source, st
 	started_at, finished_at, committed_at, yaml_errors, failure_reason, name, variables, parent_pipeline_id,
 	parent_job_id, protected, warnings, dirty, auto_cancel_on_new_commit, auto_cancel_on_job_failure, pipeline_schedule_id`
 
-func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
+func (db *DB) scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	var p ci.Pipeline
 	var created, updated int64
 	var started, finished, committed sql.NullInt64
@@ -32,20 +31,10 @@ func scanPipeline(row rowScanner) (*ci.Pipeline, error) {
 	p.Status = ci.Status(status)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	p.StartedAt, p.FinishedAt, p.CommittedAt = fromNull(started), fromNull(finished), fromNull(committed)
-	if vars != "" {
-		if err := json.Unmarshal([]byte(vars), &p.Variables); err != nil {
-			return nil, fmt.Errorf("decode pipeline variables: %w", err)
-		}
+	if err := db.openVars(vars, varsPipelines, p.ProjectID, &p.Variables); err != nil {
+		return nil, fmt.Errorf("pipeline %d: %w", p.ID, err)
 	}
 	return &p, nil
-}
-
-func encodeVars(vs []ci.Variable) (string, error) {
-	if len(vs) == 0 {
-		return "", nil
-	}
-	b, err := json.Marshal(vs)
-	return string(b), err
 }
 
 // CreatePipeline stores a pipeline with its jobs atomically.
@@ -55,7 +44,7 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		p.CreatedAt = now
 	}
 	p.UpdatedAt = p.CreatedAt
-	vars, err := encodeVars(p.Variables)
+	vars, err := db.sealVars(p.Variables, varsPipelines, p.ProjectID)
 	if err != nil {
 		return fmt.Errorf("encode variables: %w", err)
 	}
@@ -101,7 +90,7 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 
 // PipelineByID finds a pipeline.
 func (db *DB) PipelineByID(ctx context.Context, id int64) (*ci.Pipeline, error) {
-	p, err := scanPipeline(db.r.QueryRowContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines WHERE id = ?`), id))
+	p, err := db.scanPipeline(db.r.QueryRowContext(ctx, db.q(`SELECT `+pipelineCols+` FROM pipelines WHERE id = ?`), id))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %d: %w", id, db.wrap(err))
 	}
@@ -110,7 +99,7 @@ func (db *DB) PipelineByID(ctx context.Context, id int64) (*ci.Pipeline, error) 
 
 // PipelinesByIDs loads several pipelines.
 func (db *DB) PipelinesByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Pipeline, error) {
-	return byIDs(ctx, db, "pipelines", `SELECT `+pipelineCols+` FROM pipelines WHERE id IN `, ids, scanPipeline,
+	return byIDs(ctx, db, "pipelines", `SELECT `+pipelineCols+` FROM pipelines WHERE id IN `, ids, db.scanPipeline,
 		func(p *ci.Pipeline) int64 { return p.ID })
 }
 
@@ -209,7 +198,7 @@ func (db *DB) ListPipelines(ctx context.Context, f store.PipelineFilter) ([]*ci.
 	defer rows.Close()
 	var out []*ci.Pipeline
 	for rows.Next() {
-		p, err := scanPipeline(rows)
+		p, err := db.scanPipeline(rows)
 		if err != nil {
 			return nil, err
 		}

@@ -3,15 +3,20 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/secrets"
 )
 
-// UseSecrets makes the store encrypt CI variable values with box. Call it
-// before serving, then CheckSecrets.
+// UseSecrets makes the store encrypt CI variable values with box: project
+// variables, and the variable lists kept with pipelines (API, trigger and
+// schedule variables) and jobs (job_variables_attributes given at play),
+// as GitLab encrypts ci_variables, ci_pipeline_variables and
+// ci_job_variables alike. Call it before serving, then CheckSecrets.
 func (db *DB) UseSecrets(box *secrets.Box) { db.box = box }
 
 // variableContext binds a sealed value to its row, so a value copied to
@@ -41,6 +46,61 @@ func (db *DB) openVariable(projectID int64, key, stored string, encrypted bool) 
 		return "", fmt.Errorf("variable %s of project %d: %w", key, projectID, err)
 	}
 	return v, nil
+}
+
+// Variable lists are stored as JSON in pipelines.variables and
+// jobs.job_variables; encrypted, the column holds sealedVarsPrefix and the
+// sealed JSON, bound to the table and the project. A plaintext list (JSON,
+// always starting with "[") is from before encryption.
+const sealedVarsPrefix = "sealed:"
+
+// The tables holding variable lists, and their columns.
+const (
+	varsPipelines = "pipelines"
+	varsJobs      = "jobs"
+)
+
+var varsColumn = map[string]string{varsPipelines: "variables", varsJobs: "job_variables"}
+
+func varsContext(table string, projectID int64) string {
+	return fmt.Sprintf("%s:%d:%s", table, projectID, varsColumn[table])
+}
+
+// sealVars returns the stored form of a variable list ("" when empty).
+func (db *DB) sealVars(vs []ci.Variable, table string, projectID int64) (string, error) {
+	if len(vs) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(vs)
+	if err != nil {
+		return "", err
+	}
+	if db.box == nil {
+		return string(b), nil
+	}
+	return sealedVarsPrefix + db.box.Seal(string(b), varsContext(table, projectID)), nil
+}
+
+// openVars decodes a stored variable list into out; an encrypted one that
+// the key does not open is an error naming the key file, never garbage.
+func (db *DB) openVars(stored, table string, projectID int64, out *[]ci.Variable) error {
+	if stored == "" {
+		return nil
+	}
+	if sealed, ok := strings.CutPrefix(stored, sealedVarsPrefix); ok {
+		if db.box == nil {
+			return fmt.Errorf("%s variables of project %d are encrypted and no secrets key is configured", table, projectID)
+		}
+		plain, err := db.box.Open(sealed, varsContext(table, projectID))
+		if err != nil {
+			return fmt.Errorf("%s variables of project %d: %w", table, projectID, err)
+		}
+		stored = plain
+	}
+	if err := json.Unmarshal([]byte(stored), out); err != nil {
+		return fmt.Errorf("decode %s variables: %w", table, err)
+	}
+	return nil
 }
 
 // SetProjectVariable creates or replaces a project variable.
@@ -85,20 +145,24 @@ func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.
 var ErrSecretsKeyMismatch = errors.New("secrets key does not match the database")
 
 // CountEncryptedVariables counts the variable values stored encrypted
-// (project and pipeline schedule variables): a
-// coordinator that finds some must not create a new key.
+// (project and pipeline schedule variables, and pipelines and jobs with
+// encrypted variable lists): a coordinator that finds some must not create
+// a new key.
 func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT (SELECT COUNT(*) FROM project_variables WHERE value_encrypted) +
-		(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value_encrypted)`)).Scan(&n)
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT
+		(SELECT COUNT(*) FROM project_variables WHERE value_encrypted) +
+		(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value_encrypted) +
+		(SELECT COUNT(*) FROM pipelines WHERE variables LIKE 'sealed:%') +
+		(SELECT COUNT(*) FROM jobs WHERE job_variables LIKE 'sealed:%')`)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count encrypted variables: %w", err)
 	}
 	return n, nil
 }
 
-// CheckSecrets opens one encrypted value with the configured key, so a
-// wrong key file stops the start instead of failing jobs later.
+// CheckSecrets opens one encrypted value of each kind with the configured
+// key, so a wrong key file stops the start instead of failing jobs later.
 func (db *DB) CheckSecrets(ctx context.Context) error {
 	var (
 		projectID int64
@@ -106,20 +170,36 @@ func (db *DB) CheckSecrets(ctx context.Context) error {
 	)
 	err := db.r.QueryRowContext(ctx, db.q(`SELECT project_id, key, value FROM project_variables
 		WHERE value_encrypted ORDER BY project_id, key LIMIT 1`)).Scan(&projectID, &key, &val)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("check secrets key: %w", err)
+	default:
+		if _, err := db.openVariable(projectID, key, val, true); err != nil {
+			return fmt.Errorf("%w: %w", ErrSecretsKeyMismatch, err)
+		}
 	}
-	if _, err := db.openVariable(projectID, key, val, true); err != nil {
-		return fmt.Errorf("%w: %w", ErrSecretsKeyMismatch, err)
+	for _, table := range []string{varsPipelines, varsJobs} {
+		col := varsColumn[table]
+		err := db.r.QueryRowContext(ctx, db.q(`SELECT project_id, `+col+` FROM `+table+`
+			WHERE `+col+` LIKE 'sealed:%' ORDER BY id LIMIT 1`)).Scan(&projectID, &val)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check secrets key: %w", err)
+		}
+		var vs []ci.Variable
+		if err := db.openVars(val, table, projectID, &vs); err != nil {
+			return fmt.Errorf("%w: %w", ErrSecretsKeyMismatch, err)
+		}
 	}
 	return nil
 }
 
 // EncryptPlainVariables encrypts the variable values stored in plaintext
-// (written before encryption, or without a key) and returns how many.
+// (written before encryption, or without a key) and returns how many rows
+// it encrypted.
 func (db *DB) EncryptPlainVariables(ctx context.Context) (int, error) {
 	if db.box == nil {
 		return 0, nil
@@ -132,17 +212,8 @@ func (db *DB) EncryptPlainVariables(ctx context.Context) (int, error) {
 		projectID  int64
 		key, value string
 	}
-	var todo []plain
-	for rows.Next() {
-		var p plain
-		if err := rows.Scan(&p.projectID, &p.key, &p.value); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		todo = append(todo, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	todo, err := collect(rows, func(p *plain) []any { return []any{&p.projectID, &p.key, &p.value} })
+	if err != nil {
 		return 0, err
 	}
 	for _, p := range todo {
@@ -155,5 +226,62 @@ func (db *DB) EncryptPlainVariables(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("encrypt variable %s of project %d: %w", p.key, p.projectID, err)
 		}
 	}
+	n := len(todo)
+	for _, table := range []string{varsPipelines, varsJobs} {
+		k, err := db.encryptPlainVars(ctx, table)
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// encryptPlainVars encrypts the plaintext variable lists of table.
+func (db *DB) encryptPlainVars(ctx context.Context, table string) (int, error) {
+	col := varsColumn[table]
+	rows, err := db.w.QueryContext(ctx, db.q(`SELECT id, project_id, `+col+` FROM `+table+`
+		WHERE `+col+` <> '' AND `+col+` NOT LIKE 'sealed:%'`))
+	if err != nil {
+		return 0, fmt.Errorf("list plaintext %s variables: %w", table, err)
+	}
+	type plain struct {
+		id, projectID int64
+		vars          string
+	}
+	todo, err := collect(rows, func(p *plain) []any { return []any{&p.id, &p.projectID, &p.vars} })
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range todo {
+		var vs []ci.Variable
+		if err := json.Unmarshal([]byte(p.vars), &vs); err != nil {
+			return 0, fmt.Errorf("decode variables of %s %d: %w", table, p.id, err)
+		}
+		sealed, err := db.sealVars(vs, table, p.projectID)
+		if err != nil {
+			return 0, err
+		}
+		// As above: only a row still holding the same plaintext.
+		if _, err := db.exec(ctx, db.w, `UPDATE `+table+` SET `+col+` = ? WHERE id = ? AND `+col+` = ?`,
+			sealed, p.id, p.vars); err != nil {
+			return 0, fmt.Errorf("encrypt variables of %s %d: %w", table, p.id, err)
+		}
+	}
 	return len(todo), nil
+}
+
+// collect reads every row into a T, scanning into the fields dest names,
+// and closes rows.
+func collect[T any](rows *sql.Rows, dest func(*T) []any) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(dest(&v)...); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
