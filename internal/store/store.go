@@ -168,6 +168,13 @@ type Store interface {
 	// every other latest job of the pipeline with one of those names is
 	// marked retried in the same transaction.
 	InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []string) error
+	// RetryJobs inserts clones[i] as the retry of sources[i] (jobs of one
+	// pipeline) in one transaction that holds the pipeline's lock and reads
+	// each source again: a source retryable no longer judges retryable (it
+	// was retried meanwhile) is not cloned. Same-name jobs are marked
+	// retried. It returns the clones inserted, none when no source was
+	// still retryable.
+	RetryJobs(ctx context.Context, pipelineID int64, sources, clones []*ci.Job, retryable func(*ci.Job) bool) ([]*ci.Job, error)
 	// ClaimJob atomically hands the oldest pending build that the runner may
 	// take to that runner: status running, runner ids, token digest and
 	// timeout set. It returns ErrNotFound when there is none. match decides
