@@ -55,6 +55,11 @@ type CreateRequest struct {
 	// SkipCI is the push option ci.skip: the pipeline is recorded as
 	// skipped, as [ci skip] in the commit message does.
 	SkipCI bool
+	// RefChangeID is the recorded push ref change the pipeline answers
+	// (store.RefChange); the store takes it in the pipeline's own
+	// transaction, and Create fails with store.ErrConflict when it is
+	// gone (its pipeline exists already).
+	RefChangeID int64
 }
 
 // ConfigError is a configuration problem: API create answers 400 with
@@ -120,7 +125,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	p := &ci.Pipeline{
 		ProjectID: req.Project.ID, Ref: req.Ref, Tag: req.Tag, SHA: req.SHA, BeforeSHA: req.BeforeSHA,
 		Source: req.Source, Status: ci.StatusCreated, UserID: req.UserID, Variables: req.Variables,
-		CommittedAt: &commit.CommittedDate,
+		CommittedAt: &commit.CommittedDate, RefChangeID: req.RefChangeID,
 	}
 	committed := commit.CommittedDate.UTC()
 	p.CommittedAt = &committed

@@ -79,6 +79,9 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 			s.logErr("recover pipeline", fmt.Errorf("pipeline %d: %w", id, err))
 		}
 	}
+	// Pushes recorded but still owed their pipelines: the coordinator
+	// that accepted them died before creating them.
+	s.logErr("push pipelines", s.CreatePushPipelines(ctx, 0))
 	// Delayed jobs whose time has come.
 	due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})
 	s.logErr("sweep scheduled", err)

@@ -88,7 +88,8 @@ var ErrSecretsKeyMismatch = errors.New("secrets key does not match the database"
 // coordinator that finds some must not create a new key.
 func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM project_variables WHERE value_encrypted`)).Scan(&n)
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT (SELECT COUNT(*) FROM project_variables WHERE value_encrypted) +
+		(SELECT COUNT(*) FROM ref_changes WHERE options_encrypted)`)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count encrypted variables: %w", err)
 	}
