@@ -87,6 +87,26 @@ func rawQuery(t *testing.T, dsn, dir, q string) string {
 	return fmt.Sprint(v)
 }
 
+// startCoordinator runs one coordinator process (see runChild) on cfg's
+// database and data dir until the test ends; its log is shown if the
+// test fails.
+func startCoordinator(t *testing.T, cfg coordConfig) *coordinator {
+	t.Helper()
+	cl := &cluster{t: t, cfg: cfg}
+	c, err := cl.start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			cl.nodes = []*coordinator{c}
+			cl.dumpLogs()
+		}
+	})
+	return c
+}
+
 // TestPushSurvivesKill9: a coordinator process is killed with SIGKILL
 // after it acknowledged a push of ten branches and before it created any
 // pipeline (held by HoldPushPipelines). Restarted on the same data, it
@@ -102,24 +122,7 @@ func testPushSurvivesKill9(t *testing.T, o serverOpts) {
 	const secret = "s3cret-value-of-the-push"
 	cfg := coordConfig{Database: o.db.URL(t), DataDir: t.TempDir(), LongPoll: time.Second,
 		SweepInterval: 200 * time.Millisecond, HoldPushPipelines: true}
-	start := func(cfg coordConfig) *coordinator {
-		t.Helper()
-		cl := &cluster{t: t, cfg: cfg}
-		c, err := cl.start(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.server.t = t
-		t.Cleanup(func() {
-			c.stop()
-			if t.Failed() {
-				cl.nodes = []*coordinator{c}
-				cl.dumpLogs()
-			}
-		})
-		return c
-	}
-	c := start(cfg)
+	c := startCoordinator(t, cfg)
 	pid := c.project("crash", "private")
 	branchPush(c.server, "root/crash", 10, "ci.variable=SECRET="+secret)
 
@@ -138,7 +141,7 @@ func testPushSurvivesKill9(t *testing.T, o serverOpts) {
 	c.kill()
 
 	cfg.HoldPushPipelines = false
-	c = start(cfg)
+	c = startCoordinator(t, cfg)
 	waitFor(t, "the pipelines owed", 60*time.Second, func() bool { return len(c.pipelines(pid)) >= 4 })
 	want := []string{"b00", "b01", "b02", "b03"}
 	if got := pipelineRefs(c.server, pid); !slices.Equal(got, want) {
@@ -157,7 +160,7 @@ func testPushSurvivesKill9(t *testing.T, o serverOpts) {
 	c.kill()
 
 	// Once more: nothing is owed, nothing is created twice.
-	c = start(cfg)
+	c = startCoordinator(t, cfg)
 	c.must(200, "GET", "/api/v4/projects/"+fmt.Sprint(pid), rootToken, nil)
 	time.Sleep(3 * cfg.SweepInterval) // a few sweeps, which would create anything still owed
 	if got := pipelineRefs(c.server, pid); !slices.Equal(got, want) {
@@ -180,17 +183,7 @@ func testPushOf300RefsKilledMidway(t *testing.T, o serverOpts) {
 		t.Skip("starts coordinator processes")
 	}
 	cfg := coordConfig{Database: o.db.URL(t), DataDir: t.TempDir(), LongPoll: time.Second, SweepInterval: 200 * time.Millisecond}
-	start := func() *coordinator {
-		t.Helper()
-		cl := &cluster{t: t, cfg: cfg}
-		c, err := cl.start(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.stop)
-		return c
-	}
-	c := start()
+	c := startCoordinator(t, cfg)
 	pid := c.project("crash", "private")
 	w := c.workTree()
 	w.commit("ci", map[string]string{".gitlab-ci.yml": pushConfig})
@@ -212,7 +205,7 @@ func testPushOf300RefsKilledMidway(t *testing.T, o serverOpts) {
 	c.kill()
 	<-pushed
 
-	c = start()
+	c = startCoordinator(t, cfg)
 	want := []string{"b000", "b001", "b002", "b003"}
 	waitFor(t, "the pipelines owed", 60*time.Second, func() bool { return len(c.pipelines(pid)) >= len(want) })
 	waitFor(t, "the ref changes to be taken", 30*time.Second, func() bool {

@@ -64,7 +64,7 @@ func (db *DB) RefChanges(ctx context.Context, projectID int64, limit int) ([]*st
 		query += ` WHERE project_id = ?`
 		args = append(args, projectID)
 	}
-	rows, err := db.w.QueryContext(ctx, db.q(query+` ORDER BY id`+limitOffset(limit, 0)), args...)
+	rows, err := db.r.QueryContext(ctx, db.q(query+` ORDER BY id`+limitOffset(limit, 0)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("ref changes: %w", err)
 	}
