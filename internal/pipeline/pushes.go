@@ -85,6 +85,31 @@ func (s *Service) CreatePushPipelines(ctx context.Context, projectID int64) erro
 	if s.cfg.HoldPushPipelines {
 		return nil
 	}
+	if projectID != 0 {
+		return s.createProjectPushPipelines(ctx, projectID)
+	}
+	changes, err := s.store.RefChanges(ctx, 0, 0)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	seen := map[int64]bool{}
+	for _, c := range changes {
+		if !seen[c.ProjectID] {
+			seen[c.ProjectID] = true
+			errs = append(errs, s.createProjectPushPipelines(ctx, c.ProjectID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// createProjectPushPipelines works through one project's recorded changes
+// under the project's push lock, reading them inside it, so that callers in
+// this process never compile the same change twice.
+func (s *Service) createProjectPushPipelines(ctx context.Context, projectID int64) error {
+	mu := s.pushLocks.of(projectID)
+	mu.Lock()
+	defer mu.Unlock()
 	failed := map[int64]bool{}
 	var errs []error
 	for {
@@ -109,12 +134,8 @@ func (s *Service) CreatePushPipelines(ctx context.Context, projectID int64) erro
 	}
 }
 
-// createPushPipeline creates the pipeline of one recorded ref change,
-// under the project's push lock.
+// createPushPipeline creates the pipeline of one recorded ref change.
 func (s *Service) createPushPipeline(ctx context.Context, c *store.RefChange) error {
-	mu := s.pushLocks.of(c.ProjectID)
-	mu.Lock()
-	defer mu.Unlock()
 	p, err := s.store.ProjectByID(ctx, c.ProjectID)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.dropRefChange(ctx, c)
