@@ -83,6 +83,9 @@ type Config struct {
 	// Now, when set, is the clock of the engine, the API and the pipeline
 	// scheduler (tests move it to make schedules due).
 	Now func() time.Time
+	// HoldPushPipelines records pushes but creates no pipelines from
+	// them (no flag: crash tests stop a coordinator in between).
+	HoldPushPipelines bool
 }
 
 // openStore opens the configured database, and for PostgreSQL the
@@ -233,7 +236,8 @@ func Run(ctx context.Context, cfg Config) error {
 		hub.Publish(web.Change{ProjectID: e.ProjectID, PipelineID: e.PipelineID, JobID: e.JobID})
 	})
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
-		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
+		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize,
+		HoldPushPipelines: cfg.HoldPushPipelines}, log)
 	if cfg.Now != nil {
 		eng.Now = func() time.Time { return cfg.Now().UTC() }
 	}
@@ -255,8 +259,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	eng.SetCodeAccess(codeAccess(db, pol))
 	eng.SetScheduleAccess(scheduleAccess(pol))
-	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), OnPush: onPush(db, eng, log),
-		CheckPush: checkPush(db), Logger: log})
+	git := gitserve.New(gitserve.Config{Resolve: gitResolver(db, eng, pol), RecordPush: recordPush(db, eng, log),
+		OnPush: onPush(eng, log), CheckPush: checkPush(db), Logger: log})
 	srv := api.New(api.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
 		Extra: rapi.Routes(), Git: git, IsGitPath: gitserve.IsGitPath, Policy: pol, Now: cfg.Now})
 	ui, err := web.New(web.Config{Store: db, Engine: eng, Blobs: blobs, ExternalURL: cfg.ExternalURL, Log: log,
@@ -276,6 +280,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	// Pushes a crash left without their pipelines get them now (the
+	// sweeper picks up any later leftovers).
+	go func() {
+		if err := eng.CreatePushPipelines(bg, 0); err != nil && bg.Err() == nil {
+			log.Warn("push pipelines on start", "err", err)
+		}
+	}()
 	go eng.Sweep(bg, pipeline.SweepConfig{Interval: cfg.SweepInterval, Owner: owner,
 		RunningStale: cfg.StuckRunning, PendingStale: cfg.StuckPending})
 	// Pipeline schedules run on every coordinator at the sweep interval:

@@ -53,6 +53,9 @@ type coordConfig struct {
 	// ClockFile, when set, holds the coordinators' clock (RFC 3339); the
 	// system's clock while it is missing.
 	ClockFile string
+	// HoldPushPipelines stops the coordinator between recording a push
+	// and creating its pipelines (app.Config.HoldPushPipelines).
+	HoldPushPipelines bool
 }
 
 // runChild serves one coordinator until SIGTERM. It prints
@@ -78,7 +81,7 @@ func runChild(js string) int {
 	err := app.Run(ctx, app.Config{Now: now, Listen: "127.0.0.1:0", DataDir: c.DataDir, DatabaseURL: c.Database,
 		RootToken: rootToken, RegistrationToken: registrationToken, LongPoll: c.LongPoll,
 		SweepInterval: c.SweepInterval, StuckRunning: c.StuckRunning, Log: log, Ready: ready,
-		MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})
+		MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20, HoldPushPipelines: c.HoldPushPipelines})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
 		return 1

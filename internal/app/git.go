@@ -83,61 +83,64 @@ func gitDenial(err error) error {
 	return gitserve.Deny(kind, d.Message)
 }
 
-// onPush creates a pipeline for each pushed branch or tag head, and sets the
-// default branch on the first push.
-func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) {
-	return func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) {
+// recordPush runs once git has applied a push and before the client hears
+// git's answer: it sets the default branch on the first push and records
+// the ref changes owed pipelines (pipeline.Service.RecordPush), so an
+// acknowledged push cannot lose its pipelines to a crash.
+func recordPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) error {
+	return func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) error {
 		p, err := db.ProjectByID(ctx, t.ProjectID)
 		if err != nil {
-			log.Error("push: project", "project", t.ProjectID, "err", err)
-			return
+			return fmt.Errorf("push: project %d: %w", t.ProjectID, err)
 		}
 		if p.DefaultBranch == "" {
-			for _, u := range updates {
-				b, ok := strings.CutPrefix(u.Ref, "refs/heads/")
-				if ok && !gitrepo.IsZeroSHA(u.NewSHA) && (p.DefaultBranch == "" || b == "main" || b == "master") {
-					p.DefaultBranch = b
-				}
-			}
-			if p.DefaultBranch != "" {
-				if err := db.UpdateProject(ctx, p); err != nil {
-					log.Error("push: default branch", "err", err)
-				}
-				if err := gitrepo.Open(t.RepoDir).SetDefaultBranch(ctx, p.DefaultBranch); err != nil {
-					log.Warn("push: HEAD", "err", err)
-				}
-				// GitLab protects the default branch at its first push
-				// (Projects::ProtectDefaultBranchService), before the
-				// push's pipelines are created so they run protected.
-				err := db.CreateProtectedRef(ctx, ci.DefaultBranchProtection(p.ID, p.DefaultBranch))
-				if err != nil && !errors.Is(err, store.ErrConflict) {
-					log.Error("push: protect default branch", "err", err)
-				}
-			}
+			setDefaultBranch(ctx, db, p, t.RepoDir, updates, log)
 		}
-		po := pipeline.ParsePushOptions(t.PushOptions)
-		for _, u := range updates {
-			if gitrepo.IsZeroSHA(u.NewSHA) {
-				continue
-			}
-			ref, tag := "", false
-			if b, ok := strings.CutPrefix(u.Ref, "refs/heads/"); ok {
-				ref = b
-			} else if tg, ok := strings.CutPrefix(u.Ref, "refs/tags/"); ok {
-				ref, tag = tg, true
-			} else {
-				continue
-			}
-			pl, err := eng.Create(ctx, pipeline.CreateRequest{Project: p, Ref: ref, Tag: tag, RefKnown: true,
-				SHA: u.NewSHA, BeforeSHA: u.OldSHA, Source: "push", UserID: t.UserID, SaveOnErrors: true,
-				SkipCI: po.Skip, Variables: po.Variables, Inputs: po.Inputs})
-			if err != nil {
-				log.Error("push: pipeline", "project", p.FullPath(), "ref", ref, "err", err)
-				continue
-			}
-			if pl != nil {
-				log.Info("pipeline created", "project", p.FullPath(), "ref", ref, "pipeline", pl.ID, "status", pl.Status)
-			}
+		ups := make([]pipeline.RefUpdate, len(updates))
+		for i, u := range updates {
+			ups[i] = pipeline.RefUpdate{Ref: u.Ref, OldSHA: u.OldSHA, NewSHA: u.NewSHA}
+		}
+		if err := eng.RecordPush(ctx, p.ID, t.UserID, ups, t.PushOptions); err != nil {
+			return fmt.Errorf("push: record %s: %w", p.FullPath(), err)
+		}
+		return nil
+	}
+}
+
+// setDefaultBranch makes the first pushed branch (main or master first)
+// the project's default branch, and protects it.
+func setDefaultBranch(ctx context.Context, db store.Store, p *ci.Project, repoDir string, updates []gitserve.RefUpdate, log *slog.Logger) {
+	for _, u := range updates {
+		b, ok := strings.CutPrefix(u.Ref, "refs/heads/")
+		if ok && !gitrepo.IsZeroSHA(u.NewSHA) && (p.DefaultBranch == "" || b == "main" || b == "master") {
+			p.DefaultBranch = b
+		}
+	}
+	if p.DefaultBranch == "" {
+		return
+	}
+	if err := db.UpdateProject(ctx, p); err != nil {
+		log.Error("push: default branch", "err", err)
+	}
+	if err := gitrepo.Open(repoDir).SetDefaultBranch(ctx, p.DefaultBranch); err != nil {
+		log.Warn("push: HEAD", "err", err)
+	}
+	// GitLab protects the default branch at its first push
+	// (Projects::ProtectDefaultBranchService), before the push's pipelines
+	// are created so they run protected.
+	err := db.CreateProtectedRef(ctx, ci.DefaultBranchProtection(p.ID, p.DefaultBranch))
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		log.Error("push: protect default branch", "err", err)
+	}
+}
+
+// onPush creates the pipelines a push recorded, once git's answer has been
+// sent and the repository's push lock released; what it does not get to
+// (a crash) the sweeper and the next start create.
+func onPush(eng *pipeline.Service, log *slog.Logger) func(ctx context.Context, t gitserve.Target, updates []gitserve.RefUpdate) {
+	return func(ctx context.Context, t gitserve.Target, _ []gitserve.RefUpdate) {
+		if err := eng.CreatePushPipelines(ctx, t.ProjectID); err != nil {
+			log.Error("push: pipelines", "project", t.ProjectID, "err", err)
 		}
 	}
 }

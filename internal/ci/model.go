@@ -154,6 +154,11 @@ type Pipeline struct {
 	// workflow:auto_cancel settings ("" = GitLab's defaults).
 	AutoCancelOnNewCommit  AutoCancelOnNewCommit
 	AutoCancelOnJobFailure AutoCancelOnJobFailure
+	// RefChangeID, set only while creating a push's pipeline, is the
+	// recorded ref change (store.RefChange) the pipeline answers: the
+	// store deletes it in the transaction that inserts the pipeline, so
+	// one change never gets two pipelines. Not stored.
+	RefChangeID int64
 }
 
 // Variable is a key/value pair given to a pipeline or a job.

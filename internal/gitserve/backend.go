@@ -1,6 +1,7 @@
 package gitserve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -114,7 +115,12 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		// The client went away while another push held the lock.
 		return
 	}
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 
 	// Ref reading and OnPush must finish even if the client disconnects
 	// once its pack is in: the refs have moved either way.
@@ -137,16 +143,42 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		opts = &pushOptionReader{r: r.Body}
 		r.Body = opts
 	}
-	h.backend(w, r, t, suffixReceivePack, remoteUser, hookConfig...)
+	// With RecordPush, git's answer (its report of each ref) is held
+	// until the push is recorded: the client must not hear "ok" for a ref
+	// change a crash could still lose.
+	out := w
+	var held *heldResponse
+	if h.cfg.RecordPush != nil {
+		held = &heldResponse{header: http.Header{}}
+		out = held
+	}
+	h.backend(out, r, t, suffixReceivePack, remoteUser, hookConfig...)
 	if opts != nil {
 		t.PushOptions = opts.options
 	}
+	var updates []RefUpdate
 	after, err := snapshot(ctx, repo)
 	if err != nil {
 		h.log.ErrorContext(ctx, "gitserve: read refs after push", "dir", dir, "err", err)
-		return
+	} else {
+		updates = diffRefs(before, after)
 	}
-	updates := diffRefs(before, after)
+	if held != nil {
+		switch {
+		case err != nil:
+			plain(w, http.StatusInternalServerError, msgInternalError)
+			return
+		case len(updates) > 0:
+			if err := h.cfg.RecordPush(ctx, t, updates); err != nil {
+				h.log.ErrorContext(ctx, "gitserve: record push", "dir", dir, "err", err)
+				plain(w, http.StatusInternalServerError, msgInternalError)
+				return
+			}
+		}
+		held.sendTo(w)
+	}
+	unlock()
+	locked = false
 	if len(updates) == 0 || h.cfg.OnPush == nil {
 		return
 	}
@@ -156,6 +188,42 @@ func (h *handler) receivePack(w http.ResponseWriter, r *http.Request, t Target, 
 		h.log.DebugContext(ctx, "gitserve: flush after push", "err", err)
 	}
 	h.cfg.OnPush(ctx, t, updates)
+}
+
+// heldResponse keeps a response (git's answer to a push: a few lines per
+// ref) in memory until sendTo writes it out.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(p)
+}
+
+// sendTo writes the held response to w and flushes it.
+func (h *heldResponse) sendTo(w http.ResponseWriter) {
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	_, _ = w.Write(h.body.Bytes())
+	_ = http.NewResponseController(w).Flush()
 }
 
 // snapshot returns the refs a push may change: all except the internal

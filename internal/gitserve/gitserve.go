@@ -95,12 +95,19 @@ type Config struct {
 	// ErrForbidden or ErrNotFound become 401 (with a Basic challenge), 403
 	// and 404; any other error becomes 500.
 	Resolve func(ctx context.Context, fullPath string, access Access, user, pass string, ok bool) (Target, error)
+	// RecordPush, when set, is called once git has applied a push that
+	// changed at least one ref, with the changed refs sorted by name, and
+	// before the client gets git's answer: the answer is held back until
+	// RecordPush returns, so a push is only acknowledged once what it
+	// recorded is durable. An error answers 500 instead. It runs under the
+	// repository's push lock, so calls for one repository come in push
+	// order; it should be quick.
+	RecordPush func(ctx context.Context, t Target, updates []RefUpdate) error
 	// OnPush, when set, is called after a receive-pack that changed at
 	// least one ref, with the changed refs sorted by name. It runs in the
 	// request goroutine after the response body has been written and
-	// flushed, with a context that is not cancelled when the client goes
-	// away. Pushes to one repository are serialised up to and including
-	// OnPush, so calls for one repository come in push order.
+	// flushed and the repository's push lock released, with a context
+	// that is not cancelled when the client goes away.
 	OnPush func(ctx context.Context, t Target, updates []RefUpdate)
 	// CheckPush, when set, decides a push's ref updates before git applies
 	// any of them (GitLab's pre-receive checks): it gets the updates in

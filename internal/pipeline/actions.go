@@ -123,14 +123,26 @@ func (s *Service) RetryJob(ctx context.Context, j *ci.Job, userID int64, vars []
 	if vars != nil {
 		clone.JobVariables = vars
 	}
-	if err := s.store.InsertJobs(ctx, []*ci.Job{clone}, []string{j.Name}); err != nil {
+	// The check above read the job before the pipeline's lock: the store
+	// asks again under it, so of concurrent retries one clones and the
+	// others find the job retried.
+	done, err := s.store.RetryJobs(ctx, j.PipelineID, []*ci.Job{j}, []*ci.Job{clone}, stillRetryable)
+	if err != nil {
 		return nil, err
+	}
+	if len(done) == 0 {
+		return nil, ci.ErrNotRetryable
 	}
 	if err := s.afterRevive(ctx, j.PipelineID, clone.ID); err != nil {
 		return nil, err
 	}
 	return s.store.JobByID(ctx, clone.ID)
 }
+
+// stillRetryable is the retry rule as the store applies it under the
+// pipeline's lock, to the job as stored then: a job retried meanwhile is
+// not retryable (ci.JobView.Retryable). Artifacts play no part in it.
+func stillRetryable(j *ci.Job) bool { return View(j, nil).Retryable() }
 
 // clone copies a job for a retry: a new job in created, the same
 // definition, the acting user. With enqueue an action (manual or delayed)
@@ -327,12 +339,9 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 	if err != nil {
 		return nil, err
 	}
-	var clones []*ci.Job
-	var names []string
-	procs := make([]ci.ProcJob, 0, len(jobs))
+	var sources, clones []*ci.Job
 	for _, j := range jobs {
-		procs = append(procs, s.procJob(j))
-		if j.Retried || j.Kind != ci.KindBuild || (j.Status != ci.StatusFailed && j.Status != ci.StatusCanceled) {
+		if !failedBuild(j) {
 			continue
 		}
 		v, err := s.view(ctx, j)
@@ -345,8 +354,8 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 		// A pipeline retry recreates an action job as an action: it
 		// waits to be played again (RetryPipelineService clones without
 		// enqueue_if_actionable).
+		sources = append(sources, j)
 		clones = append(clones, s.clone(j, userID, false))
-		names = append(names, j.Name)
 	}
 	// Every latest skipped job goes back to created.
 	for _, j := range jobs {
@@ -358,7 +367,12 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 		}
 	}
 	if len(clones) > 0 {
-		if err := s.store.InsertJobs(ctx, clones, names); err != nil {
+		// Under the pipeline's lock, so that concurrent pipeline retries
+		// clone each job once (Ci::RetryPipelineService skips a job that
+		// is no longer retryable).
+		if clones, err = s.store.RetryJobs(ctx, pipelineID, sources, clones, func(j *ci.Job) bool {
+			return failedBuild(j) && stillRetryable(j)
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -370,6 +384,12 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) (
 		return nil, err
 	}
 	return s.store.PipelineByID(ctx, pipelineID)
+}
+
+// failedBuild reports whether a pipeline retry retries j: a latest build
+// that failed or was canceled (Ci::Pipeline#retryable_builds).
+func failedBuild(j *ci.Job) bool {
+	return !j.Retried && j.Kind == ci.KindBuild && (j.Status == ci.StatusFailed || j.Status == ci.StatusCanceled)
 }
 
 // DeletePipeline removes a pipeline, its jobs, logs and artifacts.

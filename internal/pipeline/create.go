@@ -61,6 +61,11 @@ type CreateRequest struct {
 	// (CI_PIPELINE_SCHEDULE_DESCRIPTION).
 	ScheduleID          int64
 	ScheduleDescription string
+	// RefChangeID is the recorded push ref change the pipeline answers
+	// (store.RefChange); the store takes it in the pipeline's own
+	// transaction, and Create fails with store.ErrConflict when it is
+	// gone (its pipeline exists already).
+	RefChangeID int64
 }
 
 // ConfigError is a configuration problem: API create answers 400 with
@@ -135,7 +140,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	p := &ci.Pipeline{
 		ProjectID: req.Project.ID, Ref: req.Ref, Tag: req.Tag, SHA: req.SHA, BeforeSHA: req.BeforeSHA,
 		Source: req.Source, Status: ci.StatusCreated, UserID: req.UserID, Variables: req.Variables,
-		CommittedAt: &commit.CommittedDate, PipelineScheduleID: req.ScheduleID,
+		CommittedAt: &commit.CommittedDate, PipelineScheduleID: req.ScheduleID, RefChangeID: req.RefChangeID,
 	}
 	committed := commit.CommittedDate.UTC()
 	p.CommittedAt = &committed

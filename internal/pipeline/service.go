@@ -38,6 +38,10 @@ type Config struct {
 	RemoteIncludeTimeout time.Duration
 	// HTTPClient fetches include:remote files; nil is http.DefaultClient.
 	HTTPClient *http.Client
+	// HoldPushPipelines keeps recorded pushes from becoming pipelines
+	// (CreatePushPipelines does nothing): crash tests use it to stop a
+	// coordinator between a push's acknowledgement and its pipelines.
+	HoldPushPipelines bool
 }
 
 // Service is the CI engine.
@@ -58,6 +62,8 @@ type Service struct {
 	codeAccess CodeAccess
 	// scheduleAccess checks a pipeline schedule's users.
 	scheduleAccess ScheduleAccess
+	// pushLocks serialise one project's push pipelines in this process.
+	pushLocks pushLocks
 	// lastTempSweep is when the sweeper last removed stale upload
 	// temporaries (UnixNano; 0 before the first sweep).
 	lastTempSweep atomic.Int64

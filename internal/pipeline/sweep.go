@@ -82,6 +82,11 @@ func (s *Service) SweepOnce(ctx context.Context, cfg SweepConfig) {
 			}
 		}
 	})
+	// Pushes recorded but still owed their pipelines: the coordinator
+	// that accepted them died before creating them.
+	s.sweepTask("push_pipelines", func(logErr func(string, error)) {
+		logErr("push pipelines", s.CreatePushPipelines(ctx, 0))
+	})
 	// Delayed jobs whose time has come.
 	s.sweepTask("enqueue_scheduled", func(logErr func(string, error)) {
 		due, err := s.store.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusScheduled}, ScheduledBefore: &now})

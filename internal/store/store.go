@@ -194,6 +194,24 @@ type Store interface {
 	// every other latest job of the pipeline with one of those names is
 	// marked retried in the same transaction.
 	InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []string) error
+	// AddRefChanges records the ref updates of a push, owed their
+	// pipelines, in one transaction (ids set). CreatePipeline of a
+	// pipeline whose RefChangeID is set deletes that row in its own
+	// transaction, failing with ErrConflict when it is gone already.
+	AddRefChanges(ctx context.Context, changes []*RefChange) error
+	// RefChanges lists recorded ref changes by id, of one project or
+	// (projectID 0) of all; limit 0 means all.
+	RefChanges(ctx context.Context, projectID int64, limit int) ([]*RefChange, error)
+	// DeleteRefChange removes a ref change that gets no pipeline;
+	// ErrConflict when it is gone already.
+	DeleteRefChange(ctx context.Context, id int64) error
+	// RetryJobs inserts clones[i] as the retry of sources[i] (jobs of one
+	// pipeline) in one transaction that holds the pipeline's lock and reads
+	// each source again: a source retryable no longer judges retryable (it
+	// was retried meanwhile) is not cloned. Same-name jobs are marked
+	// retried. It returns the clones inserted, none when no source was
+	// still retryable.
+	RetryJobs(ctx context.Context, pipelineID int64, sources, clones []*ci.Job, retryable func(*ci.Job) bool) ([]*ci.Job, error)
 	// ClaimJob atomically hands the oldest pending build that the runner may
 	// take to that runner: status running, runner ids, token digest and
 	// timeout set. It returns ErrNotFound when there is none. match decides
@@ -270,6 +288,21 @@ type WebSession struct {
 type JobUpdate struct {
 	Job    *ci.Job
 	Expect ci.Status
+}
+
+// RefChange is one ref update of an acknowledged push that is still owed
+// its pipeline: what GitLab's PostReceive job carries, kept in the
+// database so that a crash neither loses nor doubles it.
+type RefChange struct {
+	ID        int64
+	ProjectID int64
+	// UserID is the pusher (0 when anonymous).
+	UserID int64
+	// Ref is the full ref name (refs/heads/…, refs/tags/…).
+	Ref, OldSHA, NewSHA string
+	// PushOptions are the push's `git push -o` options, stored sealed.
+	PushOptions []string
+	CreatedAt   time.Time
 }
 
 // Commit is a commit's data as the API shows it, cached from git.

@@ -392,6 +392,59 @@ func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []str
 	return nil
 }
 
+// RetryJobs clones jobs of one pipeline for a retry under the pipeline's
+// lock, as GitLab's Ci::Pipelines::AddJobService holds
+// "ci:pipelines:<id>:add-job" around adding a clone: on PostgreSQL a
+// transaction-scoped advisory lock on the pipeline, on SQLite the one
+// writer (the transaction begins immediate). Inside it every source is
+// read again and cloned only when retryable still says so, so concurrent
+// retries of one job make one clone.
+func (db *DB) RetryJobs(ctx context.Context, pipelineID int64, sources, clones []*ci.Job, retryable func(*ci.Job) bool) ([]*ci.Job, error) {
+	if len(sources) != len(clones) {
+		return nil, fmt.Errorf("retry jobs: %d sources, %d clones", len(sources), len(clones))
+	}
+	var done []*ci.Job
+	err := db.unit(ctx, func(u *unit) error {
+		done = done[:0]
+		if db.d.LockKey != "" {
+			if _, err := db.exec(ctx, u.q, db.d.LockKey, fmt.Sprintf("pipeline:%d:add-job", pipelineID)); err != nil {
+				return fmt.Errorf("lock pipeline: %w", err)
+			}
+		}
+		var names []string
+		for i, src := range sources {
+			cur, err := db.scanJob(u.q.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE id = ? AND pipeline_id = ?`),
+				src.ID, pipelineID))
+			if err != nil {
+				return fmt.Errorf("job %d: %w", src.ID, db.wrap(err))
+			}
+			if !retryable(cur) {
+				continue
+			}
+			names = append(names, cur.Name)
+			done = append(done, clones[i])
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		list, args := in(names)
+		args = append([]any{true, time.Now().UTC().UnixMicro(), pipelineID}, args...)
+		if _, err := db.exec(ctx, u.q, `UPDATE jobs SET retried = ?, updated_at = ? WHERE pipeline_id = ? AND name IN `+list, args...); err != nil {
+			return fmt.Errorf("mark retried: %w", err)
+		}
+		for _, j := range done {
+			if err := u.insert(ctx, j); err != nil {
+				return err
+			}
+		}
+		return db.markDirty(ctx, u.q, pipelineID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retry jobs: %w", err)
+	}
+	return done, nil
+}
+
 // A claim reads pending candidates in batches, growing from
 // claimBatchFirst to claimBatchMax: the first candidate usually matches,
 // and on SQLite every row read is time the single writer is held.

@@ -74,6 +74,11 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 				return err
 			}
 		}
+		if p.RefChangeID != 0 {
+			if err := db.takeRefChange(ctx, q, p.RefChangeID); err != nil {
+				return err
+			}
+		}
 		if p.ParentJobID != 0 {
 			if _, err := db.exec(ctx, q, `UPDATE jobs SET downstream_pipeline_id = ? WHERE id = ?`, p.ID, p.ParentJobID); err != nil {
 				return fmt.Errorf("link bridge: %w", err)

@@ -154,7 +154,8 @@ func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 		(SELECT COUNT(*) FROM project_variables WHERE value_encrypted) +
 		(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value_encrypted) +
 		(SELECT COUNT(*) FROM pipelines WHERE variables LIKE 'sealed:%') +
-		(SELECT COUNT(*) FROM jobs WHERE job_variables LIKE 'sealed:%')`)).Scan(&n)
+		(SELECT COUNT(*) FROM jobs WHERE job_variables LIKE 'sealed:%') +
+		(SELECT COUNT(*) FROM ref_changes WHERE options_encrypted)`)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count encrypted variables: %w", err)
 	}

@@ -19,6 +19,7 @@ var jobTests = []test{
 	{"Jobs/ListFilters", testJobListFilters},
 	{"Jobs/UpdateCompareAndSet", testJobUpdate},
 	{"Jobs/InsertRetried", testJobInsertRetried},
+	{"Jobs/RetryConcurrent", testJobRetryConcurrent},
 	{"Jobs/Sweep", testJobSweep},
 	{"Jobs/NarrowUpdates", testJobNarrowUpdates},
 	{"Jobs/ResourceGroup", testJobResourceGroup},
@@ -418,5 +419,39 @@ func testJobResourceGroup(t *testing.T, s store.Store) {
 	wg.Wait()
 	if won.Load() != 1 {
 		t.Errorf("%d jobs took the free group at once, want 1", won.Load())
+	}
+}
+
+// testJobRetryConcurrent retries one failed job from many goroutines at
+// once: RetryJobs judges the job again under the pipeline's lock, so one
+// clone is inserted and every other call finds the job retried.
+func testJobRetryConcurrent(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	src := newJob("build", ci.StatusFailed)
+	p := mustPipeline(t, s, pr.ID, "main", src)
+	retryable := func(j *ci.Job) bool { return !j.Retried && j.Status == ci.StatusFailed }
+	const n = 10
+	var inserted atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			clone := newJob("build", ci.StatusCreated)
+			clone.PipelineID, clone.ProjectID = p.ID, pr.ID
+			done, err := s.RetryJobs(ctx, p.ID, []*ci.Job{src}, []*ci.Job{clone}, retryable)
+			if err != nil {
+				t.Errorf("retry: %v", err)
+			}
+			inserted.Add(int64(len(done)))
+		})
+	}
+	wg.Wait()
+	if got := inserted.Load(); got != 1 {
+		t.Errorf("clones inserted = %d, want 1", got)
+	}
+	jobs, err := s.PipelineJobs(ctx, p.ID)
+	must(t, err, "pipeline jobs")
+	if len(jobs) != 2 || !jobs[0].Retried || jobs[1].Retried {
+		t.Errorf("jobs after %d concurrent retries: %d rows (first retried %v)", n, len(jobs), len(jobs) > 0 && jobs[0].Retried)
 	}
 }

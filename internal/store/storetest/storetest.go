@@ -35,7 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	var all []test
 	for _, group := range [][]test{
 		userTests, projectTests, commitTests, pipelineTests, jobTests, claimTests,
-		traceTests, artifactTests, runnerTests, lockTests, protectedTests, scheduleTests,
+		traceTests, artifactTests, runnerTests, lockTests, protectedTests, scheduleTests, refChangeTests,
 	} {
 		all = append(all, group...)
 	}
