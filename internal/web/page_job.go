@@ -26,7 +26,10 @@ type jobView struct {
 	CanCancel bool
 	CanPlay   bool
 	CanTrace  bool
-	Pending   *ci.PendingReason
+	// Archive is the job's downloadable artifacts archive, when the viewer
+	// may read it.
+	Archive *ci.Artifact
+	Pending *ci.PendingReason
 	// Jobs are the pipeline's other jobs, for the sidebar.
 	Jobs []*ci.Job
 }
@@ -75,6 +78,13 @@ func (s *Server) jobPage(pg *page) error {
 	v.CanRetry = may[access.UpdateBuild] && jv.Retryable()
 	v.CanCancel = may[access.CancelBuild] && jv.Cancelable()
 	v.CanPlay = may[access.PlayBuild] && jv.Playable()
+	if ok, err := s.canJob(pg, p, j, access.ReadArtifacts); err != nil {
+		return err
+	} else if ok {
+		if v.Archive, err = s.downloadableArchive(pg, j); err != nil {
+			return err
+		}
+	}
 	if j.Status == ci.StatusPending {
 		if v.Pending, err = s.pendingReason(pg.ctx(), j); err != nil {
 			return err

@@ -1,0 +1,120 @@
+package app_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// evalAsync evaluates a JavaScript expression that yields a promise of a
+// string.
+func (b *browserPage) evalAsync(js string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("eval %s: %v", js, err)
+	}
+	return v
+}
+
+// zipOf builds a zip archive of name → content.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, content := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(content))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestWebArtifactsBrowseAndDownload(t *testing.T) {
+	forEachDB(t, func(t *testing.T, o serverOpts) {
+		s := startServer(t, o)
+		s.setRootPassword()
+		projID := s.project("arts", "public")
+		s.push("root/arts", map[string]string{".gitlab-ci.yml": `build:
+  stage: build
+  script: [make]
+  artifacts:
+    paths: [out/]
+private:
+  script: [make]
+  artifacts:
+    access: developer
+    paths: [out/]
+`})
+		r := s.registerRunner()
+		id, tok := r.take("build")
+		r.uploadFile(id, tok, "archive", "zip", "artifacts.zip", zipOf(t, map[string]string{
+			"out/report.txt": "the report", "out/deep/inner.json": `{"ok":true}`, "top.txt": "top",
+		}))
+		r.finish(id, tok, "success", "")
+		pid, ptok := r.take("private")
+		r.uploadFile(pid, ptok, "archive", "zip", "artifacts.zip", zipOf(t, map[string]string{"secret.txt": "s"}))
+		r.finish(pid, ptok, "success", "")
+
+		b := newBrowser(t, s)
+		b.signIn()
+		b.open(fmt.Sprintf("/root/arts/-/jobs/%d", id))
+		b.wait("artifacts on the job page", `document.getElementById("artifacts-browse") !== null`)
+		b.do(chromedp.Click(chromedp.CSS("#artifacts-browse")))
+		b.wait("root listing", `document.querySelectorAll("#artifacts-list .artifact-dir").length === 1 && document.querySelectorAll("#artifacts-list .artifact-file").length === 1`)
+		if got := b.eval(`document.querySelector("#artifacts-list .artifact-dir").textContent`); !strings.Contains(got, "out/") {
+			t.Fatalf("directory entry %q", got)
+		}
+		b.do(chromedp.Click(chromedp.CSS("#artifacts-list .artifact-dir")))
+		b.wait("out/ listing", `location.pathname.endsWith("/artifacts/browse/out") && document.querySelector("#artifacts-list .artifact-dir").textContent.includes("deep") && document.querySelector("#artifacts-list .artifact-file").textContent === "report.txt"`)
+		// One file and the whole archive download from the page's links.
+		got := b.evalAsync(`(async () => { const r = await fetch(document.querySelector("#artifacts-list .artifact-file").href); return r.status + " " + r.headers.get("Content-Disposition").split(";")[0] + " " + await r.text() })()`)
+		if got != "200 attachment the report" {
+			t.Fatalf("file download: %q", got)
+		}
+		got = b.evalAsync(`(async () => { const r = await fetch(document.getElementById("artifacts-download").href); const b = new Uint8Array(await r.arrayBuffer()); return r.status + " " + String.fromCharCode(b[0], b[1]) })()`)
+		if got != "200 PK" {
+			t.Fatalf("archive download: %q", got)
+		}
+		b.open(fmt.Sprintf("/root/arts/-/jobs/%d/artifacts/browse/nope", id))
+		b.wait("unknown directory is 404", `document.querySelector(".error-page h1") && document.querySelector(".error-page h1").textContent === "404"`)
+
+		// Signed out, the policy's artifact rules decide as in the API:
+		// access: all reads on a public project, access: developer does not.
+		get := func(path string) (int, string) {
+			t.Helper()
+			res, err := http.Get(s.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(body)
+		}
+		if st, body := get(fmt.Sprintf("/root/arts/-/jobs/%d/artifacts/raw/top.txt", id)); st != 200 || body != "top" {
+			t.Fatalf("public file signed out: %d %q", st, body)
+		}
+		for _, path := range []string{"browse", "download", "file/secret.txt"} {
+			web, _ := get(fmt.Sprintf("/root/arts/-/jobs/%d/artifacts/%s", pid, path))
+			api := s.call("GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d/artifacts", projID, pid), cred{}, "").Status
+			// The API answers an anonymous refusal 401, the UI's page 403.
+			if web != http.StatusForbidden || api != http.StatusUnauthorized {
+				t.Fatalf("access: developer signed out, %s: web %d, API %d, want 403 and 401", path, web, api)
+			}
+		}
+		if st, body := get(fmt.Sprintf("/root/arts/-/jobs/%d", pid)); st != 200 || strings.Contains(body, "artifacts-browse") {
+			t.Fatalf("job page offers artifacts the viewer may not read: %d", st)
+		}
+	})
+}
