@@ -118,3 +118,75 @@ private:
 		}
 	})
 }
+
+func TestWebRunnersPages(t *testing.T) {
+	forEachDB(t, func(t *testing.T, o serverOpts) {
+		s := startServer(t, o)
+		s.setRootPassword()
+		s.project("fleet", "private")
+		s.push("root/fleet", map[string]string{".gitlab-ci.yml": `build:
+  stage: build
+  script: [make]
+later:
+  stage: test
+  script: [make]
+gpu:
+  stage: deploy
+  needs: []
+  tags: [gpu]
+  script: [train]
+`})
+		busy := s.registerRunner("linux")
+		gpu := s.registerRunner("gpu")
+		paused := s.registerRunner("gpu", "linux")
+		var runners []struct{ ID int64 }
+		s.must(200, "GET", "/api/v4/runners/all", rootToken, nil).json(t, &runners)
+		var pausedID int64
+		for _, r := range runners {
+			pausedID = max(pausedID, r.ID)
+		}
+		s.must(200, "PUT", fmt.Sprintf("/api/v4/runners/%d", pausedID), rootToken, map[string]any{"paused": true})
+		id, tok := busy.take("build")
+		_ = gpu
+		_ = paused
+
+		b := newBrowser(t, s)
+		b.signIn()
+		b.open("/admin/runners")
+		b.wait("three runners", `document.querySelectorAll("#runners tbody tr").length === 3`)
+		row := func(id int64, js string) string {
+			return fmt.Sprintf(`(r => r !== null && (%s))(document.getElementById("runner-%d"))`, js, id)
+		}
+		// The busy runner is online, runs build (linked), and no pending job
+		// is its alone; the gpu job is the gpu runner's alone: the paused
+		// runner has the tag too but cannot take it now.
+		b.wait("busy runner", row(pausedID-2, fmt.Sprintf(`r.dataset.runnerStatus === "online" && r.querySelector(".runner-running a").getAttribute("href") === "/root/fleet/-/jobs/%d" && r.querySelector(".runner-only").textContent.includes("none")`, id)))
+		b.wait("gpu runner", row(pausedID-1, `r.dataset.runnerStatus === "online" && r.querySelector(".runner-only a").textContent.startsWith("gpu #") && r.querySelector(".runner-tags").textContent.includes("gpu")`))
+		b.wait("paused runner", row(pausedID, `r.dataset.runnerStatus === "paused" && r.querySelector(".runner-only").textContent.includes("none") && r.querySelector(".runner-only div.muted").textContent.startsWith("1 pending")`))
+		if got := b.eval(fmt.Sprintf(`document.querySelector("#runner-%d td:nth-child(3)").textContent`, pausedID-2)); got != "17.0.0" {
+			t.Fatalf("version %q", got)
+		}
+
+		// Live: the page follows changes; the busy runner's next job shows
+		// up without a manual reload.
+		b.wait("listening", `document.querySelector("[data-reload-on]").dataset.listening === "2"`)
+		busy.finish(id, tok, "success", "")
+		later, _ := busy.take("later")
+		b.wait("new running job", row(pausedID-2, fmt.Sprintf(`r.querySelector(".runner-running a") !== null && r.querySelector(".runner-running a").getAttribute("href") === "/root/fleet/-/jobs/%d"`, later)))
+
+		// The project's page lists the runners that serve it.
+		b.open("/root/fleet/-/runners")
+		b.wait("project runners", `document.querySelectorAll("#runners tbody tr").length === 3 && document.querySelector(".project-tabs a.active").textContent === "Runners"`)
+
+		// Others: /admin/runners is a 404, the project's page too for a
+		// non-member.
+		res, err := http.Get(s.URL + "/admin/runners")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Fatalf("signed-out /admin/runners: %d, want 404", res.StatusCode)
+		}
+	})
+}

@@ -138,6 +138,9 @@ func (s *Server) projectEvents(pg *page) error {
 		return err
 	}
 	q := pg.r.URL.Query()
+	if q.Get("changes") != "" {
+		return s.changeStream(pg, func(c Change) bool { return c.ProjectID == p.ID })
+	}
 	plID, _ := strconv.ParseInt(q.Get("pipeline"), 10, 64)
 	signal, stop := s.hub.Subscribe(func(c Change) bool {
 		return c.ProjectID == p.ID
@@ -185,4 +188,33 @@ func (s *Server) projectEvents(pg *page) error {
 			return nil
 		}
 	}
+}
+
+// changeStream sends a bare "change" event after each matching hub signal
+// (coalesced): pages that re-render whole, such as the runners pages,
+// reload on it.
+func (s *Server) changeStream(pg *page, match func(Change) bool) error {
+	signal, stop := s.hub.Subscribe(match)
+	defer stop()
+	f, ok := sse(pg)
+	if !ok {
+		return ci.BadRequest("streaming unsupported")
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for awaitChange(pg, f, signal, tick) {
+		if err := sendEvent(pg, f, "change", struct{}{}); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// adminEvents is GET /admin/runners/events: a change anywhere, for the
+// admin runners page.
+func (s *Server) adminEvents(pg *page) error {
+	if pg.user == nil || !pg.user.Admin {
+		return ci.ErrNotFoundGeneric
+	}
+	return s.changeStream(pg, func(Change) bool { return true })
 }

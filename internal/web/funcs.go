@@ -44,10 +44,11 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"bytes":       fmtBytes,
-	"queryEscape": url.QueryEscape,
-	"failureText": failureText,
-	"join":        strings.Join,
+	"bytes":        fmtBytes,
+	"runnerStatus": func(st string) string { return strings.ReplaceAll(st, "_", " ") },
+	"queryEscape":  url.QueryEscape,
+	"failureText":  failureText,
+	"join":         strings.Join,
 	"deref": func(f *float64) float64 {
 		if f == nil {
 			return 0
