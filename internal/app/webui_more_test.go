@@ -2,14 +2,20 @@ package app_test
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gantryci/gantry/internal/testkit"
 )
 
 // evalAsync evaluates a JavaScript expression that yields a promise of a
@@ -188,5 +194,87 @@ gpu:
 		if res.StatusCode != http.StatusNotFound {
 			t.Fatalf("signed-out /admin/runners: %d, want 404", res.StatusCode)
 		}
+	})
+}
+
+// sseClient reads a Server-Sent Events stream, delivering each event's data.
+func sseClient(t *testing.T, url string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("%s: %d", url, res.StatusCode)
+	}
+	out := make(chan string, 100)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				out <- d
+			}
+		}
+	}()
+	return out
+}
+
+// awaitData waits for an SSE event whose data contains want.
+func awaitData(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case d := <-ch:
+			if strings.Contains(d, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no event with %q", want)
+		}
+	}
+}
+
+// TestWebLiveAcrossCoordinators: a page served by coordinator A follows a
+// job whose runner talks to coordinator B (one PostgreSQL database): the
+// log lines and the status changes arrive through LISTEN/NOTIFY.
+func TestWebLiveAcrossCoordinators(t *testing.T) {
+	testkit.ForEachDB(t, func(t *testing.T, db testkit.DB) {
+		if db != testkit.Postgres {
+			t.Skip("several coordinators share a PostgreSQL database only")
+		}
+		a := startServer(t, serverOpts{db: db})
+		b := startServer(t, serverOpts{dbURL: a.DB, dataDir: a.Data})
+		pid := a.project("shared", "public")
+		a.push("root/shared", map[string]string{".gitlab-ci.yml": "build:\n  script: [make]\n"})
+		r := b.registerRunner()
+		id, tok := r.take("build")
+
+		logs := sseClient(t, fmt.Sprintf("%s/root/shared/-/jobs/%d/log/stream?line=1", a.URL, id))
+		var pl struct {
+			Pipeline struct{ ID int64 }
+		}
+		a.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%d", pid, id), rootToken, nil).json(t, &pl)
+		statuses := sseClient(t, fmt.Sprintf("%s/root/shared/-/events?pipeline=%d", a.URL, pl.Pipeline.ID))
+		awaitData(t, statuses, `"status":"running"`)
+
+		if res := r.patch(id, tok, 0, "written through B\n"); res.Status != http.StatusAccepted {
+			t.Fatalf("patch: %d", res.Status)
+		}
+		awaitData(t, logs, "written through B")
+		if res := r.patch(id, tok, 18, "and again\n"); res.Status != http.StatusAccepted {
+			t.Fatalf("patch: %d", res.Status)
+		}
+		awaitData(t, logs, "and again")
+		if res := r.finish(id, tok, "success", ""); res.Status != http.StatusOK {
+			t.Fatalf("finish: %d", res.Status)
+		}
+		awaitData(t, statuses, `"kind":"job","id":`+strconv.FormatInt(id, 10)+`,"status":"success"`)
+		awaitData(t, logs, `"status":"success"`)
 	})
 }
