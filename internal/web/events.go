@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"github.com/gantryci/gantry/internal/access"
@@ -90,26 +91,26 @@ func (s *Server) jobLogStream(pg *page) error {
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	ctx := pg.ctx()
+	secrets, err := s.secrets(ctx, j)
+	if err != nil {
+		return nil
+	}
+	tail := &logTail{done: &logIndex{secrets: secrets}, next: next}
 	for {
 		if j, err = s.st.JobByID(ctx, j.ID); err != nil {
 			return nil
 		}
-		data, err := s.readLog(ctx, j)
+		data, err := s.readRawLog(ctx, j, int64(tail.off))
 		if err != nil {
 			return nil
 		}
-		ix := indexLog(data)
-		ev := logEvent{Total: ix.lines(), Status: j.Status}
-		if next <= ix.lines() {
-			ev.Lines = ix.render(data, next, ix.lines())
-		}
+		ev := logEvent{Status: j.Status}
+		ev.Lines, ev.Total = tail.advance(data)
 		if len(ev.Lines) > 0 || j.Status.Complete() {
 			if err := sendEvent(pg, f, "log", ev); err != nil {
 				return nil
 			}
 		}
-		// A partial line is sent again once it grows or ends.
-		next = ix.complete + 1
 		if j.Status.Complete() {
 			_ = sendEvent(pg, f, "end", map[string]any{"status": j.Status})
 			return nil
@@ -118,6 +119,40 @@ func (s *Server) jobLogStream(pg *page) error {
 			return nil
 		}
 	}
+}
+
+// logTail follows a growing log by byte offset, so that each wake-up of a
+// stream reads and renders only what is new. done indexes the complete
+// lines read so far (their offsets forgotten once sent); off is where they
+// end; next is the first line not yet sent, or the partial last line,
+// which is sent again once it grows or ends.
+type logTail struct {
+	done *logIndex
+	off  int
+	next int
+}
+
+// advance takes the log from t.off on and returns the lines from t.next
+// on, and the number of lines.
+func (t *logTail) advance(data []byte) ([]logLine, int) {
+	// Complete lines join done; a partial last line is indexed on a copy,
+	// to be read again next time.
+	cut := bytes.LastIndexByte(data, '\n') + 1
+	t.done.scan(data[:cut], t.off)
+	ix := t.done
+	if cut < len(data) {
+		ix = t.done.clone()
+		ix.scan(data[cut:], t.off+cut)
+		ix.base = t.off
+	}
+	var lines []logLine
+	if t.next <= ix.lines() {
+		lines = ix.render(data, t.next, ix.lines())
+	}
+	t.next = max(t.next, t.done.complete+1)
+	t.off += cut
+	t.done.forget()
+	return lines, ix.lines()
 }
 
 // statusEvent is a job's or pipeline's new status.

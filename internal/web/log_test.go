@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,42 @@ func mustTime(s string) time.Time {
 		panic(err)
 	}
 	return t
+}
+
+// A stream reading the log piece by piece (logTail, by offset) sends the
+// lines the whole-log renderer draws, the partial last line again as it
+// grows, and masks secrets.
+func TestLogTailMatchesWholeLog(t *testing.T) {
+	t.Parallel()
+	log := "one\nsection_start:100:outer[collapsed=true]\r\x1b[0KOuter\nin outer hunter2-secret\n" +
+		"section_end:165:outer\r\x1b[0K\n\x1b[31mred\x1b[0m\nlast partial"
+	secrets := [][]byte{[]byte("hunter2-secret")}
+	whole := indexLog([]byte(log))
+	whole.secrets = secrets
+	want := whole.render([]byte(log), 1, whole.lines())
+	for _, cuts := range [][]int{{len(log)}, {3, 4, 10, 60, 61, 90, len(log) - 3, len(log)}, {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, len(log)}} {
+		tail := &logTail{done: &logIndex{secrets: secrets}, next: 1}
+		got := map[int]logLine{}
+		for _, c := range cuts {
+			lines, total := tail.advance([]byte(log[tail.off:c]))
+			for _, l := range lines {
+				got[l.N] = l
+			}
+			if total < len(got) {
+				t.Fatalf("cuts %v at %d: total %d < %d lines sent", cuts, c, total, len(got))
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("cuts %v: %d lines, want %d", cuts, len(got), len(want))
+		}
+		for _, w := range want {
+			g := got[w.N]
+			if g.HTML != w.HTML || g.Partial != w.Partial || fmt.Sprint(g.Sec) != fmt.Sprint(w.Sec) || (g.Head == nil) != (w.Head == nil) {
+				t.Errorf("cuts %v line %d: %+v, want %+v", cuts, w.N, g, w)
+			}
+		}
+	}
+	if strings.Contains(fmt.Sprint(want), "hunter2") {
+		t.Fatal("secret not masked")
+	}
 }

@@ -671,16 +671,28 @@ var errTraceLimit = errors.New("trace limit")
 
 // ReadTrace returns a job's whole live log.
 func (db *DB) ReadTrace(ctx context.Context, jobID int64) ([]byte, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT data FROM trace_chunks WHERE job_id = ? ORDER BY pos`), jobID)
+	return db.ReadTraceFrom(ctx, jobID, 0)
+}
+
+// ReadTraceFrom reads the chunks from the one holding offset on (found on
+// the (job_id, pos) key, no data read) and cuts what precedes offset.
+func (db *DB) ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT pos, data FROM trace_chunks WHERE job_id = ?
+		AND pos >= COALESCE((SELECT MAX(pos) FROM trace_chunks WHERE job_id = ? AND pos <= ?), 0) ORDER BY pos`),
+		jobID, jobID, offset)
 	if err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
 	}
 	defer rows.Close()
 	var b strings.Builder
 	for rows.Next() {
+		var pos int64
 		var chunk []byte
-		if err := rows.Scan(&chunk); err != nil {
+		if err := rows.Scan(&pos, &chunk); err != nil {
 			return nil, err
+		}
+		if skip := offset - pos; skip > 0 {
+			chunk = chunk[min(skip, int64(len(chunk))):]
 		}
 		b.Write(chunk)
 	}
