@@ -138,7 +138,15 @@ func (t *logTail) advance(data []byte) ([]logLine, int) {
 	// Complete lines join done; a partial last line is indexed on a copy,
 	// to be read again next time.
 	cut := bytes.LastIndexByte(data, '\n') + 1
-	t.done.scan(data[:cut], t.off)
+	if t.off == 0 && t.next > 1 && t.done.lines() == 0 {
+		// The first read of a page that has the lines before next: index
+		// the whole log's sections, but line offsets only from next on.
+		w := indexWindow(data[:cut], t.next)
+		w.secrets = t.done.secrets
+		t.done = w
+	} else {
+		t.done.scan(data[:cut], t.off)
+	}
 	ix := t.done
 	if cut < len(data) {
 		ix = t.done.clone()
