@@ -511,7 +511,7 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 	}
 	if cfg.Parts["web"] {
 		logf("live log: %d running jobs watched through %s, one line each every %v, for %v", cfg.Viewers, g[0].URL, cfg.ViewerTick, cfg.ViewerDur)
-		lr, err := liveLatency(ctx, a, rs, g, pid, "root/"+name, cfg.Viewers, cfg.ViewerTick, cfg.ViewerDur)
+		lr, err := liveLatency(ctx, a, rs, g, pid, cfg.Viewers, cfg.ViewerTick, cfg.ViewerDur)
 		if err != nil {
 			return err
 		}
@@ -519,7 +519,7 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 		logf("  PATCH acknowledged → event: p50 %.1f ms p99 %.1f ms max %.1f ms; %d lines, %d missed", lr.Latency.P50ms,
 			lr.Latency.P99ms, lr.Latency.Maxms, lr.Latency.N, lr.Missed)
 		logf("large log: %d bytes into a running job, then its page and tail", cfg.TailLogSize)
-		tr, err := tailLatency(ctx, a, rs, g, pid, "root/"+name, cfg.TailLogSize)
+		tr, err := tailLatency(ctx, a, rs, g, pid, cfg.TailLogSize)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -139,7 +140,7 @@ func runWebReads(ctx context.Context, cfg *config, g cluster, si *seedInfo) ([]w
 // (on the first coordinator), PATCHes a marked line into each every
 // interval (round robin over the coordinators), and times each line from
 // the PATCH's 202 to its arrival on the stream.
-func liveLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, projectID int64, projectPath string, viewers int, interval, dur time.Duration) (liveResult, error) {
+func liveLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, projectID int64, viewers int, interval, dur time.Duration) (liveResult, error) {
 	res := liveResult{Viewers: viewers, IntervalMs: int(interval / time.Millisecond), CrossCoordinator: len(g) > 1}
 	js, owners, err := claimJobs(ctx, a, rs, projectID, viewers)
 	if err != nil {
@@ -156,13 +157,21 @@ func liveLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, pro
 	arrived := map[string]time.Time{} // marker → event time
 	var ready sync.WaitGroup
 	var readers sync.WaitGroup
+	var failed int
 	for _, j := range js {
+		path, err := jobPagePath(ctx, a, j)
+		if err != nil {
+			return res, err
+		}
 		ready.Add(1)
 		readers.Go(func() {
-			req, _ := http.NewRequestWithContext(sctx, "GET", fmt.Sprintf("%s/%s/-/jobs/%d/log/stream?line=1", g[0].URL, projectPath, j.ID), nil)
+			req, _ := http.NewRequestWithContext(sctx, "GET", g[0].URL+path+"/log/stream?line=1", nil)
 			r, err := c.Do(req)
 			ready.Done()
-			if err != nil {
+			if err != nil || r.StatusCode != 200 {
+				mu.Lock()
+				failed++
+				mu.Unlock()
 				return
 			}
 			defer r.Body.Close()
@@ -185,6 +194,9 @@ func liveLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, pro
 		})
 	}
 	ready.Wait()
+	if failed > 0 {
+		return res, fmt.Errorf("%d of %d log streams did not open", failed, len(js))
+	}
 	time.Sleep(500 * time.Millisecond) // streams open and subscribed
 	start := time.Now()
 	deadline := start.Add(dur)
@@ -232,12 +244,32 @@ func liveLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, pro
 	return res, nil
 }
 
+// jobPagePath is the path of a claimed job's page, from the API's web_url:
+// the job may be of another project than the bench's (a seeded one).
+func jobPagePath(ctx context.Context, a *api, j *claimed) (string, error) {
+	var info struct {
+		WebURL string `json:"web_url"`
+	}
+	st, _, b, err := fetch(ctx, a.client, "GET", a.lb.next()+"/api/v4/job", map[string]string{"JOB-TOKEN": j.Token}, nil)
+	if err != nil || st != 200 {
+		return "", fmt.Errorf("job %d: %d %v", j.ID, st, err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(info.WebURL)
+	if err != nil {
+		return "", err
+	}
+	return u.Path, nil
+}
+
 var markRE = regexp.MustCompile(`mark-\d+-\d+\.`)
 
 // tailLatency writes a log of size bytes into a running job, then times
 // what a browser does to show its tail: the job page, then the tail
 // request of its script.
-func tailLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, projectID int64, projectPath string, size int64) (tailResult, error) {
+func tailLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, projectID int64, size int64) (tailResult, error) {
 	res := tailResult{LogBytes: size}
 	js, owners, err := claimJobs(ctx, a, rs, projectID, 1)
 	if err != nil {
@@ -261,7 +293,11 @@ func tailLatency(ctx context.Context, a *api, rs []*runnerClient, g cluster, pro
 	if err != nil {
 		return res, err
 	}
-	page := fmt.Sprintf("%s/%s/-/jobs/%d", g[0].URL, projectPath, j.ID)
+	path, err := jobPagePath(ctx, a, j)
+	if err != nil {
+		return res, err
+	}
+	page := g[0].URL + path
 	var pl, tl, all latencies
 	for range 5 {
 		t0 := time.Now()
