@@ -215,14 +215,7 @@ func (s *Server) serveArchive(q *req, a *ci.Artifact) error {
 		return err
 	}
 	defer f.Close()
-	name := a.Filename
-	if name == "" {
-		name = "artifacts.zip"
-	}
-	h := q.w.Header()
-	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", httpx.Attachment(name))
-	http.ServeContent(q.w, q.r, "", a.CreatedAt, f)
+	httpx.ServeArchive(q.w, q.r, a.Filename, a.CreatedAt, f)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Attachment is a Content-Disposition header as Rails'
@@ -31,6 +32,19 @@ func percentEscape(s, keep string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
+}
+
+// ServeArchive sends a job's whole artifacts archive as a download;
+// http.ServeContent adds Range and conditional requests, which download
+// tools use to resume.
+func ServeArchive(w http.ResponseWriter, r *http.Request, name string, modtime time.Time, content io.ReadSeeker) {
+	if name == "" {
+		name = "artifacts.zip"
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", Attachment(name))
+	http.ServeContent(w, r, "", modtime, content)
 }
 
 // ServeZipEntry sends one file out of a zip archive as a download, as

@@ -35,6 +35,19 @@ func sse(pg *page) (http.Flusher, bool) {
 	return f, true
 }
 
+// follow subscribes to the hub's changes that match and opens the event
+// stream, with its heartbeat; done ends both.
+func (s *Server) follow(pg *page, match func(Change) bool) (http.Flusher, <-chan struct{}, *time.Ticker, func(), error) {
+	signal, stop := s.hub.Subscribe(match)
+	f, ok := sse(pg)
+	if !ok {
+		stop()
+		return nil, nil, nil, nil, ci.BadRequest("streaming unsupported")
+	}
+	tick := time.NewTicker(heartbeat)
+	return f, signal, tick, func() { tick.Stop(); stop() }, nil
+}
+
 func sendEvent(pg *page, f http.Flusher, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -82,14 +95,11 @@ func (s *Server) jobLogStream(pg *page) error {
 	}
 	next, _ := strconv.Atoi(pg.r.URL.Query().Get("line"))
 	next = max(next, 1)
-	signal, stop := s.hub.Subscribe(func(c Change) bool { return c.JobID == j.ID })
-	defer stop()
-	f, ok := sse(pg)
-	if !ok {
-		return ci.BadRequest("streaming unsupported")
+	f, signal, tick, done, err := s.follow(pg, func(c Change) bool { return c.JobID == j.ID })
+	if err != nil {
+		return err
 	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
+	defer done()
 	ctx := pg.ctx()
 	secrets, err := s.secrets(ctx, j)
 	if err != nil {
@@ -185,17 +195,12 @@ func (s *Server) projectEvents(pg *page) error {
 		return s.changeStream(pg, func(c Change) bool { return c.ProjectID == p.ID })
 	}
 	plID, _ := strconv.ParseInt(q.Get("pipeline"), 10, 64)
-	signal, stop := s.hub.Subscribe(func(c Change) bool {
-		return c.ProjectID == p.ID
-	})
-	defer stop()
-	f, ok := sse(pg)
-	if !ok {
-		return ci.BadRequest("streaming unsupported")
+	f, signal, tick, done, err := s.follow(pg, func(c Change) bool { return c.ProjectID == p.ID })
+	if err != nil {
+		return err
 	}
+	defer done()
 	seen := map[string]ci.Status{}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
 	ctx := pg.ctx()
 	for {
 		var evs []statusEvent
@@ -237,14 +242,11 @@ func (s *Server) projectEvents(pg *page) error {
 // (coalesced): pages that re-render whole, such as the runners pages,
 // reload on it.
 func (s *Server) changeStream(pg *page, match func(Change) bool) error {
-	signal, stop := s.hub.Subscribe(match)
-	defer stop()
-	f, ok := sse(pg)
-	if !ok {
-		return ci.BadRequest("streaming unsupported")
+	f, signal, tick, done, err := s.follow(pg, match)
+	if err != nil {
+		return err
 	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
+	defer done()
 	for awaitChange(pg, f, signal, tick) {
 		if err := sendEvent(pg, f, "change", struct{}{}); err != nil {
 			return nil

@@ -138,14 +138,7 @@ func (s *Server) artifactsDownload(pg *page) error {
 		return fmt.Errorf("open artifact %d: %w", a.ID, err)
 	}
 	defer f.Close()
-	name := a.Filename
-	if name == "" {
-		name = "artifacts.zip"
-	}
-	h := pg.w.Header()
-	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", httpx.Attachment(name))
-	http.ServeContent(pg.w, pg.r, "", a.CreatedAt, f)
+	httpx.ServeArchive(pg.w, pg.r, a.Filename, a.CreatedAt, f)
 	return nil
 }
 
