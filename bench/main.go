@@ -60,6 +60,12 @@ type config struct {
 	// MetricsJobs and MetricsRepeat size the metrics overhead part.
 	MetricsJobs   int
 	MetricsRepeat int
+	// Web UI part: viewers of running jobs, their PATCH interval and how
+	// long they stream; the size of the large log whose tail is shown.
+	Viewers     int
+	ViewerTick  time.Duration
+	ViewerDur   time.Duration
+	TailLogSize int64
 }
 
 // pg reports whether the run targets PostgreSQL.
@@ -72,7 +78,7 @@ func (c *config) profilePath(phase string) string {
 	return filepath.Join(c.ProfileDir, phase+".pprof")
 }
 
-var allParts = []string{"seed", "reads", "pipelines", "pickup", "wake", "ingest", "footprint", "metrics"}
+var allParts = []string{"seed", "reads", "pipelines", "pickup", "wake", "ingest", "footprint", "metrics", "web"}
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
@@ -109,6 +115,10 @@ func main() {
 	flag.IntVar(&cfg.Coordinators, "coordinators", 1, "gantry serve processes sharing the database and data dir (>1 needs -database); requests go round robin")
 	flag.IntVar(&cfg.MetricsJobs, "metrics-jobs", 2000, "jobs picked up per run of the metrics part (metrics off, on, scraped every second)")
 	flag.IntVar(&cfg.MetricsRepeat, "metrics-repeat", 1, "rounds of the metrics part (its three modes interleaved)")
+	flag.IntVar(&cfg.Viewers, "viewers", 100, "web part: running jobs, each watched by one log event stream")
+	flag.DurationVar(&cfg.ViewerTick, "viewer-interval", time.Second, "web part: per-job PATCH interval while watched")
+	flag.DurationVar(&cfg.ViewerDur, "viewer-d", 10*time.Second, "web part: how long the watched jobs stream")
+	flag.Int64Var(&cfg.TailLogSize, "tail-log", 100_000_000, "web part: bytes of the large log whose tail the job page shows")
 	compare := flag.String("compare", "", "print a side-by-side markdown table of these result files (comma separated, optionally LABEL=FILE) and exit")
 	flag.Parse()
 	if *compare != "" {
@@ -312,7 +322,7 @@ func run(ctx context.Context, cfg *config) error {
 	defer func() { big.stop() }()
 	for _, n := range cfg.Sizes {
 		si := seeds[n]
-		if si == nil || !(cfg.Parts["reads"] || (n == largest && cfg.Parts["footprint"])) {
+		if si == nil || !(cfg.Parts["reads"] || cfg.Parts["web"] || (n == largest && cfg.Parts["footprint"])) {
 			continue
 		}
 		if n == largest && cfg.Parts["footprint"] {
@@ -355,6 +365,15 @@ func run(ctx context.Context, cfg *config) error {
 			res.Footprint.ReadsPeakRSSMB = max(res.Footprint.ReadsPeakRSSMB, peak)
 			res.Footprint.ReadsRSSJobs = n
 		}
+		if cfg.Parts["web"] {
+			logf("web pages at %d jobs (time to first byte, one connection)", n)
+			rows, err := runWebReads(ctx, cfg, g, si)
+			if err != nil {
+				g.stop()
+				return err
+			}
+			res.Web = append(res.Web, rows...)
+		}
 		if n == largest {
 			big = g
 		} else {
@@ -362,7 +381,7 @@ func run(ctx context.Context, cfg *config) error {
 		}
 	}
 
-	writes := cfg.Parts["pipelines"] || cfg.Parts["pickup"] || cfg.Parts["wake"] || cfg.Parts["ingest"]
+	writes := cfg.Parts["pipelines"] || cfg.Parts["pickup"] || cfg.Parts["wake"] || cfg.Parts["ingest"] || cfg.Parts["web"]
 	if writes {
 		if big == nil {
 			n := largest
@@ -502,6 +521,24 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 		logf("  trigger→job p50 %.1f ms p99 %.1f ms (play call p50 %.1f ms)", wr.Wake.P50ms, wr.Wake.P99ms, wr.Play.P50ms)
 	} else if cfg.Parts["wake"] {
 		logf("skipping wake-up: %d untaken pending jobs would answer the long polls at once", pending)
+	}
+	if cfg.Parts["web"] {
+		logf("live log: %d running jobs watched through %s, one line each every %v, for %v", cfg.Viewers, g[0].URL, cfg.ViewerTick, cfg.ViewerDur)
+		lr, err := liveLatency(ctx, a, rs, g, pid, cfg.Viewers, cfg.ViewerTick, cfg.ViewerDur)
+		if err != nil {
+			return err
+		}
+		res.Live = &lr
+		logf("  PATCH acknowledged → event: p50 %.1f ms p99 %.1f ms max %.1f ms; %d lines, %d missed", lr.Latency.P50ms,
+			lr.Latency.P99ms, lr.Latency.Maxms, lr.Latency.N, lr.Missed)
+		logf("large log: %d bytes into a running job, then its page and tail", cfg.TailLogSize)
+		tr, err := tailLatency(ctx, a, rs, g, pid, cfg.TailLogSize)
+		if err != nil {
+			return err
+		}
+		res.Tail = &tr
+		logf("  job page TTFB p50 %.1f ms; tail request p50 %.1f ms; together p50 %.1f ms max %.1f ms", tr.Page.P50ms,
+			tr.Tail.P50ms, tr.Total.P50ms, tr.Total.Maxms)
 	}
 	if cfg.Parts["ingest"] {
 		for _, k := range cfg.Ingest {

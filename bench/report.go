@@ -53,6 +53,9 @@ type results struct {
 	Wake         *wakeResult     `json:"wake,omitempty"`
 	Ingest       []ingestResult  `json:"ingest,omitempty"`
 	Metrics      *metricsResult  `json:"metrics,omitempty"`
+	Web          []webRow        `json:"web,omitempty"`
+	Live         *liveResult     `json:"live,omitempty"`
+	Tail         *tailResult     `json:"tail,omitempty"`
 	Footprint    footprint       `json:"footprint"`
 	Targets      []target        `json:"targets"`
 }
@@ -137,6 +140,11 @@ func (r *results) judge() {
 		r.Targets = append(r.Targets, target{What: fmt.Sprintf("log ingest, %d jobs (%s): p99 PATCH, nothing lost", in.Jobs, mode),
 			Target: "< 100 ms, 0 lost", Measured: fmt.Sprintf("%.1f ms, %d of %d logs differ", in.Patch.P99ms, in.Mismatched, in.Verified),
 			Met: in.Patch.P99ms < 100 && in.Mismatched == 0 && in.PatchErrors == 0})
+	}
+	if l := r.Live; l != nil {
+		r.Targets = append(r.Targets, target{What: fmt.Sprintf("log line, acknowledged PATCH → browser event, %d viewers, p99", l.Viewers),
+			Target: "< 1 s", Measured: fmt.Sprintf("%.1f ms, %d of %d lines missed", l.Latency.P99ms, l.Missed, l.Latency.N+l.Missed),
+			Met: l.Latency.P99ms < 1000 && l.Missed == 0})
 	}
 	if p := r.Pipelines; p != nil {
 		r.Targets = append(r.Targets, target{What: "pipeline creation (50 jobs each)", Target: "≥ 200 pipelines/s",
@@ -243,6 +251,26 @@ func (r *results) markdown() string {
 				x.SuccessP99, x.ServerCPUPerJob, sc, x.Errors)
 		}
 		p("\noff: no --metrics-listen; on: metrics recorded, never scraped; scraped: GET /metrics every second during pick-up.\n\n")
+	}
+	if len(r.Web) > 0 || r.Live != nil || r.Tail != nil {
+		p("### Web UI\n\n| what | p50 ms | p99 ms | notes |\n|---|---:|---:|---|\n")
+		for _, x := range r.Web {
+			p("| %s, %s jobs, time to first byte | %.1f | %.1f | `%s`, %d requests, one connection |\n", x.Page, human(x.Jobs), x.TTFB.P50ms, x.TTFB.P99ms, x.Path, x.TTFB.N)
+		}
+		if x := r.Live; x != nil {
+			where := "viewers and PATCHes on one coordinator"
+			if x.CrossCoordinator {
+				where = "viewers on one coordinator, PATCHes round robin over all"
+			}
+			p("| log line, acknowledged PATCH → its event on the job's log stream, %d viewers | %.1f | %.1f | one line per job every %d ms for %.0f s, %d lines, %d missed, max %.1f ms; %s |\n",
+				x.Viewers, x.Latency.P50ms, x.Latency.P99ms, x.IntervalMs, x.Seconds, x.Latency.N, x.Missed, x.Latency.Maxms, where)
+		}
+		if x := r.Tail; x != nil {
+			p("| tail of a %.0f MB running log: job page (first byte) | %.1f | %.1f | |\n", float64(x.LogBytes)/1e6, x.Page.P50ms, x.Page.P99ms)
+			p("| … then the page's tail request (`/log?tail=1000`, whole answer) | %.1f | %.1f | |\n", x.Tail.P50ms, x.Tail.P99ms)
+			p("| … both: time to show the tail | %.1f | %.1f | %d samples |\n", x.Total.P50ms, x.Total.P99ms, x.Total.N)
+		}
+		p("\n")
 	}
 	f := r.Footprint
 	p("### Footprint\n\n| what | value |\n|---|---:|\n")

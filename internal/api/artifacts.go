@@ -1,17 +1,12 @@
 package api
 
 import (
-	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"mime"
 	"net/http"
-	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -48,14 +43,11 @@ func (s *Server) jobArtifacts(ctx context.Context, jobID int64) ([]*ci.Artifact,
 // downloadableArchive is the job's archive when it can be downloaded:
 // present, and expired neither itself nor through the job's expiry.
 func (s *Server) downloadableArchive(ctx context.Context, j *ci.Job) (*ci.Artifact, error) {
-	if j.ArtifactsExpireAt != nil && !j.ArtifactsExpireAt.After(s.now()) {
-		return nil, nil
-	}
 	arts, err := s.jobArtifacts(ctx, j.ID)
 	if err != nil {
 		return nil, err
 	}
-	return ci.LiveArchive(arts, s.now()), nil
+	return ci.DownloadableArchive(j, arts, s.now()), nil
 }
 
 // downloadArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
@@ -223,15 +215,8 @@ func (s *Server) serveArchive(q *req, a *ci.Artifact) error {
 		return err
 	}
 	defer f.Close()
-	name := a.Filename
-	if name == "" {
-		name = "artifacts.zip"
-	}
-	h := q.w.Header()
-	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", attachment(name))
 	httpx.Info(q.ctx()).SetTransfer(httpx.TransferArtifactOut)
-	http.ServeContent(q.w, q.r, "", a.CreatedAt, f)
+	httpx.ServeArchive(q.w, q.r, a.Filename, a.CreatedAt, f)
 	return nil
 }
 
@@ -242,72 +227,22 @@ func (s *Server) serveArchiveEntry(q *req, a *ci.Artifact, entry string) error {
 	if strings.ContainsRune(entry, 0) || !utf8.ValidString(entry) {
 		return errBadArtifactPath
 	}
-	f, err := s.openArchive(q.ctx(), a)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	httpx.Info(q.ctx()).SetTransfer(httpx.TransferArtifactOut)
-	zr, err := zip.NewReader(f, f.Size())
-	if err != nil {
-		// Not a zip (a gzip archive, or damaged): nothing to extract.
+	z, err := blob.OpenZip(q.ctx(), s.cfg.Blobs, a.BlobKey)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, blob.ErrNotZip):
+		// Gone from storage, or not a zip (a gzip archive, or damaged):
+		// nothing to extract.
 		return ci.ErrNotFoundGeneric
+	case err != nil:
+		return fmt.Errorf("open artifact %d: %w", a.ID, err)
 	}
-	var zf *zip.File
-	for _, e := range zr.File {
-		if e.Name == entry && !e.FileInfo().IsDir() {
-			zf = e
-			break
-		}
-	}
+	defer z.Close()
+	httpx.Info(q.ctx()).SetTransfer(httpx.TransferArtifactOut)
+	zf := z.Entry(entry)
 	if zf == nil {
 		return ci.ErrNotFoundGeneric
 	}
-	rc, err := zf.Open()
-	if err != nil {
-		return fmt.Errorf("open %q in artifact %d: %w", entry, a.ID, err)
-	}
-	defer rc.Close()
-	base := path.Base(entry)
-	ctype := mime.TypeByExtension(path.Ext(base))
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	h := q.w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", attachment(base))
-	// The bytes are the job's, not ours: never let a browser sniff them
-	// into something executable.
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.FormatUint(zf.UncompressedSize64, 10))
-	q.w.WriteHeader(http.StatusOK)
-	if q.r.Method != http.MethodHead {
-		// Headers are gone; a copy failure can only cut the body short.
-		_, _ = io.Copy(q.w, rc)
-	}
-	return nil
-}
-
-// attachment is a Content-Disposition header as Rails'
-// ActionDispatch::Http::ContentDisposition.format writes it: the
-// percent-escaped name, quoted, then the RFC 5987 form.
-func attachment(name string) string {
-	return `attachment; filename="` + percentEscape(name, " !#$+.^_`|~-") + `"; filename*=UTF-8''` +
-		percentEscape(name, "!#$&+.^_`|~-")
-}
-
-// percentEscape escapes every byte but ASCII letters, digits and keep.
-func percentEscape(s, keep string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || strings.IndexByte(keep, c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
+	return httpx.ServeZipEntry(q.w, q.r, zf)
 }
 
 // keepArtifacts is POST /projects/:id/jobs/:job_id/artifacts/keep: the

@@ -235,6 +235,9 @@ func Run(ctx context.Context, cfg Config) error {
 	db.Events().OnEvent(func(e events.Event) {
 		hub.Publish(web.Change{ProjectID: e.ProjectID, PipelineID: e.PipelineID, JobID: e.JobID})
 	})
+	// With PostgreSQL, pages served here follow the changes written
+	// through the other coordinators too (live.go).
+	wakeups.fanOut(db.Events(), hub, owner)
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize,
 		HoldPushPipelines: cfg.HoldPushPipelines}, log)

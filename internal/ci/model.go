@@ -258,6 +258,15 @@ func LiveArchive(arts []*Artifact, now time.Time) *Artifact {
 	return nil
 }
 
+// DownloadableArchive is the job's archive when it can be downloaded: the
+// live archive of arts, unless the job's own artifacts expiry has passed.
+func DownloadableArchive(j *Job, arts []*Artifact, now time.Time) *Artifact {
+	if j.ArtifactsExpireAt != nil && !j.ArtifactsExpireAt.After(now) {
+		return nil
+	}
+	return LiveArchive(arts, now)
+}
+
 // Trigger is a pipeline trigger token of a project (Ci::Trigger). Only the
 // token's digest is stored; Token is set once, when it is created.
 type Trigger struct {

@@ -46,6 +46,20 @@ func RunnerServesProject(r *Runner, projectID int64) bool {
 	return r.RunnerType == RunnerInstance || slices.Contains(r.ProjectIDs, projectID)
 }
 
+// CanTake is the one rule deciding whether runner r may take pending build
+// j: it serves j's project and matches j (Ci::Runner#matches_build?; the
+// claim query applies the same project and protection restrictions in SQL).
+// refProtected is asked only for a ref_protected runner.
+func (r *Runner) CanTake(j *Job, refProtected func() bool) bool {
+	return RunnerServesProject(r, j.ProjectID) && r.Matches(j, refProtected)
+}
+
+// Available reports whether r may be handed jobs now: online and not
+// paused.
+func (r *Runner) Available(now time.Time) bool {
+	return !r.Paused && online(r, now)
+}
+
 // ExplainPending decides why job j (of a pipeline whose ref is protected
 // or not) is still pending, given every registered runner. ahead counts
 // the pending jobs older than j that the available runners could take.

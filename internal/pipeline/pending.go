@@ -37,7 +37,7 @@ func (s *Service) PendingReason(ctx context.Context, j *ci.Job) (*ci.PendingReas
 				break
 			}
 			for _, rn := range avail {
-				if ci.RunnerServesProject(rn, o.ProjectID) && rn.Matches(o, func() bool { return true }) {
+				if rn.CanTake(o, func() bool { return true }) {
 					n++
 					break
 				}
@@ -49,4 +49,77 @@ func (s *Service) PendingReason(ctx context.Context, j *ci.Job) (*ci.PendingReas
 		return nil, aheadErr
 	}
 	return &r, nil
+}
+
+// RunnerQueue is what a runner could take of the pending builds.
+type RunnerQueue struct {
+	// Count is how many pending builds the runner could take.
+	Count int
+	// Only are the pending builds no other available runner could take,
+	// oldest first (at most maxOnly).
+	Only []*ci.Job
+}
+
+// maxOnly bounds the builds RunnerQueues lists per runner.
+const maxOnly = 20
+
+// RunnerQueues reads the pending builds (the oldest maxQueueScan) and says,
+// for each runner, how many it could take and which only it could take
+// among the available runners (online, not paused). The matching rule is
+// ci.Runner.CanTake, the one PendingReason and the claim use. The runners
+// page shows it.
+func (s *Service) RunnerQueues(ctx context.Context, runners []*ci.Runner, all []*ci.Runner) (map[int64]*RunnerQueue, error) {
+	pending, err := s.store.ListJobs(ctx, store.JobFilter{Kind: store.BuildsOnly, Statuses: []ci.Status{ci.StatusPending},
+		Asc: true, Brief: true, Limit: maxQueueScan})
+	if err != nil {
+		return nil, err
+	}
+	protected := map[int64]bool{}
+	var perr error
+	isProtected := func(j *ci.Job) func() bool {
+		return func() bool {
+			if p, ok := protected[j.PipelineID]; ok {
+				return p
+			}
+			pl, err := s.store.PipelineByID(ctx, j.PipelineID)
+			if err != nil {
+				perr = err
+				return false
+			}
+			protected[j.PipelineID] = pl.Protected
+			return pl.Protected
+		}
+	}
+	now := time.Now().UTC()
+	var avail []*ci.Runner
+	for _, r := range all {
+		if r.Available(now) {
+			avail = append(avail, r)
+		}
+	}
+	qs := map[int64]*RunnerQueue{}
+	for _, r := range runners {
+		q := &RunnerQueue{}
+		qs[r.ID] = q
+		for _, j := range pending {
+			if !r.CanTake(j, isProtected(j)) {
+				continue
+			}
+			q.Count++
+			if len(q.Only) >= maxOnly {
+				continue
+			}
+			only := true
+			for _, o := range avail {
+				if o.ID != r.ID && o.CanTake(j, isProtected(j)) {
+					only = false
+					break
+				}
+			}
+			if only {
+				q.Only = append(q.Only, j)
+			}
+		}
+	}
+	return qs, perr
 }

@@ -234,6 +234,9 @@ type Store interface {
 	// the current size, and returns the size after the call.
 	AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (size int64, err error)
 	ReadTrace(ctx context.Context, jobID int64) ([]byte, error)
+	// ReadTraceFrom is the live log from byte offset on (empty when it is
+	// no longer); it reads only the chunks from the one holding offset.
+	ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, error)
 	DeleteTrace(ctx context.Context, jobID int64) error
 
 	// Artifacts.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"github.com/gantryci/gantry/internal/access"
@@ -32,6 +33,19 @@ func sse(pg *page) (http.Flusher, bool) {
 	pg.w.WriteHeader(http.StatusOK)
 	f.Flush()
 	return f, true
+}
+
+// follow subscribes to the hub's changes that match and opens the event
+// stream, with its heartbeat; done ends both.
+func (s *Server) follow(pg *page, match func(Change) bool) (http.Flusher, <-chan struct{}, *time.Ticker, func(), error) {
+	signal, stop := s.hub.Subscribe(match)
+	f, ok := sse(pg)
+	if !ok {
+		stop()
+		return nil, nil, nil, nil, ci.BadRequest("streaming unsupported")
+	}
+	tick := time.NewTicker(heartbeat)
+	return f, signal, tick, func() { tick.Stop(); stop() }, nil
 }
 
 func sendEvent(pg *page, f http.Flusher, name string, v any) error {
@@ -81,35 +95,32 @@ func (s *Server) jobLogStream(pg *page) error {
 	}
 	next, _ := strconv.Atoi(pg.r.URL.Query().Get("line"))
 	next = max(next, 1)
-	signal, stop := s.hub.Subscribe(func(c Change) bool { return c.JobID == j.ID })
-	defer stop()
-	f, ok := sse(pg)
-	if !ok {
-		return ci.BadRequest("streaming unsupported")
+	f, signal, tick, done, err := s.follow(pg, func(c Change) bool { return c.JobID == j.ID })
+	if err != nil {
+		return err
 	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
+	defer done()
 	ctx := pg.ctx()
+	secrets, err := s.secrets(ctx, j)
+	if err != nil {
+		return nil
+	}
+	tail := &logTail{done: &logIndex{secrets: secrets}, next: next}
 	for {
 		if j, err = s.st.JobByID(ctx, j.ID); err != nil {
 			return nil
 		}
-		data, err := s.readLog(ctx, j)
+		data, err := s.readRawLog(ctx, j, int64(tail.off))
 		if err != nil {
 			return nil
 		}
-		ix := indexLog(data)
-		ev := logEvent{Total: ix.lines(), Status: j.Status}
-		if next <= ix.lines() {
-			ev.Lines = ix.render(data, next, ix.lines())
-		}
+		ev := logEvent{Status: j.Status}
+		ev.Lines, ev.Total = tail.advance(data)
 		if len(ev.Lines) > 0 || j.Status.Complete() {
 			if err := sendEvent(pg, f, "log", ev); err != nil {
 				return nil
 			}
 		}
-		// A partial line is sent again once it grows or ends.
-		next = ix.complete + 1
 		if j.Status.Complete() {
 			_ = sendEvent(pg, f, "end", map[string]any{"status": j.Status})
 			return nil
@@ -118,6 +129,48 @@ func (s *Server) jobLogStream(pg *page) error {
 			return nil
 		}
 	}
+}
+
+// logTail follows a growing log by byte offset, so that each wake-up of a
+// stream reads and renders only what is new. done indexes the complete
+// lines read so far (their offsets forgotten once sent); off is where they
+// end; next is the first line not yet sent, or the partial last line,
+// which is sent again once it grows or ends.
+type logTail struct {
+	done *logIndex
+	off  int
+	next int
+}
+
+// advance takes the log from t.off on and returns the lines from t.next
+// on, and the number of lines.
+func (t *logTail) advance(data []byte) ([]logLine, int) {
+	// Complete lines join done; a partial last line is indexed on a copy,
+	// to be read again next time.
+	cut := bytes.LastIndexByte(data, '\n') + 1
+	if t.off == 0 && t.next > 1 && t.done.lines() == 0 {
+		// The first read of a page that has the lines before next: index
+		// the whole log's sections, but line offsets only from next on.
+		w := indexWindow(data[:cut], t.next)
+		w.secrets = t.done.secrets
+		t.done = w
+	} else {
+		t.done.scan(data[:cut], t.off)
+	}
+	ix := t.done
+	if cut < len(data) {
+		ix = t.done.clone()
+		ix.scan(data[cut:], t.off+cut)
+		ix.base = t.off
+	}
+	var lines []logLine
+	if t.next <= ix.lines() {
+		lines = ix.render(data, t.next, ix.lines())
+	}
+	t.next = max(t.next, t.done.complete+1)
+	t.off += cut
+	t.done.forget()
+	return lines, ix.lines()
 }
 
 // statusEvent is a job's or pipeline's new status.
@@ -138,18 +191,16 @@ func (s *Server) projectEvents(pg *page) error {
 		return err
 	}
 	q := pg.r.URL.Query()
-	plID, _ := strconv.ParseInt(q.Get("pipeline"), 10, 64)
-	signal, stop := s.hub.Subscribe(func(c Change) bool {
-		return c.ProjectID == p.ID
-	})
-	defer stop()
-	f, ok := sse(pg)
-	if !ok {
-		return ci.BadRequest("streaming unsupported")
+	if q.Get("changes") != "" {
+		return s.changeStream(pg, func(c Change) bool { return c.ProjectID == p.ID })
 	}
+	plID, _ := strconv.ParseInt(q.Get("pipeline"), 10, 64)
+	f, signal, tick, done, err := s.follow(pg, func(c Change) bool { return c.ProjectID == p.ID })
+	if err != nil {
+		return err
+	}
+	defer done()
 	seen := map[string]ci.Status{}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
 	ctx := pg.ctx()
 	for {
 		var evs []statusEvent
@@ -185,4 +236,30 @@ func (s *Server) projectEvents(pg *page) error {
 			return nil
 		}
 	}
+}
+
+// changeStream sends a bare "change" event after each matching hub signal
+// (coalesced): pages that re-render whole, such as the runners pages,
+// reload on it.
+func (s *Server) changeStream(pg *page, match func(Change) bool) error {
+	f, signal, tick, done, err := s.follow(pg, match)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for awaitChange(pg, f, signal, tick) {
+		if err := sendEvent(pg, f, "change", struct{}{}); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// adminEvents is GET /admin/runners/events: a change anywhere, for the
+// admin runners page.
+func (s *Server) adminEvents(pg *page) error {
+	if pg.user == nil || !pg.user.Admin {
+		return ci.ErrNotFoundGeneric
+	}
+	return s.changeStream(pg, func(Change) bool { return true })
 }

@@ -29,10 +29,26 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
-	"pathEscape":  url.PathEscape,
-	"queryEscape": url.QueryEscape,
-	"failureText": failureText,
-	"join":        strings.Join,
+	"pathEscape": url.PathEscape,
+	// pathEscapeAll escapes each segment of a slash-separated path.
+	"pathEscapeAll": func(p string) string {
+		parts := strings.Split(p, "/")
+		for i, s := range parts {
+			parts[i] = url.PathEscape(s)
+		}
+		return strings.Join(parts, "/")
+	},
+	"parentDir": func(p string) string {
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			return p[:i]
+		}
+		return ""
+	},
+	"bytes":        fmtBytes,
+	"runnerStatus": func(st string) string { return strings.ReplaceAll(st, "_", " ") },
+	"queryEscape":  url.QueryEscape,
+	"failureText":  failureText,
+	"join":         strings.Join,
 	"deref": func(f *float64) float64 {
 		if f == nil {
 			return 0
@@ -166,4 +182,27 @@ func failureText(reason string) string {
 		return "This job could not be executed because of insufficient permissions to create a downstream pipeline"
 	}
 	return strings.ReplaceAll(reason, "_", " ")
+}
+
+// fmtBytes is a size for people: 512 B, 1.5 KiB, 3.2 MiB.
+func fmtBytes(n any) string {
+	var v float64
+	switch x := n.(type) {
+	case int64:
+		v = float64(x)
+	case uint64:
+		v = float64(x)
+	case int:
+		v = float64(x)
+	}
+	if v < 1024 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	for _, unit := range []string{"KiB", "MiB", "GiB"} {
+		v /= 1024
+		if v < 1024 || unit == "GiB" {
+			return fmt.Sprintf("%.1f %s", v, unit)
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,21 +44,89 @@ type section struct {
 
 // logIndex is where each line starts and which sections exist.
 type logIndex struct {
-	starts []int // byte offset of each line
+	// first is the number of lines before starts[0] that the index no
+	// longer holds (a live stream forgets the lines it has sent).
+	first int
+	// starts is the byte offset in the log of each line from first+1 on.
+	starts []int
+	// base is the log offset of the data that line and render are given
+	// (0 for a whole log).
+	base int
 	// complete is the number of lines ended by a newline; a last partial
-	// line (a runner still writing) is starts[complete] when present.
+	// line (a runner still writing) is the line after it.
 	complete int
 	sections []section
 	// open is the stack of section indexes open after the last line.
 	open []int
+	// secrets are masked in each line render draws (a stream renders raw
+	// bytes); nil when the data is masked already.
+	secrets [][]byte
 }
 
 // indexLog scans a log once: line starts and the section tree.
 func indexLog(data []byte) *logIndex {
 	ix := &logIndex{}
+	ix.scan(data, 0)
+	return ix
+}
+
+// indexWindow indexes a log for showing lines from line from on: the line
+// count and the section tree of the whole log, but line offsets only from
+// from on, and markers found by searching for them rather than line by
+// line. For the tail of a 100 MB log it costs a few fast byte scans
+// instead of indexing a million lines.
+func indexWindow(data []byte, from int) *logIndex {
+	// The window's first byte: after from-1 newlines.
+	off, ln := 0, 1
+	for ln < from {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			break
+		}
+		off += i + 1
+		ln++
+	}
+	ix := &logIndex{}
+	// Sections opened or closed before the window, with their line numbers.
+	marker := []byte("section_")
+	pos, line := 0, 1
+	for {
+		i := bytes.Index(data[pos:off], marker)
+		if i < 0 {
+			break
+		}
+		at := pos + i
+		line += bytes.Count(data[pos:at], []byte{'\n'})
+		start := bytes.LastIndexByte(data[:at], '\n') + 1
+		end := at + bytes.IndexByte(data[at:off], '\n')
+		if end < at {
+			end = off
+		}
+		ix.markers(data[start:end], line)
+		pos = end
+	}
+	ix.first, ix.complete = ln-1, ln-1
+	ix.scan(data[off:], off)
+	ix.base = 0
+	return ix
+}
+
+// lineCount is the number of lines of a log, a partial last one included.
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte{'\n'})
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+// scan indexes data, the log from byte offset base on, whose lines follow
+// those already indexed (all of them complete).
+func (ix *logIndex) scan(data []byte, base int) {
+	ix.base = base
 	off := 0
-	for off < len(data) || (off == len(data) && off == 0 && len(data) > 0) {
-		ix.starts = append(ix.starts, off)
+	for off < len(data) {
+		ix.starts = append(ix.starts, base+off)
 		n := bytes.IndexByte(data[off:], '\n')
 		end := len(data)
 		if n >= 0 {
@@ -66,14 +135,30 @@ func indexLog(data []byte) *logIndex {
 		}
 		line := data[off:end]
 		if bytes.Contains(line, []byte("section_")) {
-			ix.markers(line, len(ix.starts))
+			ix.markers(line, ix.lines())
 		}
 		if n < 0 {
 			break
 		}
 		off = end + 1
 	}
-	return ix
+}
+
+// forget drops the line offsets held so far, keeping the line count and
+// the sections: the next scan continues the log.
+func (ix *logIndex) forget() {
+	ix.first += len(ix.starts)
+	ix.starts = nil
+}
+
+// clone copies the index so that scanning more into the copy leaves ix as
+// it is.
+func (ix *logIndex) clone() *logIndex {
+	c := *ix
+	c.starts = slices.Clip(ix.starts)
+	c.sections = slices.Clone(ix.sections)
+	c.open = slices.Clone(ix.open)
+	return &c
 }
 
 // markers records the section starts and ends found on line number ln.
@@ -110,14 +195,16 @@ func (ix *logIndex) markers(line []byte, ln int) {
 }
 
 // lines is the number of lines, a partial last one included.
-func (ix *logIndex) lines() int { return len(ix.starts) }
+func (ix *logIndex) lines() int { return ix.first + len(ix.starts) }
 
-// line returns line n's bytes (1-based), without its newline.
+// line returns line n's bytes (1-based, at least first+1), without its
+// newline.
 func (ix *logIndex) line(data []byte, n int) []byte {
-	from := ix.starts[n-1]
+	i := n - 1 - ix.first
+	from := ix.starts[i] - ix.base
 	to := len(data)
-	if n < len(ix.starts) {
-		to = ix.starts[n] - 1
+	if i+1 < len(ix.starts) {
+		to = ix.starts[i+1] - 1 - ix.base
 	} else if k := bytes.IndexByte(data[from:], '\n'); k >= 0 {
 		to = from + k
 	}
@@ -147,21 +234,21 @@ type secHead struct {
 
 // render renders lines [from, to] (1-based, inclusive).
 func (ix *logIndex) render(data []byte, from, to int) []logLine {
-	from, to = max(from, 1), min(to, ix.lines())
+	from, to = max(from, ix.first+1), min(to, ix.lines())
 	out := make([]logLine, 0, max(to-from+1, 0))
 	heads := map[int]int{}
 	for i, sec := range ix.sections {
 		heads[sec.Start] = i
 	}
 	for n := from; n <= to; n++ {
-		raw := ix.line(data, n)
+		raw := maskSecrets(ix.line(data, n), ix.secrets)
 		l := logLine{N: n, Partial: n > ix.complete}
 		if m := timestampRE.FindSubmatch(raw); m != nil {
 			l.TS = string(m[1])
 			raw = raw[len(m[0]):]
 		}
 		raw = sectionRE.ReplaceAll(raw, nil)
-		l.HTML = terminal.Render(raw)
+		l.HTML = terminal.Render(truecolorTo256(raw))
 		l.Sec = ix.chain(n)
 		if i, ok := heads[n]; ok {
 			sec := ix.sections[i]
@@ -262,41 +349,53 @@ func searchLog(data []byte, q string, limit int) []match {
 	return out
 }
 
-// readLog returns a job's log: the live chunks while it runs, the archived
-// trace afterwards, with the values of masked variables hidden.
+// readLog returns a job's log, masked: the live chunks while it runs, the
+// archived trace once it completed.
 func (s *Server) readLog(ctx context.Context, j *ci.Job) ([]byte, error) {
-	data, err := s.st.ReadTrace(ctx, j.ID)
+	data, err := s.readRawLog(ctx, j, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) == 0 {
-		arts, err := s.st.ArtifactsByJobIDs(ctx, []int64{j.ID})
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range arts[j.ID] {
-			if a.FileType != "trace" {
-				continue
-			}
-			f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
-			if err != nil {
-				return nil, nil
-			}
-			data, err = io.ReadAll(f)
-			f.Close()
-			if err != nil {
-				return nil, err
-			}
-			break
-		}
+	secrets, err := s.secrets(ctx, j)
+	if err != nil {
+		return nil, err
 	}
-	return s.mask(ctx, j, data)
+	return maskSecrets(data, secrets), nil
 }
 
-// mask replaces the values of the project's and pipeline's masked
-// variables by [MASKED], as the runner does: a log stored by an older or
-// foreign runner still never shows them on a page.
-func (s *Server) mask(ctx context.Context, j *ci.Job, data []byte) ([]byte, error) {
+// readRawLog returns the log from byte offset off on, unmasked: the live
+// chunks from there (ReadTraceFrom reads only those), else, for the whole
+// log or a job that completed, the archived trace from off.
+func (s *Server) readRawLog(ctx context.Context, j *ci.Job, off int64) ([]byte, error) {
+	data, err := s.st.ReadTraceFrom(ctx, j.ID, off)
+	if err != nil || len(data) > 0 || (off > 0 && !j.Status.Complete()) {
+		return data, err
+	}
+	arts, err := s.st.ArtifactsByJobIDs(ctx, []int64{j.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range arts[j.ID] {
+		if a.FileType != "trace" {
+			continue
+		}
+		f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
+		if err != nil {
+			return nil, nil
+		}
+		defer f.Close()
+		if off >= f.Size() {
+			return nil, nil
+		}
+		return io.ReadAll(io.NewSectionReader(f, off, f.Size()-off))
+	}
+	return nil, nil
+}
+
+// secrets are the values of the project's and pipeline's masked
+// variables: the UI replaces them by [MASKED], as the runner does, so a
+// log stored by an older or foreign runner still never shows them.
+func (s *Server) secrets(ctx context.Context, j *ci.Job) ([][]byte, error) {
 	vars, err := s.st.ListProjectVariables(ctx, j.ProjectID)
 	if err != nil {
 		return nil, err
@@ -316,10 +415,15 @@ func (s *Server) mask(ctx context.Context, j *ci.Job, data []byte) ([]byte, erro
 	} else if !isNotFound(err) {
 		return nil, err
 	}
+	return secrets, nil
+}
+
+// maskSecrets replaces each secret in data by [MASKED].
+func maskSecrets(data []byte, secrets [][]byte) []byte {
 	for _, sec := range secrets {
 		if bytes.Contains(data, sec) {
 			data = bytes.ReplaceAll(data, sec, []byte("[MASKED]"))
 		}
 	}
-	return data, nil
+	return data
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +153,80 @@ func mustTime(s string) time.Time {
 		panic(err)
 	}
 	return t
+}
+
+// A stream reading the log piece by piece (logTail, by offset) sends the
+// lines the whole-log renderer draws, the partial last line again as it
+// grows, and masks secrets.
+func TestLogTailMatchesWholeLog(t *testing.T) {
+	t.Parallel()
+	log := "one\nsection_start:100:outer[collapsed=true]\r\x1b[0KOuter\nin outer hunter2-secret\n" +
+		"section_end:165:outer\r\x1b[0K\n\x1b[31mred\x1b[0m\nlast partial"
+	secrets := [][]byte{[]byte("hunter2-secret")}
+	whole := indexLog([]byte(log))
+	whole.secrets = secrets
+	want := whole.render([]byte(log), 1, whole.lines())
+	for _, cuts := range [][]int{{len(log)}, {3, 4, 10, 60, 61, 90, len(log) - 3, len(log)}, {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, len(log)}, {70, 90, len(log)}} {
+		got := map[int]logLine{}
+		tail := &logTail{done: &logIndex{secrets: secrets}, next: 1}
+		if cuts[0] > 60 {
+			// A page that already shows lines 1-2 opens its stream at 3.
+			tail.next = 3
+			for _, l := range want[:2] {
+				got[l.N] = l
+			}
+		}
+		for _, c := range cuts {
+			lines, total := tail.advance([]byte(log[tail.off:c]))
+			for _, l := range lines {
+				got[l.N] = l
+			}
+			if total < len(got) {
+				t.Fatalf("cuts %v at %d: total %d < %d lines sent", cuts, c, total, len(got))
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("cuts %v: %d lines, want %d", cuts, len(got), len(want))
+		}
+		for _, w := range want {
+			g := got[w.N]
+			if g.HTML != w.HTML || g.Partial != w.Partial || fmt.Sprint(g.Sec) != fmt.Sprint(w.Sec) || (g.Head == nil) != (w.Head == nil) {
+				t.Errorf("cuts %v line %d: %+v, want %+v", cuts, w.N, g, w)
+			}
+		}
+	}
+	if strings.Contains(fmt.Sprint(want), "hunter2") {
+		t.Fatal("secret not masked")
+	}
+}
+
+// indexWindow draws the lines of a window as the whole-log index does.
+func TestIndexWindowMatchesWholeLog(t *testing.T) {
+	t.Parallel()
+	log := "one\nsection_start:100:outer[collapsed=true]\r\x1b[0KOuter\nin outer\nsection_start:101:inner\r\x1b[0KInner\n" +
+		"in inner\nsection_end:165:inner\r\x1b[0K\n\nsection_end:3700:outer\r\x1b[0K\nafter\npartial"
+	whole := indexLog([]byte(log))
+	for from := 1; from <= whole.lines()+1; from++ {
+		want := whole.render([]byte(log), from, whole.lines())
+		ix := indexWindow([]byte(log), from)
+		if ix.lines() != whole.lines() || ix.complete != whole.complete {
+			t.Fatalf("from %d: lines %d complete %d, want %d %d", from, ix.lines(), ix.complete, whole.lines(), whole.complete)
+		}
+		got := ix.render([]byte(log), from, ix.lines())
+		if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+			t.Errorf("from %d:\n got %s\nwant %s", from, g, w)
+		}
+	}
+	if n := lineCount([]byte(log)); n != whole.lines() {
+		t.Errorf("lineCount %d, want %d", n, whole.lines())
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

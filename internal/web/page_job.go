@@ -27,7 +27,10 @@ type jobView struct {
 	CanCancel bool
 	CanPlay   bool
 	CanTrace  bool
-	Pending   *ci.PendingReason
+	// Archive is the job's downloadable artifacts archive, when the viewer
+	// may read it.
+	Archive *ci.Artifact
+	Pending *ci.PendingReason
 	// Jobs are the pipeline's other jobs, for the sidebar.
 	Jobs []*ci.Job
 }
@@ -76,6 +79,13 @@ func (s *Server) jobPage(pg *page) error {
 	v.CanRetry = may[access.UpdateBuild] && jv.Retryable()
 	v.CanCancel = may[access.CancelBuild] && jv.Cancelable()
 	v.CanPlay = may[access.PlayBuild] && jv.Playable()
+	if ok, err := s.canJob(pg, p, j, access.ReadArtifacts); err != nil {
+		return err
+	} else if ok {
+		if v.Archive, err = s.downloadableArchive(pg, j); err != nil {
+			return err
+		}
+	}
 	if j.Status == ci.StatusPending {
 		if v.Pending, err = s.pendingReason(pg.ctx(), j); err != nil {
 			return err
@@ -123,20 +133,16 @@ const maxLinesPerRequest = 2000
 // lines. A page opens on the tail and asks for earlier lines as the
 // reader scrolls up, so a large log is never sent or drawn whole.
 func (s *Server) jobLogLines(pg *page) error {
-	_, j, data, err := s.traceJob(pg)
+	_, j, err := s.projectJob(pg, access.ReadBuildTrace)
 	if err != nil {
 		return err
 	}
-	ix := indexLog(data)
 	q := pg.r.URL.Query()
-	total := ix.lines()
-	from, to := 1, total
+	tail, from, to := 0, 1, 0
 	if t := q.Get("tail"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 1 {
+		if tail, err = strconv.Atoi(t); err != nil || tail < 1 {
 			return ci.BadRequest("tail is invalid")
 		}
-		from = total - min(n, maxLinesPerRequest) + 1
 	} else {
 		if from, err = strconv.Atoi(q.Get("from")); err != nil || from < 1 {
 			return ci.BadRequest("from is invalid")
@@ -146,8 +152,27 @@ func (s *Server) jobLogLines(pg *page) error {
 				return ci.BadRequest("to is invalid")
 			}
 		}
+	}
+	// The raw log, masked line by line as the asked lines are drawn.
+	data, err := s.readRawLog(pg.ctx(), j, 0)
+	if err != nil {
+		return err
+	}
+	secrets, err := s.secrets(pg.ctx(), j)
+	if err != nil {
+		return err
+	}
+	total := lineCount(data)
+	if tail > 0 {
+		from, to = max(total-min(tail, maxLinesPerRequest)+1, 1), total
+	} else {
+		if to == 0 {
+			to = total
+		}
 		to = min(to, from+maxLinesPerRequest-1)
 	}
+	ix := indexWindow(data, from)
+	ix.secrets = secrets
 	return writeJSON(pg, logPage{Total: total, Complete: j.Status.Complete(), Lines: ix.render(data, from, to)})
 }
 

@@ -16,6 +16,8 @@ func (s *Server) routes() []httpx.Route {
 		{Method: "POST", Pattern: "/users/sign_in", Handler: h(s.signIn)},
 		{Method: "POST", Pattern: "/users/sign_out", Handler: h(s.signOut)},
 		{Method: "GET", Pattern: "/{namespace}", Handler: h(s.userPage)},
+		{Method: "GET", Pattern: "/admin/runners", Handler: h(s.adminRunnersPage)},
+		{Method: "GET", Pattern: "/admin/runners/events", Handler: h(s.adminEvents)},
 
 		{Method: "GET", Pattern: proj, Handler: h(s.pipelinesPage)},
 		{Method: "GET", Pattern: proj + "/-/pipelines", Handler: h(s.pipelinesPage)},
@@ -32,10 +34,16 @@ func (s *Server) routes() []httpx.Route {
 		{Method: "GET", Pattern: proj + "/-/jobs/{id}/log", Handler: h(s.jobLogLines)},
 		{Method: "GET", Pattern: proj + "/-/jobs/{id}/log/stream", Handler: h(s.jobLogStream)},
 		{Method: "GET", Pattern: proj + "/-/jobs/{id}/log/search", Handler: h(s.jobLogSearch)},
+		{Method: "GET", Pattern: proj + "/-/jobs/{id}/artifacts/browse", Handler: h(s.artifactsBrowse)},
+		{Method: "GET", Pattern: proj + "/-/jobs/{id}/artifacts/browse/{path...}", Handler: h(s.artifactsBrowse)},
+		{Method: "GET", Pattern: proj + "/-/jobs/{id}/artifacts/download", Handler: h(s.artifactsDownload)},
+		{Method: "GET", Pattern: proj + "/-/jobs/{id}/artifacts/file/{path...}", Handler: h(s.artifactsFile)},
+		{Method: "GET", Pattern: proj + "/-/jobs/{id}/artifacts/raw/{path...}", Handler: h(s.artifactsFile)},
 		{Method: "POST", Pattern: proj + "/-/jobs/{id}/retry", Handler: h(s.jobRetry)},
 		{Method: "POST", Pattern: proj + "/-/jobs/{id}/cancel", Handler: h(s.jobCancel)},
 		{Method: "POST", Pattern: proj + "/-/jobs/{id}/play", Handler: h(s.jobPlay)},
 
+		{Method: "GET", Pattern: proj + "/-/runners", Handler: h(s.projectRunnersPage)},
 		{Method: "GET", Pattern: proj + "/-/events", Handler: h(s.projectEvents)},
 	}
 }

@@ -18,6 +18,15 @@ import (
 // that a build became pending. Notifications carry no payload.
 const Channel = "gantry_jobs"
 
+// ChangesChannel carries the changes open web pages follow (a job's log or
+// status, a pipeline's status) from the coordinator where they were
+// written to the others. Payloads are small (ids), see Notifier.NotifyChanges.
+const ChangesChannel = "gantry_changes"
+
+// MaxPayload is the largest NOTIFY payload PostgreSQL accepts (8000 bytes)
+// with some room to spare.
+const MaxPayload = 7900
+
 // pingTimeout bounds a keepalive ping of the listening session.
 const pingTimeout = 5 * time.Second
 
@@ -64,6 +73,8 @@ type Notifier struct {
 
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
+	// onChange receives the payloads of ChangesChannel.
+	onChange func(payload string)
 
 	pid atomic.Uint32 // backend pid of the listening session; 0 while disconnected
 
@@ -138,6 +149,25 @@ func (n *Notifier) Notify(ctx context.Context) error {
 	return notify(ctx, n.db)
 }
 
+// OnChanges sets the function that receives every payload sent on
+// ChangesChannel (by any coordinator, this one included). It is called on
+// the listening goroutine: it must be quick.
+func (n *Notifier) OnChanges(fn func(payload string)) {
+	n.mu.Lock()
+	n.onChange = fn
+	n.mu.Unlock()
+}
+
+// NotifyChanges sends payload (at most MaxPayload bytes) on ChangesChannel.
+func (n *Notifier) NotifyChanges(ctx context.Context, payload string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := n.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, ChangesChannel, payload); err != nil {
+		return fmt.Errorf("postgres: notify %s: %w", ChangesChannel, err)
+	}
+	return nil
+}
+
 // Close stops listening and waits for the listener to end. Subscribers are
 // not woken by it.
 func (n *Notifier) Close() error {
@@ -165,9 +195,11 @@ func (n *Notifier) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: listener connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("postgres: listen %s: %w", Channel, err)
+	for _, ch := range []string{Channel, ChangesChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("postgres: listen %s: %w", ch, err)
+		}
 	}
 	n.pid.Store(conn.PgConn().PID())
 	return conn, nil
@@ -198,9 +230,16 @@ func (n *Notifier) run(ctx context.Context, conn *pgx.Conn) {
 func (n *Notifier) listen(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, n.keepalive)
-		_, err := conn.WaitForNotification(wctx)
+		nf, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && nf.Channel == ChangesChannel:
+			n.mu.Lock()
+			fn := n.onChange
+			n.mu.Unlock()
+			if fn != nil {
+				fn(nf.Payload)
+			}
 		case err == nil:
 			n.wakeAll()
 		case ctx.Err() != nil:

@@ -725,20 +725,46 @@ var errTraceLimit = errors.New("trace limit")
 
 // ReadTrace returns a job's whole live log.
 func (db *DB) ReadTrace(ctx context.Context, jobID int64) ([]byte, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT data FROM trace_chunks WHERE job_id = ? ORDER BY pos`), jobID)
+	return db.ReadTraceFrom(ctx, jobID, 0)
+}
+
+// ReadTraceFrom reads the chunks from the one holding offset on (found on
+// the (job_id, pos) key, no data read) and cuts what precedes offset.
+func (db *DB) ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT pos, data FROM trace_chunks WHERE job_id = ?
+		AND pos >= COALESCE((SELECT MAX(pos) FROM trace_chunks WHERE job_id = ? AND pos <= ?), 0) ORDER BY pos`),
+		jobID, jobID, offset)
 	if err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
 	}
 	defer rows.Close()
-	var b strings.Builder
+	// The chunks, then one allocation of their total: a 100 MB log is
+	// copied once more, not grown by doubling.
+	var chunks [][]byte
+	total := 0
 	for rows.Next() {
+		var pos int64
 		var chunk []byte
-		if err := rows.Scan(&chunk); err != nil {
+		if err := rows.Scan(&pos, &chunk); err != nil {
 			return nil, err
 		}
-		b.Write(chunk)
+		if skip := offset - pos; skip > 0 {
+			chunk = chunk[min(skip, int64(len(chunk))):]
+		}
+		chunks = append(chunks, chunk)
+		total += len(chunk)
 	}
-	return []byte(b.String()), rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
 }
 
 // DeleteTrace drops a job's live log chunks and resets its size.

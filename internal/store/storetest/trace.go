@@ -54,6 +54,13 @@ func testTraceAppend(t *testing.T, s store.Store) {
 	if stored.TraceSize != int64(len(want)) {
 		t.Errorf("trace_size = %d, want %d", stored.TraceSize, len(want))
 	}
+	for _, off := range []int64{0, 3, 6, 11, 12, 15, int64(len(want)), int64(len(want)) + 5} {
+		got, err := s.ReadTraceFrom(ctx, j.ID, off)
+		must(t, err, "read from")
+		if w := want[min(off, int64(len(want))):]; !bytes.Equal(got, w) {
+			t.Errorf("trace from %d = %q, want %q", off, got, w)
+		}
+	}
 	got, err = s.ReadTrace(ctx, other.ID)
 	must(t, err, "read other")
 	if len(got) != 0 {

@@ -36,6 +36,22 @@
     });
   }
 
+  // Pages that re-render whole (the runners pages) reload on a change,
+  // at most every two seconds.
+  function reloadOnChange() {
+    const el = document.querySelector("[data-reload-on]");
+    if (!el || !window.EventSource) return;
+    const es = new EventSource(el.dataset.reloadOn);
+    let due = false;
+    es.addEventListener("change", () => {
+      if (due) return;
+      due = true;
+      setTimeout(() => { es.close(); location.reload(); }, 2000);
+    });
+    el.dataset.listening = "1";
+    es.onopen = () => { el.dataset.listening = "2"; };
+  }
+
   // ---- Pipeline graph -----------------------------------------------------
   function drawEdges(graph) {
     const svg = graph.querySelector(":scope > svg.edges");
@@ -300,6 +316,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     liveStatuses();
+    reloadOnChange();
     pipelinePage();
     jobLog();
   });
