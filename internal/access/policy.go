@@ -72,6 +72,9 @@ const (
 	// AdminBuild is admin_build (pipeline trigger tokens, lib/api/ci/triggers.rb):
 	// maintainers.
 	AdminBuild Action = "admin_build"
+	// CreateCommitStatus is create_commit_status (POST …/statuses/:sha):
+	// developers.
+	CreateCommitStatus Action = "create_commit_status"
 )
 
 // minRole is the least project role each plain action needs.
@@ -93,6 +96,7 @@ var minRole = map[Action]ci.AccessLevel{
 	ReadRunnerJobs:       ci.Reporter,
 	AdminProject:         ci.Maintainer,
 	AdminBuild:           ci.Maintainer,
+	CreateCommitStatus:   ci.Developer,
 }
 
 // Role is the caller's effective role in the project, ci.NoAccess if none.

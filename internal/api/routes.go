@@ -129,6 +129,7 @@ func (s *Server) routes() []httpx.Route {
 		r("GET", "/projects/{id}/repository/commits/{sha}", anyoneJob, s.getCommit),
 		r("GET", "/projects/{id}/repository/commits/{sha}/refs", anyoneJob, s.commitRefs),
 		r("GET", "/projects/{id}/repository/commits/{sha}/statuses", anyoneJob, s.commitStatuses),
+		r("POST", "/projects/{id}/statuses/{sha}", auth, s.createCommitStatus),
 		r("GET", "/projects/{id}/repository/branches", anyoneJob, s.listBranches),
 		r("GET", "/projects/{id}/repository/branches/{branch}", anyoneJob, s.getBranch),
 		r("GET", "/projects/{id}/repository/tags", anyoneJob, s.listTags),

@@ -218,6 +218,10 @@ type Job struct {
 	// EnqueueImmediately marks the clone of a retried or played action job:
 	// it goes to pending instead of back to manual or scheduled.
 	EnqueueImmediately bool
+	// TargetURL and Description are what an external system reported with
+	// its status (KindExternal only).
+	TargetURL   *string
+	Description *string
 }
 
 // Artifact is one stored file of a job: the archive, metadata, the trace

@@ -1,0 +1,12 @@
+-- External commit statuses (GitLab's GenericCommitStatus, POST
+-- /projects/:id/statuses/:sha) are jobs of kind 2 with the link and text the
+-- reporting system gave (ci_builds.target_url, ci_builds.description).
+ALTER TABLE jobs ADD COLUMN target_url TEXT;
+ALTER TABLE jobs ADD COLUMN description TEXT;
+
+-- Project settings PUT /projects/:id changes that the engine obeys
+-- (projects.archived, ci_cd_settings.default_git_depth,
+-- project_ci_cd_settings.auto_cancel_pending_pipelines).
+ALTER TABLE projects ADD COLUMN archived BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE projects ADD COLUMN ci_default_git_depth INTEGER NOT NULL DEFAULT 20;
+ALTER TABLE projects ADD COLUMN auto_cancel_pending_pipelines BOOLEAN NOT NULL DEFAULT 1;
