@@ -115,30 +115,11 @@ func onPush(db store.Store, eng *pipeline.Service, log *slog.Logger) func(ctx co
 				}
 			}
 		}
-		po := pipeline.ParsePushOptions(t.PushOptions)
-		for _, u := range updates {
-			if gitrepo.IsZeroSHA(u.NewSHA) {
-				continue
-			}
-			ref, tag := "", false
-			if b, ok := strings.CutPrefix(u.Ref, "refs/heads/"); ok {
-				ref = b
-			} else if tg, ok := strings.CutPrefix(u.Ref, "refs/tags/"); ok {
-				ref, tag = tg, true
-			} else {
-				continue
-			}
-			pl, err := eng.Create(ctx, pipeline.CreateRequest{Project: p, Ref: ref, Tag: tag, RefKnown: true,
-				SHA: u.NewSHA, BeforeSHA: u.OldSHA, Source: "push", UserID: t.UserID, SaveOnErrors: true,
-				SkipCI: po.Skip, Variables: po.Variables, Inputs: po.Inputs})
-			if err != nil {
-				log.Error("push: pipeline", "project", p.FullPath(), "ref", ref, "err", err)
-				continue
-			}
-			if pl != nil {
-				log.Info("pipeline created", "project", p.FullPath(), "ref", ref, "pipeline", pl.ID, "status", pl.Status)
-			}
+		refs := make([]pipeline.RefUpdate, len(updates))
+		for i, u := range updates {
+			refs[i] = pipeline.RefUpdate{Ref: u.Ref, OldSHA: u.OldSHA, NewSHA: u.NewSHA}
 		}
+		eng.PushPipelines(ctx, p, t.UserID, refs, pipeline.ParsePushOptions(t.PushOptions))
 	}
 }
 
