@@ -85,6 +85,15 @@ type Project struct {
 	CIConfigPath string
 	// JobTokenScopeEnabled is ci_outbound_job_token_scope_enabled.
 	JobTokenScopeEnabled bool
+	// Archived projects are read-only: no pushes, no new pipelines, no
+	// job or pipeline changes (ProjectPolicy's archived rule).
+	Archived bool
+	// CIDefaultGitDepth is the shallow-clone depth jobs get (20; 0 clones
+	// everything).
+	CIDefaultGitDepth int
+	// AutoCancelPendingPipelines lets a new commit's pipeline cancel the
+	// redundant older pipelines of its branch (GitLab's default: on).
+	AutoCancelPendingPipelines bool
 }
 
 // FullPath is namespace/path.

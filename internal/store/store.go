@@ -58,7 +58,12 @@ type Store interface {
 	// ProjectByPath matches namespace and path case-insensitively.
 	ProjectByPath(ctx context.Context, namespace, path string) (*ci.Project, error)
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*ci.Project, error)
+	// UpdateProject writes a project's settings, path included; a taken
+	// path gives ErrConflict.
 	UpdateProject(ctx context.Context, p *ci.Project) error
+	// DeleteProject removes the project with all its rows and returns the
+	// blob keys of its artifacts; ErrNotFound for an unknown project.
+	DeleteProject(ctx context.Context, id int64) ([]string, error)
 	SetMember(ctx context.Context, m *ci.Member) error
 	// MemberAccess is the user's access level in the project, ci.NoAccess if none.
 	MemberAccess(ctx context.Context, projectID, userID int64) (ci.AccessLevel, error)
