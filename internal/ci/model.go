@@ -116,6 +116,11 @@ type ProjectVariable struct {
 	Masked    bool
 	Raw       bool
 	File      bool
+	// EnvironmentScope picks the jobs that get the variable ("*": all;
+	// "review/*": environments matching the wildcard). A key may have one
+	// variable per scope.
+	EnvironmentScope string
+	Description      *string
 }
 
 // Pipeline is one run of a project's configuration for a commit.

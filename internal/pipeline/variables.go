@@ -151,13 +151,26 @@ func (s *Service) userVars(ctx context.Context, l *varList, userID int64) {
 }
 
 // projectVars layers the project's CI/CD variables; protected ones only
-// for a protected ref (Project#ci_variables_for).
-func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64, protected bool) error {
+// for a protected ref, and of each key the one whose environment scope
+// fits env best ("" for a job without environment: "*" only), as
+// Project#ci_variables_for does.
+func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64, protected bool, env string) error {
 	pvs, err := s.store.ListProjectVariables(ctx, projectID)
 	if err != nil {
 		return err
 	}
-	for _, v := range pvs {
+	if !protected {
+		// Protected ones are out before the scopes compete: an unprotected
+		// ref falls back to the best unprotected scope.
+		open := pvs[:0:0]
+		for _, v := range pvs {
+			if !v.Protected {
+				open = append(open, v)
+			}
+		}
+		pvs = open
+	}
+	for _, v := range ci.ScopedVariables(pvs, env) {
 		if v.Protected && !protected {
 			continue
 		}
@@ -179,7 +192,7 @@ func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, protect
 	s.serverVars(&l, req.Project)
 	s.commitVars(&l, req.Ref, req.Tag, protected, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
 	s.userVars(ctx, &l, req.UserID)
-	if err := s.projectVars(ctx, &l, req.Project.ID, protected); err != nil {
+	if err := s.projectVars(ctx, &l, req.Project.ID, protected, ""); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, req.Variables)
@@ -285,7 +298,11 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	for _, v := range e.Dotenv {
 		l.set(v)
 	}
-	if err := s.projectVars(ctx, &l, p.ProjectID, protected); err != nil {
+	env := ""
+	if e.Def != nil {
+		env = e.Def.Environment
+	}
+	if err := s.projectVars(ctx, &l, p.ProjectID, protected, env); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, p.Variables)

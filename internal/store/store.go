@@ -84,14 +84,24 @@ type Store interface {
 	// JobTokenAllowed reports whether a job of sourceID may use its token on
 	// projectID: the scope is off, or sourceID is in the allowlist.
 	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
+	// SetProjectVariable creates or replaces the variable of v's key and
+	// scope ("" is "*"), keeping a replaced one's description.
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
 	// ProjectVariableAttrs maps variable keys to their scope and description.
 	ProjectVariableAttrs(ctx context.Context, projectID int64) (map[string]VariableAttrs, error)
 	// SetProjectVariableAttrs answers ErrNotFound for an unknown key.
 	SetProjectVariableAttrs(ctx context.Context, projectID int64, key string, a VariableAttrs) error
-	// DeleteProjectVariable answers ErrNotFound for an unknown key.
+	// DeleteProjectVariable removes every scope of a key; ErrNotFound for
+	// an unknown key.
 	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
+	// CreateProjectVariable, UpdateProjectVariable and
+	// DeleteProjectVariableScope work on one variable, known by key and
+	// environment scope (GitLab's uniqueness): ErrConflict for a taken
+	// pair, ErrNotFound for a missing one.
+	CreateProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
+	UpdateProjectVariable(ctx context.Context, v *ci.ProjectVariable, scope string) error
+	DeleteProjectVariableScope(ctx context.Context, projectID int64, key, scope string) error
 
 	// SetPipelineName sets a pipeline's name (PUT …/metadata); ErrNotFound
 	// for an unknown pipeline.

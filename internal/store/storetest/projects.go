@@ -18,6 +18,7 @@ var projectTests = []test{
 	{"Projects/Members", testMembers},
 	{"Projects/Variables", testVariables},
 	{"Projects/VariableAttrs", testVariableAttrs},
+	{"Projects/VariableScopes", testVariableScopes},
 	{"Projects/Triggers", testTriggers},
 	{"Projects/PipelineName", testPipelineName},
 }
@@ -414,5 +415,33 @@ func testExternalStatusJob(t *testing.T, s store.Store) {
 		if j.ID == ext.ID {
 			t.Error("external status offered to the sweeper")
 		}
+	}
+}
+
+func testVariableScopes(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "scopes", ci.VisibilityPrivate)
+	all := &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "all", EnvironmentScope: "*"}
+	review := &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "review", EnvironmentScope: "review/*", Description: ptr("d")}
+	must(t, s.CreateProjectVariable(ctx, all), "create *")
+	must(t, s.CreateProjectVariable(ctx, review), "create review/*")
+	wantErr(t, s.CreateProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "x", EnvironmentScope: "*"}),
+		store.ErrConflict, "same key and scope")
+	got, err := s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(got) != 2 || got[0].EnvironmentScope != "*" || got[1].EnvironmentScope != "review/*" || got[1].Description == nil {
+		t.Fatalf("variables = %+v", got)
+	}
+	review.Value, review.EnvironmentScope = "moved", "review/app"
+	must(t, s.UpdateProjectVariable(ctx, review, "review/*"), "update")
+	wantErr(t, s.UpdateProjectVariable(ctx, review, "review/*"), store.ErrNotFound, "update old scope")
+	review.EnvironmentScope = "*"
+	wantErr(t, s.UpdateProjectVariable(ctx, review, "review/app"), store.ErrConflict, "update onto a taken scope")
+	must(t, s.DeleteProjectVariableScope(ctx, p.ID, "K", "*"), "delete *")
+	wantErr(t, s.DeleteProjectVariableScope(ctx, p.ID, "K", "*"), store.ErrNotFound, "delete * again")
+	got, err = s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(got) != 1 || got[0].Value != "moved" || got[0].EnvironmentScope != "review/app" {
+		t.Fatalf("after delete = %+v", got)
 	}
 }

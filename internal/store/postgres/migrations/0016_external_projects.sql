@@ -10,3 +10,9 @@ ALTER TABLE jobs ADD COLUMN target_url TEXT,
 ALTER TABLE projects ADD COLUMN archived BOOLEAN NOT NULL DEFAULT FALSE,
 	ADD COLUMN ci_default_git_depth INTEGER NOT NULL DEFAULT 20,
 	ADD COLUMN auto_cancel_pending_pipelines BOOLEAN NOT NULL DEFAULT TRUE;
+
+-- Project variables are unique per key and environment scope, as GitLab's
+-- ci_variables (index on project_id, key, environment_scope): several
+-- values of one key for different environments.
+ALTER TABLE project_variables DROP CONSTRAINT project_variables_pkey,
+	ADD PRIMARY KEY (project_id, key, environment_scope);
