@@ -81,6 +81,13 @@ func (s *Server) routes() []httpx.Route {
 		r("POST", "/projects/{id}/job_token_scope/allowlist", auth, s.addJobTokenAllowlist),
 		r("DELETE", "/projects/{id}/job_token_scope/allowlist/{target_project_id}", auth, s.removeJobTokenAllowlist),
 
+		// Instance variables (administrators).
+		r("GET", "/admin/ci/variables", auth, s.listInstanceVariables),
+		r("POST", "/admin/ci/variables", auth, s.createInstanceVariable),
+		r("GET", "/admin/ci/variables/{key}", auth, s.getInstanceVariable),
+		r("PUT", "/admin/ci/variables/{key}", auth, s.updateInstanceVariable),
+		r("DELETE", "/admin/ci/variables/{key}", auth, s.deleteInstanceVariable),
+
 		// Protected branches and tags (maintainers).
 		r("GET", "/projects/{id}/protected_branches", auth, s.listProtected(ci.BranchRef)),
 		r("POST", "/projects/{id}/protected_branches", auth, s.protectBranch),

@@ -123,6 +123,19 @@ type ProjectVariable struct {
 	Description      *string
 }
 
+// InstanceVariable is a CI/CD variable of the whole instance
+// (Ci::InstanceVariable): every job gets it, below group and project
+// variables; protected ones only on protected refs.
+type InstanceVariable struct {
+	Key         string
+	Value       string
+	Protected   bool
+	Masked      bool
+	Raw         bool
+	File        bool
+	Description *string
+}
+
 // Pipeline is one run of a project's configuration for a commit.
 type Pipeline struct {
 	ID         int64

@@ -150,6 +150,24 @@ func (s *Service) userVars(ctx context.Context, l *varList, userID int64) {
 	l.pub("GITLAB_USER_EMAIL", u.Email)
 }
 
+// instanceVars layers the instance's CI/CD variables, the lowest of the
+// user-defined ones (GitLab's secret_instance_variables: after YAML and
+// dotenv variables, before group and project ones); protected ones only
+// for a protected ref.
+func (s *Service) instanceVars(ctx context.Context, l *varList, protected bool) error {
+	ivs, err := s.store.ListInstanceVariables(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range ivs {
+		if v.Protected && !protected {
+			continue
+		}
+		l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.File, Raw: v.Raw})
+	}
+	return nil
+}
+
 // projectVars layers the project's CI/CD variables; protected ones only
 // for a protected ref, and of each key the one whose environment scope
 // fits env best ("" for a job without environment: "*" only), as
@@ -192,6 +210,9 @@ func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, protect
 	s.serverVars(&l, req.Project)
 	s.commitVars(&l, req.Ref, req.Tag, protected, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
 	s.userVars(ctx, &l, req.UserID)
+	if err := s.instanceVars(ctx, &l, protected); err != nil {
+		return nil, err
+	}
 	if err := s.projectVars(ctx, &l, req.Project.ID, protected, ""); err != nil {
 		return nil, err
 	}
@@ -223,7 +244,8 @@ type JobEnv struct {
 
 // JobVariables builds a job's variables in GitLab's precedence order:
 // predefined, YAML global then job variables, dependencies' dotenv reports,
-// project variables, pipeline variables, then play-time variables.
+// instance variables, project variables, pipeline variables, then
+// play-time variables.
 func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Variable, error) {
 	var l varList
 	j, p := e.Job, e.Pipeline
@@ -297,6 +319,9 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	}
 	for _, v := range e.Dotenv {
 		l.set(v)
+	}
+	if err := s.instanceVars(ctx, &l, protected); err != nil {
+		return nil, err
 	}
 	env := ""
 	if e.Def != nil {

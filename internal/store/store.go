@@ -103,6 +103,13 @@ type Store interface {
 	UpdateProjectVariable(ctx context.Context, v *ci.ProjectVariable, scope string) error
 	DeleteProjectVariableScope(ctx context.Context, projectID int64, key, scope string) error
 
+	// Instance variables, by key; the lookups and changes of a missing key
+	// answer ErrNotFound, a taken key on create ErrConflict.
+	ListInstanceVariables(ctx context.Context) ([]*ci.InstanceVariable, error)
+	CreateInstanceVariable(ctx context.Context, v *ci.InstanceVariable) error
+	UpdateInstanceVariable(ctx context.Context, v *ci.InstanceVariable) error
+	DeleteInstanceVariable(ctx context.Context, key string) error
+
 	// SetPipelineName sets a pipeline's name (PUT …/metadata); ErrNotFound
 	// for an unknown pipeline.
 	SetPipelineName(ctx context.Context, pipelineID int64, name string, at time.Time) error

@@ -16,3 +16,17 @@ ALTER TABLE projects ADD COLUMN archived BOOLEAN NOT NULL DEFAULT FALSE,
 -- values of one key for different environments.
 ALTER TABLE project_variables DROP CONSTRAINT project_variables_pkey,
 	ADD PRIMARY KEY (project_id, key, environment_scope);
+
+-- Instance CI/CD variables (GitLab's ci_instance_variables), given to every
+-- job below group and project variables. Values are sealed like project
+-- variables' (value_encrypted).
+CREATE TABLE instance_variables (
+    key             TEXT    PRIMARY KEY,
+    value           TEXT    NOT NULL,
+    value_encrypted BOOLEAN NOT NULL DEFAULT FALSE,
+    protected       BOOLEAN NOT NULL DEFAULT FALSE,
+    masked          BOOLEAN NOT NULL DEFAULT FALSE,
+    raw             BOOLEAN NOT NULL DEFAULT FALSE,
+    file            BOOLEAN NOT NULL DEFAULT FALSE,
+    description     TEXT
+);

@@ -34,3 +34,17 @@ SELECT project_id, key, value, protected, masked, raw, file, value_encrypted, en
 FROM project_variables;
 DROP TABLE project_variables;
 ALTER TABLE project_variables_new RENAME TO project_variables;
+
+-- Instance CI/CD variables (GitLab's ci_instance_variables), given to every
+-- job below group and project variables. Values are sealed like project
+-- variables' (value_encrypted).
+CREATE TABLE instance_variables (
+    key             TEXT    PRIMARY KEY,
+    value           TEXT    NOT NULL,
+    value_encrypted BOOLEAN NOT NULL DEFAULT FALSE,
+    protected       BOOLEAN NOT NULL DEFAULT FALSE,
+    masked          BOOLEAN NOT NULL DEFAULT FALSE,
+    raw             BOOLEAN NOT NULL DEFAULT FALSE,
+    file            BOOLEAN NOT NULL DEFAULT FALSE,
+    description     TEXT
+);
