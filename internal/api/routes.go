@@ -132,6 +132,7 @@ func (s *Server) routes() []httpx.Route {
 		r("PUT", "/projects/{id}/triggers/{trigger_id}", auth, s.updateTrigger),
 		r("DELETE", "/projects/{id}/triggers/{trigger_id}", auth, s.deleteTrigger),
 		r("POST", "/projects/{id}/trigger/pipeline", anyone, s.triggerPipeline),
+		{Method: "POST", Pattern: v4 + "/projects/{id}/ref/{rest...}", Handler: s.triggerPipelineRef()},
 		r("POST", "/projects/{id}/ci/lint", auth, s.lintContent),
 		r("GET", "/projects/{id}/ci/lint", auth, s.lintRef),
 
