@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/gantryci/gantry/internal/ci"
@@ -115,13 +114,8 @@ func (s *Server) createInstanceVariable(q *req) error {
 		return ci.Invalid("value is missing")
 	}
 	key := q.p.Str("key")
-	switch {
-	case key == "":
-		return variableInvalid("key", "can't be blank")
-	case len(key) > 255:
-		return variableInvalid("key", "is too long (maximum is 255 characters)")
-	case !variableKeyRe.MatchString(key):
-		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	if err := validVariableKey(key); err != nil {
+		return err
 	}
 	v := &ci.InstanceVariable{Key: key}
 	if err := applyInstanceParams(q, v); err != nil {
@@ -129,7 +123,7 @@ func (s *Server) createInstanceVariable(q *req) error {
 	}
 	if err := s.store.CreateInstanceVariable(q.ctx(), v); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
+			return errKeyTaken(key)
 		}
 		return err
 	}

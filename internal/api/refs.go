@@ -150,35 +150,47 @@ func findRef(refs []gitrepo.Ref, name string) (gitrepo.Ref, bool) {
 	return gitrepo.Ref{}, false
 }
 
-func (s *Server) deleteBranch(q *req) error {
-	p, lvl, repo, err := s.writableRepo(q)
-	if err != nil {
-		return err
+// deleteRef is DELETE …/branches/:branch and …/tags/:tag_name: 204, after
+// the protected ref rules, with the ref's value checked as it goes.
+func (s *Server) deleteRef(tag bool) func(q *req) error {
+	param, prefix, resource, failed := "branch", "refs/heads/", "Branch", "Failed to remove branch"
+	if tag {
+		param, prefix, resource, failed = "tag_name", "refs/tags/", "Tag", "Failed to remove tag"
 	}
-	name := q.r.PathValue("branch")
-	if !repoExists(repo) {
-		return ci.NotFound("Branch")
-	}
-	refs, err := repo.Branches(q.ctx())
-	if err != nil {
-		return err
-	}
-	b, ok := findRef(refs, name)
-	if !ok {
-		return ci.NotFound("Branch")
-	}
-	full := "refs/heads/" + name
-	if err := s.checkRefChange(q, p, lvl, ci.RefChange{Ref: full, Delete: true}); err != nil {
-		return err
-	}
-	if err := repo.CompareAndSwapRef(q.ctx(), full, b.Target, pipeline.ZeroSHA); err != nil {
-		if errors.Is(err, gitrepo.ErrRefChanged) {
-			return bad("Failed to remove branch")
+	return func(q *req) error {
+		p, lvl, repo, err := s.writableRepo(q)
+		if err != nil {
+			return err
 		}
-		return err
+		if !repoExists(repo) {
+			return ci.NotFound(resource)
+		}
+		list := repo.Branches
+		if tag {
+			list = repo.Tags
+		}
+		refs, err := list(q.ctx())
+		if err != nil {
+			return err
+		}
+		name := q.r.PathValue(param)
+		r, ok := findRef(refs, name)
+		if !ok {
+			return ci.NotFound(resource)
+		}
+		full := prefix + name
+		if err := s.checkRefChange(q, p, lvl, ci.RefChange{Ref: full, Delete: true}); err != nil {
+			return err
+		}
+		if err := repo.CompareAndSwapRef(q.ctx(), full, r.Target, pipeline.ZeroSHA); err != nil {
+			if errors.Is(err, gitrepo.ErrRefChanged) {
+				return bad(failed)
+			}
+			return err
+		}
+		q.w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	q.w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // deleteMergedBranches is DELETE …/repository/merged_branches: branches
@@ -282,35 +294,4 @@ func (s *Server) createTag(q *req) error {
 		return err
 	}
 	return q.json(http.StatusCreated, out[0])
-}
-
-func (s *Server) deleteTag(q *req) error {
-	p, lvl, repo, err := s.writableRepo(q)
-	if err != nil {
-		return err
-	}
-	name := q.r.PathValue("tag_name")
-	if !repoExists(repo) {
-		return ci.NotFound("Tag")
-	}
-	refs, err := repo.Tags(q.ctx())
-	if err != nil {
-		return err
-	}
-	t, ok := findRef(refs, name)
-	if !ok {
-		return ci.NotFound("Tag")
-	}
-	full := "refs/tags/" + name
-	if err := s.checkRefChange(q, p, lvl, ci.RefChange{Ref: full, Delete: true}); err != nil {
-		return err
-	}
-	if err := repo.CompareAndSwapRef(q.ctx(), full, t.Target, pipeline.ZeroSHA); err != nil {
-		if errors.Is(err, gitrepo.ErrRefChanged) {
-			return bad("Failed to remove tag")
-		}
-		return err
-	}
-	q.w.WriteHeader(http.StatusNoContent)
-	return nil
 }

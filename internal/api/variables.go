@@ -185,6 +185,24 @@ func applyVariableParams(q *req, v *ci.ProjectVariable) error {
 	return nil
 }
 
+// validVariableKey is Ci::HasVariable's key validation.
+func validVariableKey(key string) error {
+	switch {
+	case key == "":
+		return variableInvalid("key", "can't be blank")
+	case len(key) > 255:
+		return variableInvalid("key", "is too long (maximum is 255 characters)")
+	case !variableKeyRe.MatchString(key):
+		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	}
+	return nil
+}
+
+// errKeyTaken is the uniqueness failure of a variable's key.
+func errKeyTaken(key string) error {
+	return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
+}
+
 // listVariables is GET /projects/:id/variables.
 func (s *Server) listVariables(q *req) error {
 	pg, err := q.page()
@@ -229,13 +247,8 @@ func (s *Server) createVariable(q *req) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case key == "":
-		return variableInvalid("key", "can't be blank")
-	case len(key) > 255:
-		return variableInvalid("key", "is too long (maximum is 255 characters)")
-	case !variableKeyRe.MatchString(key):
-		return variableInvalid("key", "can contain only letters, digits and '_'.")
+	if err := validVariableKey(key); err != nil {
+		return err
 	}
 	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key, EnvironmentScope: "*"}
 	if err := applyVariableParams(q, v); err != nil {
@@ -244,7 +257,7 @@ func (s *Server) createVariable(q *req) error {
 	// GitLab's uniqueness is the key within an environment scope.
 	if err := s.store.CreateProjectVariable(q.ctx(), v); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
+			return errKeyTaken(key)
 		}
 		return err
 	}
@@ -267,7 +280,7 @@ func (s *Server) updateVariable(q *req) error {
 		case errors.Is(err, store.ErrNotFound):
 			return errVariableNotFound
 		case errors.Is(err, store.ErrConflict):
-			return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", v.Key))
+			return errKeyTaken(v.Key)
 		}
 		return err
 	}
