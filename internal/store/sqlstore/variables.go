@@ -123,11 +123,13 @@ func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.
 // does not open.
 var ErrSecretsKeyMismatch = errors.New("secrets key does not match the database")
 
-// CountEncryptedVariables counts the variable values stored encrypted: a
-// coordinator that finds some must not create a new key.
+// CountEncryptedVariables counts the variable values (project and
+// instance) stored encrypted: a coordinator that finds some must not
+// create a new key.
 func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM project_variables WHERE value_encrypted`)).Scan(&n)
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT (SELECT COUNT(*) FROM project_variables WHERE value_encrypted) +
+		(SELECT COUNT(*) FROM instance_variables WHERE value_encrypted)`)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count encrypted variables: %w", err)
 	}
