@@ -18,6 +18,10 @@ type GitDenied struct {
 
 func (e *GitDenied) Error() string { return string(e.Code) + ": " + e.Message }
 
+// MsgArchivedPush is GitLab's refusal of a push to an archived project
+// (Gitlab::GitAccess ERROR_MESSAGES[:archived]).
+const MsgArchivedPush = "You can't push code to an archived project."
+
 func gitDeny(code ci.ErrorCode, msg string) error { return &GitDenied{Code: code, Message: msg} }
 
 // GitCaller resolves git's Basic credentials as Gitlab::Auth.find_for_git_client
@@ -100,6 +104,11 @@ func (p *Policy) CanGit(ctx context.Context, c *Caller, proj *ci.Project, write 
 	a := ReadCode
 	if write {
 		a = PushCode
+		// Gitlab::GitAccess#check_push_access! refuses an archived
+		// project before it looks at the pusher's role.
+		if proj.Archived {
+			return gitDeny(ci.EForbidden, MsgArchivedPush)
+		}
 	}
 	if Allowed(c, proj, lvl, a) != nil {
 		return gitDeny(ci.EForbidden, "")

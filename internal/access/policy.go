@@ -72,7 +72,25 @@ const (
 	// AdminBuild is admin_build (pipeline trigger tokens, lib/api/ci/triggers.rb):
 	// maintainers.
 	AdminBuild Action = "admin_build"
+	// CreateCommitStatus is create_commit_status (POST …/statuses/:sha):
+	// developers.
+	CreateCommitStatus Action = "create_commit_status"
+	// ChangeVisibility is change_visibility_level: owners.
+	ChangeVisibility Action = "change_visibility_level"
+	// ArchiveProject is archive_project (archive, unarchive): owners.
+	ArchiveProject Action = "archive_project"
+	// RemoveProject is remove_project (DELETE /projects/:id): owners.
+	RemoveProject Action = "remove_project"
 )
+
+// archivedPrevents are the abilities an archived project takes from
+// everyone (ProjectPolicy's archived rule: readonly_abilities, and
+// create/update/admin of its readonly features such as pipelines, builds,
+// commit statuses and triggers).
+var archivedPrevents = map[Action]bool{
+	PushCode: true, CreatePipeline: true, UpdatePipeline: true, UpdateBuild: true, CancelBuild: true,
+	ForceCancelBuild: true, PlayBuild: true, CreateCommitStatus: true, AdminBuild: true,
+}
 
 // minRole is the least project role each plain action needs.
 var minRole = map[Action]ci.AccessLevel{
@@ -96,6 +114,10 @@ var minRole = map[Action]ci.AccessLevel{
 	// Pipeline schedules (schedule.go).
 	CreatePipelineSchedule: ci.Developer,
 	SetPipelineVariables:   ci.Developer,
+	CreateCommitStatus:     ci.Developer,
+	ChangeVisibility:       ci.Owner,
+	ArchiveProject:         ci.Owner,
+	RemoveProject:          ci.Owner,
 }
 
 // Role is the caller's effective role in the project, ci.NoAccess if none.
@@ -210,6 +232,9 @@ func allowed(c *Caller, proj *ci.Project, lvl ci.AccessLevel, a Action) bool {
 		return lvl >= ci.Reporter || (proj.PublicBuilds && CanSee(c, proj, lvl))
 	case ReadCode:
 		return lvl >= ci.Reporter || (proj.Visibility != ci.VisibilityPrivate && CanSee(c, proj, lvl))
+	}
+	if proj.Archived && archivedPrevents[a] {
+		return false
 	}
 	need, ok := minRole[a]
 	if !ok {

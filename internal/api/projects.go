@@ -35,8 +35,10 @@ type Project struct {
 	JobsEnabled       bool       `json:"jobs_enabled"`
 	BuildsAccessLevel string     `json:"builds_access_level"`
 	CreatorID         int64      `json:"creator_id"`
+	CIDefaultGitDepth int        `json:"ci_default_git_depth"`
 	PublicJobs        bool       `json:"public_jobs"`
 	BuildTimeout      int        `json:"build_timeout"`
+	AutoCancelPending string     `json:"auto_cancel_pending_pipelines"`
 	CIConfigPath      *string    `json:"ci_config_path"`
 	CIJobTokenScope   bool       `json:"ci_job_token_scope_enabled"`
 	Permissions       *Perms     `json:"permissions,omitempty"`
@@ -65,6 +67,7 @@ func (s *Server) projectEntity(q *req, p *ci.Project, lvl ci.AccessLevel, withPe
 			Namespace:      Namespace{Path: p.Namespace, Name: p.Namespace, Kind: "user", FullPath: p.Namespace, WebURL: s.url(p.Namespace)}},
 		EmptyRepo: p.DefaultBranch == "", Visibility: p.Visibility, JobsEnabled: true, BuildsAccessLevel: "enabled", CreatorID: p.CreatorID,
 		PublicJobs: p.PublicBuilds, BuildTimeout: p.BuildTimeout, CIJobTokenScope: p.JobTokenScopeEnabled,
+		Archived: p.Archived, CIDefaultGitDepth: p.CIDefaultGitDepth, AutoCancelPending: enabledString(p.AutoCancelPendingPipelines),
 	}
 	out.NameWithNamespace = p.Name
 	if owner != nil {
@@ -91,6 +94,14 @@ func (s *Server) projectEntity(q *req, p *ci.Project, lvl ci.AccessLevel, withPe
 		}
 	}
 	return out, nil
+}
+
+// enabledString is GitLab's "enabled"/"disabled" spelling of a setting.
+func enabledString(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
 }
 
 var pathRe = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.\-]*$`)

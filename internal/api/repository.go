@@ -295,17 +295,7 @@ func (s *Server) commitStatuses(q *req) error {
 			if (j.Retried && !all) || (ref != "" && j.Ref != ref) || (stage != "" && j.Stage != stage) || (name != "" && j.Name != name) {
 				continue
 			}
-			author, ok := users[j.UserID]
-			if !ok {
-				if u, err := s.store.UserByID(q.ctx(), j.UserID); err == nil {
-					ub := s.userBasic(u)
-					author = &ub
-				}
-				users[j.UserID] = author
-			}
-			out = append(out, &CommitStatus{ID: j.ID, SHA: c.ID, Ref: j.Ref, Status: string(j.Status), Name: j.Name,
-				CreatedAt: Time{j.CreatedAt}, StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt),
-				AllowFailure: j.AllowFailure, Coverage: j.Coverage, PipelineID: j.PipelineID, Author: author})
+			out = append(out, s.commitStatusEntity(q, c.ID, j, users))
 		}
 	}
 	return q.json(http.StatusOK, paged(s, q, pg, out))

@@ -174,14 +174,40 @@ func (s *Server) deleteTrigger(q *req) error {
 // "trigger" as its owner; a running job's CI_JOB_TOKEN makes one of source
 // "pipeline" as the job's user. Anything else is 404, so that neither the
 // project nor the token can be probed.
+// triggerPipelineRef is POST /projects/:id/ref/{ref...}/trigger/pipeline:
+// ServeMux cannot put a suffix after a multi-segment wildcard, so the
+// suffix is checked here and the ref set for triggerPipeline.
+func (s *Server) triggerPipelineRef() http.HandlerFunc {
+	h := s.handle(hopts{}, s.triggerPipeline)
+	return func(w http.ResponseWriter, r *http.Request) {
+		ref, ok := strings.CutSuffix(r.PathValue("rest"), "/trigger/pipeline")
+		if !ok || ref == "" {
+			s.notFound(w, r)
+			return
+		}
+		r.SetPathValue("ref", ref)
+		h(w, r)
+	}
+}
+
 func (s *Server) triggerPipeline(q *req) error {
 	if !q.p.Has("token") {
 		return ci.Invalid("token is missing")
 	}
-	if !q.p.Has("ref") {
-		return ci.Invalid("ref is missing")
+	// The ref comes from the path in the webhook form
+	// POST /projects/:id/ref/:ref/trigger/pipeline?token=….
+	ref := q.r.PathValue("ref")
+	if ref == "" {
+		if !q.p.Has("ref") {
+			return ci.Invalid("ref is missing")
+		}
+		ref = q.p.Str("ref")
 	}
 	vars, err := triggerVariables(q)
+	if err != nil {
+		return err
+	}
+	inputs, err := pipelineInputs(q)
 	if err != nil {
 		return err
 	}
@@ -190,7 +216,7 @@ func (s *Server) triggerPipeline(q *req) error {
 		return err
 	}
 	token := q.p.Str("token")
-	req := pipeline.CreateRequest{Project: p, Ref: q.p.Str("ref"), Variables: vars}
+	req := pipeline.CreateRequest{Project: p, Ref: ref, Variables: vars, Inputs: inputs}
 	var trig *ci.Trigger
 	if strings.HasPrefix(token, triggerTokenPrefix) || !strings.HasPrefix(token, "glcbt-") {
 		t, err := s.store.TriggerByDigest(q.ctx(), auth.Digest(token))

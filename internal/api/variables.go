@@ -54,17 +54,23 @@ type orderedVariable struct {
 	Description      *string `json:"description"`
 }
 
-func variableJSON(v *ci.ProjectVariable, a store.VariableAttrs) orderedVariable {
+func variableJSON(v *ci.ProjectVariable) orderedVariable {
 	vt := "env_var"
 	if v.File {
 		vt = "file"
 	}
-	if a.EnvironmentScope == "" {
-		a.EnvironmentScope = "*"
+	scope := v.EnvironmentScope
+	if scope == "" {
+		scope = "*"
 	}
 	return orderedVariable{VariableType: vt, Key: v.Key, Value: v.Value, Protected: v.Protected,
-		Masked: v.Masked, Raw: v.Raw, EnvironmentScope: a.EnvironmentScope, Description: a.Description}
+		Masked: v.Masked, Raw: v.Raw, EnvironmentScope: scope, Description: v.Description}
 }
+
+// errAmbiguousVariable is find_variable's answer when the key has several
+// scopes and no filter[environment_scope] picks one.
+var errAmbiguousVariable = &ci.Error{Code: ci.EConflict,
+	Message: "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'"}
 
 // variablesProject resolves the project and checks admin_cicd_variables.
 func (s *Server) variablesProject(q *req) (*ci.Project, error) {
@@ -78,33 +84,33 @@ func (s *Server) variablesProject(q *req) (*ci.Project, error) {
 	return p, nil
 }
 
-// findVariable is find_variable: the key, narrowed by
-// filter[environment_scope] when given.
-func (s *Server) findVariable(q *req) (*ci.Project, *ci.ProjectVariable, store.VariableAttrs, error) {
+// findVariable is find_variable (Ci::VariablesFinder): the key, narrowed
+// by filter[environment_scope] when given; a key of several scopes needs
+// the filter (409).
+func (s *Server) findVariable(q *req) (*ci.Project, *ci.ProjectVariable, error) {
 	p, err := s.variablesProject(q)
 	if err != nil {
-		return nil, nil, store.VariableAttrs{}, err
+		return nil, nil, err
 	}
 	key := q.r.PathValue("key")
 	vars, err := s.store.ListProjectVariables(q.ctx(), p.ID)
 	if err != nil {
-		return nil, nil, store.VariableAttrs{}, err
+		return nil, nil, err
 	}
-	attrs, err := s.store.ProjectVariableAttrs(q.ctx(), p.ID)
-	if err != nil {
-		return nil, nil, store.VariableAttrs{}, err
-	}
+	scope, filtered := filterScope(q)
+	var found []*ci.ProjectVariable
 	for _, v := range vars {
-		if v.Key != key {
-			continue
+		if v.Key == key && (!filtered || v.EnvironmentScope == scope) {
+			found = append(found, v)
 		}
-		a := attrs[v.Key]
-		if scope, ok := filterScope(q); ok && scope != a.EnvironmentScope {
-			break
-		}
-		return p, v, a, nil
 	}
-	return nil, nil, store.VariableAttrs{}, errVariableNotFound
+	switch len(found) {
+	case 0:
+		return nil, nil, errVariableNotFound
+	case 1:
+		return p, found[0], nil
+	}
+	return nil, nil, errAmbiguousVariable
 }
 
 // filterScope reads filter[environment_scope] from a form, a query or a
@@ -142,7 +148,7 @@ func validVariableKey(key string) error {
 
 // applyVariableParams sets the optional attributes given in the request
 // and validates the result as Ci::Variable does.
-func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) error {
+func applyVariableParams(q *req, v *ci.ProjectVariable) error {
 	if q.p.Has("value") {
 		v.Value = q.p.Str("value")
 	}
@@ -169,11 +175,11 @@ func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) 
 		}
 	}
 	if q.p.Has("environment_scope") {
-		a.EnvironmentScope = q.p.Str("environment_scope")
-		if a.EnvironmentScope == "" {
+		v.EnvironmentScope = q.p.Str("environment_scope")
+		if v.EnvironmentScope == "" {
 			return variableInvalid("environment_scope", "can't be blank")
 		}
-		if len(a.EnvironmentScope) > 255 {
+		if len(v.EnvironmentScope) > 255 {
 			return variableInvalid("environment_scope", "is too long (maximum is 255 characters)")
 		}
 	}
@@ -182,7 +188,7 @@ func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) 
 		if utf8.RuneCountInString(d) > 255 {
 			return variableInvalid("description", "is too long (maximum is 255 characters)")
 		}
-		a.Description = &d
+		v.Description = &d
 	}
 	if v.Masked && !maskableValue(v.Value, v.Raw) {
 		// Runners mask every occurrence of the value in job logs: a short
@@ -190,6 +196,11 @@ func applyVariableParams(q *req, v *ci.ProjectVariable, a *store.VariableAttrs) 
 		return variableInvalid("value", "is invalid")
 	}
 	return nil
+}
+
+// errKeyTaken is the uniqueness failure of a variable's key.
+func errKeyTaken(key string) error {
+	return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
 }
 
 // listVariables is GET /projects/:id/variables.
@@ -206,13 +217,9 @@ func (s *Server) listVariables(q *req) error {
 	if err != nil {
 		return err
 	}
-	attrs, err := s.store.ProjectVariableAttrs(q.ctx(), p.ID)
-	if err != nil {
-		return err
-	}
 	out := []orderedVariable{}
 	for i := pg.offset(); i < len(vars) && len(out) < pg.PerPage; i++ {
-		out = append(out, variableJSON(vars[i], attrs[vars[i].Key]))
+		out = append(out, variableJSON(vars[i]))
 	}
 	s.offsetHeaders(q, pg, pg.offset()+len(out) < len(vars), len(vars))
 	return q.json(http.StatusOK, out)
@@ -220,11 +227,11 @@ func (s *Server) listVariables(q *req) error {
 
 // getVariable is GET /projects/:id/variables/:key.
 func (s *Server) getVariable(q *req) error {
-	_, v, a, err := s.findVariable(q)
+	_, v, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
-	return q.json(http.StatusOK, variableJSON(v, a))
+	return q.json(http.StatusOK, variableJSON(v))
 }
 
 // createVariable is POST /projects/:id/variables.
@@ -243,59 +250,50 @@ func (s *Server) createVariable(q *req) error {
 	if err := validVariableKey(key); err != nil {
 		return err
 	}
-	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key}
-	a := store.VariableAttrs{EnvironmentScope: "*"}
-	if err := applyVariableParams(q, v, &a); err != nil {
+	v := &ci.ProjectVariable{ProjectID: p.ID, Key: key, EnvironmentScope: "*"}
+	if err := applyVariableParams(q, v); err != nil {
 		return err
 	}
-	existing, err := s.store.ListProjectVariables(q.ctx(), p.ID)
-	if err != nil {
-		return err
-	}
-	for _, e := range existing {
-		if e.Key == key {
-			// One variable per key for now, whatever its scope.
-			return variableInvalid("key", fmt.Sprintf("(%s) has already been taken", key))
+	// GitLab's uniqueness is the key within an environment scope.
+	if err := s.store.CreateProjectVariable(q.ctx(), v); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errKeyTaken(key)
 		}
-	}
-	if err := s.store.SetProjectVariable(q.ctx(), v); err != nil {
 		return err
 	}
-	if err := s.store.SetProjectVariableAttrs(q.ctx(), p.ID, key, a); err != nil {
-		return err
-	}
-	return q.json(http.StatusCreated, variableJSON(v, a))
+	return q.json(http.StatusCreated, variableJSON(v))
 }
 
 // updateVariable is PUT /projects/:id/variables/:key: only the given
 // attributes change.
 func (s *Server) updateVariable(q *req) error {
-	p, v, a, err := s.findVariable(q)
+	_, v, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
-	if err := applyVariableParams(q, v, &a); err != nil {
+	scope := v.EnvironmentScope
+	if err := applyVariableParams(q, v); err != nil {
 		return err
 	}
-	if err := s.store.SetProjectVariable(q.ctx(), v); err != nil {
-		return err
-	}
-	if err := s.store.SetProjectVariableAttrs(q.ctx(), p.ID, v.Key, a); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+	if err := s.store.UpdateProjectVariable(q.ctx(), v, scope); err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			return errVariableNotFound
+		case errors.Is(err, store.ErrConflict):
+			return errKeyTaken(v.Key)
 		}
 		return err
 	}
-	return q.json(http.StatusOK, variableJSON(v, a))
+	return q.json(http.StatusOK, variableJSON(v))
 }
 
 // deleteVariable is DELETE /projects/:id/variables/:key: 204.
 func (s *Server) deleteVariable(q *req) error {
-	p, v, _, err := s.findVariable(q)
+	p, v, err := s.findVariable(q)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteProjectVariable(q.ctx(), p.ID, v.Key); err != nil {
+	if err := s.store.DeleteProjectVariableScope(q.ctx(), p.ID, v.Key, v.EnvironmentScope); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errVariableNotFound
 		}

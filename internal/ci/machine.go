@@ -10,20 +10,35 @@ import (
 // machines differ, so every transition function takes it.
 type Kind uint8
 
-// The two kinds of processable. KindBuild is the zero value because almost
-// every job is a build.
+// The two kinds of processable, and external statuses. KindBuild is the
+// zero value because almost every job is a build.
 const (
 	KindBuild Kind = iota
 	KindBridge
+	// KindExternal is a status an external system reports through
+	// POST /projects/:id/statuses/:sha (GitLab's GenericCommitStatus): it
+	// has CommitStatus's state machine only, counts in its pipeline's
+	// status, and is never processed, picked by a runner or listed by the
+	// Jobs API.
+	KindExternal
 )
 
-// String returns "build" or "bridge".
+// ExternalStage and ExternalStageIdx place external statuses in their own
+// last stage (GenericCommitStatus::EXTERNAL_STAGE_IDX).
+const (
+	ExternalStage    = "external"
+	ExternalStageIdx = 1_000_000
+)
+
+// String returns "build", "bridge" or "generic".
 func (k Kind) String() string {
 	switch k {
 	case KindBuild:
 		return "build"
 	case KindBridge:
 		return "bridge"
+	case KindExternal:
+		return "generic"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -107,6 +122,8 @@ func Fire(kind Kind, from Status, ev Event, g Guards) (Status, error) {
 		to = fireBuild(from, ev, g)
 	case kind == KindBridge:
 		to = fireBridge(from, ev, g)
+	case kind == KindExternal:
+		to = fireCommon(kind, from, ev, g)
 	}
 	if to == "" {
 		return from, fmt.Errorf("%w: cannot %s a %s in status %q", ErrInvalidTransition, ev, kind, from)

@@ -85,6 +85,15 @@ type Project struct {
 	CIConfigPath string
 	// JobTokenScopeEnabled is ci_outbound_job_token_scope_enabled.
 	JobTokenScopeEnabled bool
+	// Archived projects are read-only: no pushes, no new pipelines, no
+	// job or pipeline changes (ProjectPolicy's archived rule).
+	Archived bool
+	// CIDefaultGitDepth is the shallow-clone depth jobs get (20; 0 clones
+	// everything).
+	CIDefaultGitDepth int
+	// AutoCancelPendingPipelines lets a new commit's pipeline cancel the
+	// redundant older pipelines of its branch (GitLab's default: on).
+	AutoCancelPendingPipelines bool
 }
 
 // FullPath is namespace/path.
@@ -107,6 +116,24 @@ type ProjectVariable struct {
 	Masked    bool
 	Raw       bool
 	File      bool
+	// EnvironmentScope picks the jobs that get the variable ("*": all;
+	// "review/*": environments matching the wildcard). A key may have one
+	// variable per scope.
+	EnvironmentScope string
+	Description      *string
+}
+
+// InstanceVariable is a CI/CD variable of the whole instance
+// (Ci::InstanceVariable): every job gets it, below group and project
+// variables; protected ones only on protected refs.
+type InstanceVariable struct {
+	Key         string
+	Value       string
+	Protected   bool
+	Masked      bool
+	Raw         bool
+	File        bool
+	Description *string
 }
 
 // Pipeline is one run of a project's configuration for a commit.
@@ -226,6 +253,10 @@ type Job struct {
 	// EnqueueImmediately marks the clone of a retried or played action job:
 	// it goes to pending instead of back to manual or scheduled.
 	EnqueueImmediately bool
+	// TargetURL and Description are what an external system reported with
+	// its status (KindExternal only).
+	TargetURL   *string
+	Description *string
 }
 
 // Artifact is one stored file of a job: the archive, metadata, the trace

@@ -243,6 +243,10 @@ type RefChange struct {
 	Create  bool   // the old value is the zero id
 	Delete  bool   // the new value is the zero id
 	Default string // the project's default branch, "" while unknown
+	// Web marks a change made through the API rather than a git push
+	// (GitLab's updated_from_web?): maintainers may then delete protected
+	// branches and tags, and mergers create protected branches.
+	Web bool
 }
 
 // PushVerdict is the decision on one ref change, taken before git applies
@@ -286,11 +290,17 @@ func (rs ProtectedRefs) checkBranch(c RefChange, b string, lvl AccessLevel) Push
 		}
 		// A merger may only create a protected branch from the web UI or API.
 		if rs.Can(BranchRef, b, ActionMerge, lvl) {
+			if c.Web {
+				break
+			}
 			v.Deny = MsgCreateProtectedBranchWeb
 		} else {
 			v.Deny = MsgCreateProtectedBranch
 		}
 	case c.Delete:
+		if lvl >= Maintainer && c.Web {
+			break
+		}
 		if lvl >= Maintainer {
 			v.Deny = MsgDeleteProtectedBranchWeb
 		} else {
@@ -321,6 +331,8 @@ func (rs ProtectedRefs) checkTag(c RefChange, t string, lvl AccessLevel) PushVer
 		return PushVerdict{Deny: MsgUpdateProtectedTag}
 	case c.Delete && lvl < Maintainer:
 		return PushVerdict{Deny: MsgDeleteProtectedTag}
+	case c.Delete && c.Web:
+		return PushVerdict{}
 	case c.Delete:
 		return PushVerdict{Deny: MsgDeleteProtectedTagWeb}
 	case !rs.Can(TagRef, t, ActionCreate, lvl):

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Repo is a bare git repository on local disk.
@@ -142,6 +143,20 @@ func checkRefName(ctx context.Context, ref string) error {
 		return err
 	}
 	return nil
+}
+
+// ValidRefName is GitLab's Gitlab::GitRefValidator for a new branch or
+// tag name: what git check-ref-format accepts under refs/heads/, minus
+// names that read as something else (a leading dash, "HEAD", "refs/...",
+// a full commit id).
+func ValidRefName(ctx context.Context, name string) bool {
+	if name == "" || name == "HEAD" || strings.HasPrefix(name, "refs/") || strings.HasPrefix(name, "-") {
+		return false
+	}
+	if len(name) == 40 && strings.Trim(strings.ToLower(name), "0123456789abcdef") == "" {
+		return false
+	}
+	return checkRefName(ctx, "refs/heads/"+name) == nil
 }
 
 // checkRev rejects revision strings that git could take for an option or
@@ -348,6 +363,60 @@ func (r *Repo) UpdateRef(ctx context.Context, ref, sha string) error {
 		return fmt.Errorf("gitrepo: update %s to %s: %w", ref, sha, err)
 	}
 	return nil
+}
+
+// ErrRefChanged reports that a ref did not hold the value a compare-and-set
+// update expected (created meanwhile, moved or deleted).
+var ErrRefChanged = errors.New("gitrepo: ref changed")
+
+// CompareAndSwapRef points the full ref at newSHA only if it holds oldSHA
+// now; a zero oldSHA means the ref must not exist, a zero newSHA deletes
+// it. git update-ref checks the old value under the ref's lock, so two
+// writers cannot both win; the loser gets ErrRefChanged.
+func (r *Repo) CompareAndSwapRef(ctx context.Context, ref, oldSHA, newSHA string) error {
+	if !strings.HasPrefix(ref, "refs/") {
+		return fmt.Errorf("gitrepo: update %q: not a full ref name", ref)
+	}
+	if err := checkRefName(ctx, ref); err != nil {
+		return fmt.Errorf("gitrepo: update ref: %w", err)
+	}
+	if err := checkRev(oldSHA); err != nil {
+		return fmt.Errorf("gitrepo: update %s: %w", ref, err)
+	}
+	if err := checkRev(newSHA); err != nil {
+		return fmt.Errorf("gitrepo: update %s: %w", ref, err)
+	}
+	args := []string{"update-ref", "-m", "gantry", ref, newSHA, oldSHA}
+	if IsZeroSHA(newSHA) {
+		args = []string{"update-ref", "-m", "gantry", "-d", ref, oldSHA}
+	}
+	if _, err := r.run(ctx, nil, args...); err != nil {
+		if exitCode(err) > 0 {
+			return fmt.Errorf("%w: %s: %w", ErrRefChanged, ref, err)
+		}
+		return fmt.Errorf("gitrepo: update %s: %w", ref, err)
+	}
+	return nil
+}
+
+// CreateAnnotatedTag writes a tag object for sha with message by tagger
+// and returns its id; the caller points refs/tags/<name> at it.
+func (r *Repo) CreateAnnotatedTag(ctx context.Context, name, sha, message, taggerName, taggerEmail string, at time.Time) (string, error) {
+	if err := checkRev(sha); err != nil {
+		return "", err
+	}
+	typ, err := r.run(ctx, nil, "cat-file", "-t", sha)
+	if err != nil {
+		return "", notExist("object %s", sha)
+	}
+	clean := func(s string) string { return strings.NewReplacer("<", "", ">", "", "\n", " ", "\x00", "").Replace(s) }
+	body := fmt.Sprintf("object %s\ntype %s\ntag %s\ntagger %s <%s> %d +0000\n\n%s\n", sha, strings.TrimSpace(string(typ)),
+		name, clean(taggerName), clean(taggerEmail), at.Unix(), strings.TrimRight(message, "\n"))
+	out, err := r.run(ctx, strings.NewReader(body), "mktag")
+	if err != nil {
+		return "", fmt.Errorf("gitrepo: tag %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // DeleteRef removes the full ref; deleting a missing ref is not an error.

@@ -458,3 +458,47 @@ func TestContextCancel(t *testing.T) {
 		t.Errorf("Refs with cancelled ctx: err = %v, want context.Canceled", err)
 	}
 }
+
+func TestCompareAndSwapRef(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	c1 := f.commit(t, "one\n", map[string]string{"a": "a"})
+	c2 := f.commit(t, "two\n", map[string]string{"a": "b"})
+	f.push(t, "main")
+	steps := []struct {
+		name             string
+		ref, old, new    string
+		changed, invalid bool
+	}{
+		{"create", "refs/heads/x", ZeroSHA, c1, false, false},
+		{"create again", "refs/heads/x", ZeroSHA, c2, true, false},
+		{"move from stale value", "refs/heads/x", c2, c1, true, false},
+		{"move", "refs/heads/x", c1, c2, false, false},
+		{"delete from stale value", "refs/heads/x", c1, ZeroSHA, true, false},
+		{"delete", "refs/heads/x", c2, ZeroSHA, false, false},
+		{"delete missing", "refs/heads/x", c2, ZeroSHA, true, false},
+		{"bad name", "refs/heads/a..b", ZeroSHA, c1, false, true},
+		{"option-looking value", "refs/heads/y", ZeroSHA, "-d", false, true},
+	}
+	for _, s := range steps {
+		err := f.repo.CompareAndSwapRef(ctx, s.ref, s.old, s.new)
+		if got := errors.Is(err, ErrRefChanged); got != s.changed || (err != nil) != (s.changed || s.invalid) {
+			t.Errorf("%s: err = %v", s.name, err)
+		}
+	}
+	id, err := f.repo.CreateAnnotatedTag(ctx, "v1", c1, "Release\n", "Dev <x>", "dev@example.com", time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.CompareAndSwapRef(ctx, "refs/tags/v1", ZeroSHA, id); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := f.repo.Tags(ctx)
+	if err != nil || len(tags) != 1 || !tags[0].Annotated || tags[0].Commit != c1 || strings.TrimSpace(tags[0].Message) != "Release" {
+		t.Fatalf("tags %v %+v", err, tags)
+	}
+	if _, err := f.repo.CreateAnnotatedTag(ctx, "v2", strings.Repeat("ab", 20), "m", "a", "b", time.Now()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tag of a missing object: %v", err)
+	}
+}

@@ -85,6 +85,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 }
 
 func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, error) {
+	if req.Project.Archived {
+		// An archived project may not create_pipeline (ProjectPolicy's
+		// archived rule, answered by Chain::Validate::Abilities).
+		return nil, ConfigError("Insufficient permissions to create a new pipeline")
+	}
 	repo := s.Repo(req.Project.ID)
 	if _, err := os.Stat(repo.Dir); err != nil {
 		// No repository yet: nothing was ever pushed.
@@ -243,7 +248,9 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	if err := s.Process(ctx, p.ID); err != nil {
 		return nil, err
 	}
-	if req.Source == "push" && !req.Tag {
+	// The project's "Auto-cancel redundant pipelines" setting
+	// (auto_cancel_pending_pipelines) switches this off altogether.
+	if req.Source == "push" && !req.Tag && req.Project.AutoCancelPendingPipelines {
 		if err := s.autoCancelRedundant(ctx, p); err != nil {
 			s.log.Warn("auto-cancel", "pipeline", p.ID, "err", err)
 		}

@@ -32,6 +32,21 @@ type RefUpdate struct {
 	Ref, OldSHA, NewSHA string
 }
 
+// RefsWritten creates the pipelines of refs written through the API (a
+// branch or tag created), as GitLab's Branches::CreateService and
+// Tags::CreateService run the push services: recorded like a push, then
+// created at once. The ref exists either way; a failure is logged, and what
+// is recorded the sweeper creates later.
+func (s *Service) RefsWritten(ctx context.Context, projectID, userID int64, updates []RefUpdate) {
+	if err := s.RecordPush(ctx, projectID, userID, updates, nil); err != nil {
+		s.log.Error("ref written: record", "project", projectID, "err", err)
+		return
+	}
+	if err := s.CreatePushPipelines(ctx, projectID); err != nil {
+		s.log.Error("ref written: pipelines", "project", projectID, "err", err)
+	}
+}
+
 // RecordPush records the updates of one push (in push order) that create
 // pipelines. The rest are accepted without one and logged, as GitLab's
 // ProcessRefChangesService#warn_if_over_process_limit does.

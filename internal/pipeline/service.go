@@ -54,6 +54,8 @@ type Service struct {
 	Now func() time.Time
 
 	locks [64]sync.Mutex
+	// reportLocks serialise external status reports per commit.
+	reportLocks [16]sync.Mutex
 	// coalesce merges concurrent processing requests of runner reports.
 	coalesce coalescer
 	// sched caches decoded scheduling data by job id.

@@ -158,14 +158,45 @@ func (s *Service) userVars(ctx context.Context, l *varList, userID int64) {
 	l.pub("GITLAB_USER_EMAIL", u.Email)
 }
 
+// instanceVars layers the instance's CI/CD variables, the lowest of the
+// user-defined ones (GitLab's secret_instance_variables: after YAML and
+// dotenv variables, before group and project ones); protected ones only
+// for a protected ref.
+func (s *Service) instanceVars(ctx context.Context, l *varList, protected bool) error {
+	ivs, err := s.store.ListInstanceVariables(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range ivs {
+		if v.Protected && !protected {
+			continue
+		}
+		l.set(runnerproto.Variable{Key: v.Key, Value: v.Value, Public: false, Masked: v.Masked, File: v.File, Raw: v.Raw})
+	}
+	return nil
+}
+
 // projectVars layers the project's CI/CD variables; protected ones only
-// for a protected ref (Project#ci_variables_for).
-func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64, protected bool) error {
+// for a protected ref, and of each key the one whose environment scope
+// fits env best ("" for a job without environment: "*" only), as
+// Project#ci_variables_for does.
+func (s *Service) projectVars(ctx context.Context, l *varList, projectID int64, protected bool, env string) error {
 	pvs, err := s.store.ListProjectVariables(ctx, projectID)
 	if err != nil {
 		return err
 	}
-	for _, v := range pvs {
+	if !protected {
+		// Protected ones are out before the scopes compete: an unprotected
+		// ref falls back to the best unprotected scope.
+		open := pvs[:0:0]
+		for _, v := range pvs {
+			if !v.Protected {
+				open = append(open, v)
+			}
+		}
+		pvs = open
+	}
+	for _, v := range ci.ScopedVariables(pvs, env) {
 		if v.Protected && !protected {
 			continue
 		}
@@ -188,7 +219,10 @@ func (s *Service) rulesVariables(ctx context.Context, req CreateRequest, protect
 	s.commitVars(&l, req.Ref, req.Tag, protected, req.SHA, req.BeforeSHA, req.Source, toStoreCommit(c))
 	scheduleVars(&l, req.ScheduleDescription)
 	s.userVars(ctx, &l, req.UserID)
-	if err := s.projectVars(ctx, &l, req.Project.ID, protected); err != nil {
+	if err := s.instanceVars(ctx, &l, protected); err != nil {
+		return nil, err
+	}
+	if err := s.projectVars(ctx, &l, req.Project.ID, protected, ""); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, req.Variables)
@@ -219,7 +253,8 @@ type JobEnv struct {
 
 // JobVariables builds a job's variables in GitLab's precedence order:
 // predefined, YAML global then job variables, dependencies' dotenv reports,
-// project variables, pipeline variables, then play-time variables.
+// instance variables, project variables, pipeline variables, then
+// play-time variables.
 func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Variable, error) {
 	var l varList
 	j, p := e.Job, e.Pipeline
@@ -299,7 +334,14 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	for _, v := range e.Dotenv {
 		l.set(v)
 	}
-	if err := s.projectVars(ctx, &l, p.ProjectID, protected); err != nil {
+	if err := s.instanceVars(ctx, &l, protected); err != nil {
+		return nil, err
+	}
+	env := ""
+	if e.Def != nil {
+		env = e.Def.Environment
+	}
+	if err := s.projectVars(ctx, &l, p.ProjectID, protected, env); err != nil {
 		return nil, err
 	}
 	pipelineVars(&l, p.Variables)

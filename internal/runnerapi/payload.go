@@ -17,9 +17,6 @@ import (
 // gitlab-runner's common/spec exactly: one mismatch makes the runner drop
 // the whole job silently.
 
-// defaultGitDepth is GitLab's default shallow-clone depth for new projects.
-const defaultGitDepth = 20
-
 // buildPayload presents a claimed job to the runner.
 func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token string, cc *claimCache) (*runnerproto.Job, error) {
 	def, err := pipeline.Definition(j)
@@ -50,7 +47,9 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 			vars[i].Masked = false
 		}
 	}
-	depth := defaultGitDepth
+	// The project's ci_default_git_depth, unless the job sets GIT_DEPTH
+	// (Ci::Build#git_depth).
+	depth := proj.CIDefaultGitDepth
 	for _, v := range vars {
 		if v.Key == "GIT_DEPTH" {
 			if n, err := strconv.Atoi(v.Value); err == nil && n >= 0 {

@@ -58,7 +58,12 @@ type Store interface {
 	// ProjectByPath matches namespace and path case-insensitively.
 	ProjectByPath(ctx context.Context, namespace, path string) (*ci.Project, error)
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*ci.Project, error)
+	// UpdateProject writes a project's settings, path included; a taken
+	// path gives ErrConflict.
 	UpdateProject(ctx context.Context, p *ci.Project) error
+	// DeleteProject removes the project with all its rows and returns the
+	// blob keys of its artifacts; ErrNotFound for an unknown project.
+	DeleteProject(ctx context.Context, id int64) ([]string, error)
 	SetMember(ctx context.Context, m *ci.Member) error
 	// MemberAccess is the user's access level in the project, ci.NoAccess if none.
 	MemberAccess(ctx context.Context, projectID, userID int64) (ci.AccessLevel, error)
@@ -79,14 +84,31 @@ type Store interface {
 	// JobTokenAllowed reports whether a job of sourceID may use its token on
 	// projectID: the scope is off, or sourceID is in the allowlist.
 	JobTokenAllowed(ctx context.Context, projectID, sourceID int64) (bool, error)
+	// SetProjectVariable creates or replaces the variable of v's key and
+	// scope ("" is "*"), keeping a replaced one's description.
 	SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
 	ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error)
 	// ProjectVariableAttrs maps variable keys to their scope and description.
 	ProjectVariableAttrs(ctx context.Context, projectID int64) (map[string]VariableAttrs, error)
 	// SetProjectVariableAttrs answers ErrNotFound for an unknown key.
 	SetProjectVariableAttrs(ctx context.Context, projectID int64, key string, a VariableAttrs) error
-	// DeleteProjectVariable answers ErrNotFound for an unknown key.
+	// DeleteProjectVariable removes every scope of a key; ErrNotFound for
+	// an unknown key.
 	DeleteProjectVariable(ctx context.Context, projectID int64, key string) error
+	// CreateProjectVariable, UpdateProjectVariable and
+	// DeleteProjectVariableScope work on one variable, known by key and
+	// environment scope (GitLab's uniqueness): ErrConflict for a taken
+	// pair, ErrNotFound for a missing one.
+	CreateProjectVariable(ctx context.Context, v *ci.ProjectVariable) error
+	UpdateProjectVariable(ctx context.Context, v *ci.ProjectVariable, scope string) error
+	DeleteProjectVariableScope(ctx context.Context, projectID int64, key, scope string) error
+
+	// Instance variables, by key; the lookups and changes of a missing key
+	// answer ErrNotFound, a taken key on create ErrConflict.
+	ListInstanceVariables(ctx context.Context) ([]*ci.InstanceVariable, error)
+	CreateInstanceVariable(ctx context.Context, v *ci.InstanceVariable) error
+	UpdateInstanceVariable(ctx context.Context, v *ci.InstanceVariable) error
+	DeleteInstanceVariable(ctx context.Context, key string) error
 
 	// SetPipelineName sets a pipeline's name (PUT …/metadata); ErrNotFound
 	// for an unknown pipeline.

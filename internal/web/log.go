@@ -406,6 +406,15 @@ func (s *Server) secrets(ctx context.Context, j *ci.Job) ([][]byte, error) {
 			secrets = append(secrets, []byte(v.Value))
 		}
 	}
+	ivs, err := s.st.ListInstanceVariables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range ivs {
+		if v.Masked && len(v.Value) >= 8 {
+			secrets = append(secrets, []byte(v.Value))
+		}
+	}
 	if pl, err := s.st.PipelineByID(ctx, j.PipelineID); err == nil {
 		for _, v := range pl.Variables {
 			if v.Masked && len(v.Value) >= 8 {

@@ -16,7 +16,8 @@ import (
 const jobCols = `id, project_id, pipeline_id, kind, name, stage, stage_idx, status, ref, tag, when_, allow_failure, user_id,
 	created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at, erased_by, coverage,
 	failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout, artifacts_expire_at,
-	downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size, archived, interruptible, enqueue_immediately`
+	downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size, archived, interruptible, enqueue_immediately,
+	target_url, description`
 
 // briefJobCols is jobCols without the definition, for listings.
 var briefJobCols = strings.Replace(jobCols, "definition,", "NULL AS definition,", 1)
@@ -29,13 +30,15 @@ func (db *DB) scanJob(row rowScanner) (*ci.Job, error) {
 	var queued, started, finished, scheduled, erased, expire sql.NullInt64
 	var coverage sql.NullFloat64
 	var exit sql.NullInt64
+	var targetURL, description sql.NullString
 	if err := row.Scan(&j.ID, &j.ProjectID, &j.PipelineID, &kind, &j.Name, &j.Stage, &j.StageIdx, &status, &j.Ref,
 		&j.Tag, &j.When, &j.AllowFailure, &j.UserID, &created, &updated, &queued, &started, &finished, &scheduled,
 		&erased, &j.ErasedBy, &coverage, &j.FailureReason, &exit, &j.Retried, &j.RunnerID, &j.RunnerManagerID, &tags,
 		&j.Timeout, &expire, &j.DownstreamPipelineID, &j.ResourceGroup, &j.Definition, &vars, &j.RetryCount,
-		&j.TraceSize, &j.Archived, &j.Interruptible, &j.EnqueueImmediately); err != nil {
+		&j.TraceSize, &j.Archived, &j.Interruptible, &j.EnqueueImmediately, &targetURL, &description); err != nil {
 		return nil, err
 	}
+	j.TargetURL, j.Description = fromNullString(targetURL), fromNullString(description)
 	j.Kind = ci.Kind(kind)
 	j.Status = ci.Status(status)
 	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -84,14 +87,14 @@ func (db *DB) insertJob(ctx context.Context, q querier, j *ci.Job) error {
 		when_, allow_failure, user_id, created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at,
 		erased_by, coverage, failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout,
 		artifacts_expire_at, downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size,
-		archived, interruptible, enqueue_immediately)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		archived, interruptible, enqueue_immediately, target_url, description)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ProjectID, j.PipelineID, int(j.Kind), j.Name, j.Stage, j.StageIdx, string(j.Status), j.Ref, j.Tag, j.When,
 		j.AllowFailure, j.UserID, tv(j.CreatedAt), tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt), tp(j.FinishedAt),
 		tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason, nullInt(j.ExitCode),
 		j.Retried, j.RunnerID, j.RunnerManagerID, joinList(j.Tags), j.Timeout, tp(j.ArtifactsExpireAt),
 		j.DownstreamPipelineID, j.ResourceGroup, j.Definition, vars, j.RetryCount, j.TraceSize, j.Archived, j.Interruptible,
-		j.EnqueueImmediately)
+		j.EnqueueImmediately, nullString(j.TargetURL), nullString(j.Description))
 	if err != nil {
 		return fmt.Errorf("insert job %s: %w", j.Name, err)
 	}
@@ -350,12 +353,12 @@ func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Sta
 	res, err := db.exec(ctx, q, `UPDATE jobs SET status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
 		queued_at = ?, started_at = ?, finished_at = ?, scheduled_at = ?, erased_at = ?, erased_by = ?, coverage = ?,
 		failure_reason = ?, exit_code = ?, retried = ?, runner_id = ?, runner_manager_id = ?, timeout = ?,
-		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?
+		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?, target_url = ?, description = ?
 		WHERE id = ? AND status = ?`,
 		string(j.Status), j.When, j.AllowFailure, j.UserID, tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt),
 		tp(j.FinishedAt), tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason,
 		nullInt(j.ExitCode), j.Retried, j.RunnerID, j.RunnerManagerID, j.Timeout, tp(j.ArtifactsExpireAt),
-		j.DownstreamPipelineID, vars, j.Archived, j.ID, string(expect))
+		j.DownstreamPipelineID, vars, j.Archived, nullString(j.TargetURL), nullString(j.Description), j.ID, string(expect))
 	if err != nil {
 		return false, fmt.Errorf("update job %d: %w", j.ID, err)
 	}
@@ -649,8 +652,10 @@ func (db *DB) SetJobToken(ctx context.Context, jobID int64, digest string) error
 
 // JobsToSweep lists jobs for background maintenance.
 func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, error) {
-	query := `SELECT ` + jobCols + ` FROM jobs WHERE 1 = 1`
-	var args []any
+	// Only builds and bridges: external statuses have no runner, timeout or
+	// schedule (GitLab's StuckBuildsDropService works on Ci::Build).
+	query := `SELECT ` + jobCols + ` FROM jobs WHERE kind <> ?`
+	args := []any{int(ci.KindExternal)}
 	if len(f.Statuses) > 0 {
 		list, a := in(f.Statuses)
 		query += ` AND status IN ` + list

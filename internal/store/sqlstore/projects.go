@@ -12,13 +12,15 @@ import (
 )
 
 const projectCols = `id, namespace, path, name, description, visibility, default_branch, creator_id,
-	created_at, updated_at, public_builds, build_timeout, ci_config_path, job_token_scope_enabled`
+	created_at, updated_at, public_builds, build_timeout, ci_config_path, job_token_scope_enabled,
+	archived, ci_default_git_depth, auto_cancel_pending_pipelines`
 
 func scanProject(row rowScanner) (*ci.Project, error) {
 	var p ci.Project
 	var created, updated int64
 	if err := row.Scan(&p.ID, &p.Namespace, &p.Path, &p.Name, &p.Description, &p.Visibility, &p.DefaultBranch,
-		&p.CreatorID, &created, &updated, &p.PublicBuilds, &p.BuildTimeout, &p.CIConfigPath, &p.JobTokenScopeEnabled); err != nil {
+		&p.CreatorID, &created, &updated, &p.PublicBuilds, &p.BuildTimeout, &p.CIConfigPath, &p.JobTokenScopeEnabled,
+		&p.Archived, &p.CIDefaultGitDepth, &p.AutoCancelPendingPipelines); err != nil {
 		return nil, err
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -44,6 +46,9 @@ func (db *DB) CreateProject(ctx context.Context, p *ci.Project) error {
 		return fmt.Errorf("create project %s: %w", p.FullPath(), err)
 	}
 	p.ID = id
+	// The CI settings start at the columns' defaults (GitLab's for new
+	// projects).
+	p.Archived, p.CIDefaultGitDepth, p.AutoCancelPendingPipelines = false, 20, true
 	return nil
 }
 
@@ -101,14 +106,63 @@ func (db *DB) ListProjects(ctx context.Context, f store.ProjectFilter) ([]*ci.Pr
 // UpdateProject writes a project's settings.
 func (db *DB) UpdateProject(ctx context.Context, p *ci.Project) error {
 	p.UpdatedAt = time.Now().UTC()
-	_, err := db.exec(ctx, db.w, `UPDATE projects SET name = ?, description = ?, visibility = ?, default_branch = ?,
-		updated_at = ?, public_builds = ?, build_timeout = ?, ci_config_path = ?, job_token_scope_enabled = ? WHERE id = ?`,
-		p.Name, p.Description, p.Visibility, p.DefaultBranch, tv(p.UpdatedAt), p.PublicBuilds, p.BuildTimeout,
-		p.CIConfigPath, p.JobTokenScopeEnabled, p.ID)
+	_, err := db.exec(ctx, db.w, `UPDATE projects SET path = ?, full_path_lower = ?, name = ?, description = ?, visibility = ?,
+		default_branch = ?, updated_at = ?, public_builds = ?, build_timeout = ?, ci_config_path = ?, job_token_scope_enabled = ?,
+		archived = ?, ci_default_git_depth = ?, auto_cancel_pending_pipelines = ? WHERE id = ?`,
+		p.Path, strings.ToLower(p.FullPath()), p.Name, p.Description, p.Visibility, p.DefaultBranch, tv(p.UpdatedAt),
+		p.PublicBuilds, p.BuildTimeout, p.CIConfigPath, p.JobTokenScopeEnabled, p.Archived, p.CIDefaultGitDepth,
+		p.AutoCancelPendingPipelines, p.ID)
 	if err != nil {
-		return fmt.Errorf("update project %d: %w", p.ID, err)
+		return fmt.Errorf("update project %d: %w", p.ID, db.wrap(err))
 	}
 	return nil
+}
+
+// DeleteProject removes a project and everything of it: pipelines, jobs,
+// logs, artifacts' rows, members, variables, rules, triggers (by cascade)
+// and the rows kept without a foreign key. It returns the blob keys of
+// the artifacts, for the caller to delete once the rows are gone.
+func (db *DB) DeleteProject(ctx context.Context, id int64) ([]string, error) {
+	var keys []string
+	err := db.tx(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, db.q(`SELECT blob_key FROM job_artifacts WHERE project_id = ?`), id)
+		if err != nil {
+			return fmt.Errorf("project artifacts: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, stmt := range []string{
+			`DELETE FROM job_artifacts WHERE project_id = ?`,
+			`DELETE FROM commits WHERE project_id = ?`,
+			`DELETE FROM internal_ids WHERE project_id = ?`,
+		} {
+			if _, err := q.ExecContext(ctx, db.q(stmt), id); err != nil {
+				return fmt.Errorf("delete project %d: %w", id, err)
+			}
+		}
+		res, err := q.ExecContext(ctx, db.q(`DELETE FROM projects WHERE id = ?`), id)
+		if err != nil {
+			return fmt.Errorf("delete project %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("project %d: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // SetMember adds a member or changes its role.

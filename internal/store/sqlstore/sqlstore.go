@@ -221,6 +221,22 @@ func tp(t *time.Time) any {
 
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
+// nullString stores nil as NULL.
+func nullString(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+// fromNullString reads a nullable text column.
+func fromNullString(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
+}
+
 func fromNull(v sql.NullInt64) *time.Time {
 	if !v.Valid {
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/secrets"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // UseSecrets makes the store encrypt CI variable values with box: project
@@ -103,24 +104,59 @@ func (db *DB) openVars(stored, table string, projectID int64, out *[]ci.Variable
 	return nil
 }
 
-// SetProjectVariable creates or replaces a project variable.
+// SetProjectVariable creates or replaces the project variable of v's key
+// and environment scope ("" is "*"); a replaced one keeps its description.
 func (db *DB) SetProjectVariable(ctx context.Context, v *ci.ProjectVariable) error {
+	if v.EnvironmentScope == "" {
+		v.EnvironmentScope = "*"
+	}
 	value, enc := db.sealVariable(v.ProjectID, v.Key, v.Value)
-	_, err := db.exec(ctx, db.w, `INSERT INTO project_variables (project_id, key, value, value_encrypted, protected, masked, raw, file)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value,
+	_, err := db.exec(ctx, db.w, `INSERT INTO project_variables (project_id, key, value, value_encrypted, protected, masked, raw, file,
+		environment_scope, description)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, key, environment_scope) DO UPDATE SET value = excluded.value,
 		value_encrypted = excluded.value_encrypted, protected = excluded.protected, masked = excluded.masked,
 		raw = excluded.raw, file = excluded.file`,
-		v.ProjectID, v.Key, value, enc, v.Protected, v.Masked, v.Raw, v.File)
+		v.ProjectID, v.Key, value, enc, v.Protected, v.Masked, v.Raw, v.File, v.EnvironmentScope, v.Description)
 	if err != nil {
 		return fmt.Errorf("set variable %s: %w", v.Key, err)
 	}
 	return nil
 }
 
+// CreateProjectVariable stores a new variable; ErrConflict when its key
+// and environment scope are taken.
+func (db *DB) CreateProjectVariable(ctx context.Context, v *ci.ProjectVariable) error {
+	value, enc := db.sealVariable(v.ProjectID, v.Key, v.Value)
+	_, err := db.exec(ctx, db.w, `INSERT INTO project_variables (project_id, key, value, value_encrypted, protected, masked, raw, file,
+		environment_scope, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ProjectID, v.Key, value, enc, v.Protected, v.Masked, v.Raw, v.File, v.EnvironmentScope, v.Description)
+	if err != nil {
+		return fmt.Errorf("create variable %s: %w", v.Key, db.wrap(err))
+	}
+	return nil
+}
+
+// UpdateProjectVariable rewrites the variable of v's key stored under
+// scope, its scope included; ErrNotFound when there is none, ErrConflict
+// when the new scope is taken.
+func (db *DB) UpdateProjectVariable(ctx context.Context, v *ci.ProjectVariable, scope string) error {
+	value, enc := db.sealVariable(v.ProjectID, v.Key, v.Value)
+	res, err := db.exec(ctx, db.w, `UPDATE project_variables SET value = ?, value_encrypted = ?, protected = ?, masked = ?,
+		raw = ?, file = ?, environment_scope = ?, description = ? WHERE project_id = ? AND key = ? AND environment_scope = ?`,
+		value, enc, v.Protected, v.Masked, v.Raw, v.File, v.EnvironmentScope, v.Description, v.ProjectID, v.Key, scope)
+	if err != nil {
+		return fmt.Errorf("update variable %s: %w", v.Key, db.wrap(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("variable %s (%s): %w", v.Key, scope, store.ErrNotFound)
+	}
+	return nil
+}
+
 // ListProjectVariables lists a project's variables by key.
 func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.ProjectVariable, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT project_id, key, value, value_encrypted, protected, masked, raw, file
-		FROM project_variables WHERE project_id = ? ORDER BY key`), projectID)
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT project_id, key, value, value_encrypted, protected, masked, raw, file,
+		environment_scope, description FROM project_variables WHERE project_id = ? ORDER BY key, environment_scope`), projectID)
 	if err != nil {
 		return nil, fmt.Errorf("list variables: %w", err)
 	}
@@ -129,9 +165,12 @@ func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.
 	for rows.Next() {
 		var v ci.ProjectVariable
 		var enc bool
-		if err := rows.Scan(&v.ProjectID, &v.Key, &v.Value, &enc, &v.Protected, &v.Masked, &v.Raw, &v.File); err != nil {
+		var desc sql.NullString
+		if err := rows.Scan(&v.ProjectID, &v.Key, &v.Value, &enc, &v.Protected, &v.Masked, &v.Raw, &v.File,
+			&v.EnvironmentScope, &desc); err != nil {
 			return nil, err
 		}
+		v.Description = fromNullString(desc)
 		if v.Value, err = db.openVariable(v.ProjectID, v.Key, v.Value, enc); err != nil {
 			return nil, err
 		}
@@ -145,7 +184,7 @@ func (db *DB) ListProjectVariables(ctx context.Context, projectID int64) ([]*ci.
 var ErrSecretsKeyMismatch = errors.New("secrets key does not match the database")
 
 // CountEncryptedVariables counts the variable values stored encrypted
-// (project and pipeline schedule variables, and pipelines and jobs with
+// (project, instance and pipeline schedule variables, and pipelines and jobs with
 // encrypted variable lists): a coordinator that finds some must not create
 // a new key.
 func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
@@ -155,7 +194,8 @@ func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 		(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value_encrypted) +
 		(SELECT COUNT(*) FROM pipelines WHERE variables LIKE 'sealed:%') +
 		(SELECT COUNT(*) FROM jobs WHERE job_variables LIKE 'sealed:%') +
-		(SELECT COUNT(*) FROM ref_changes WHERE options_encrypted)`)).Scan(&n)
+		(SELECT COUNT(*) FROM ref_changes WHERE options_encrypted) +
+		(SELECT COUNT(*) FROM instance_variables WHERE value_encrypted)`)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count encrypted variables: %w", err)
 	}

@@ -11,10 +11,14 @@ import (
 var projectTests = []test{
 	{"Projects/CreateAndGet", testProjectCreateAndGet},
 	{"Projects/Update", testProjectUpdate},
+	{"Projects/CISettingsAndPath", testProjectCISettings},
+	{"Projects/Delete", testProjectDelete},
+	{"Jobs/ExternalStatus", testExternalStatusJob},
 	{"Projects/Visibility", testProjectVisibility},
 	{"Projects/Members", testMembers},
 	{"Projects/Variables", testVariables},
 	{"Projects/VariableAttrs", testVariableAttrs},
+	{"Projects/VariableScopes", testVariableScopes},
 	{"Projects/Triggers", testTriggers},
 	{"Projects/PipelineName", testPipelineName},
 }
@@ -317,5 +321,127 @@ func testPipelineName(t *testing.T, s store.Store) {
 	must(t, err, "list by name")
 	if len(got) != 1 || got[0].ID != pl.ID || got[0].Name != "nightly" {
 		t.Errorf("by name = %+v", got)
+	}
+}
+
+func testProjectCISettings(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "ns", "ci", ci.VisibilityPrivate)
+	if p.Archived || p.CIDefaultGitDepth != 20 || !p.AutoCancelPendingPipelines {
+		t.Fatalf("defaults after create: %+v", p)
+	}
+	got, err := s.ProjectByID(ctx, p.ID)
+	must(t, err, "get")
+	if got.Archived || got.CIDefaultGitDepth != 20 || !got.AutoCancelPendingPipelines {
+		t.Fatalf("stored defaults: %+v", got)
+	}
+	got.Archived, got.CIDefaultGitDepth, got.AutoCancelPendingPipelines, got.Path = true, 0, false, "moved"
+	must(t, s.UpdateProject(ctx, got), "update")
+	back, err := s.ProjectByPath(ctx, "NS", "Moved")
+	must(t, err, "get by new path")
+	if !back.Archived || back.CIDefaultGitDepth != 0 || back.AutoCancelPendingPipelines {
+		t.Errorf("after update: %+v", back)
+	}
+	_, err = s.ProjectByPath(ctx, "ns", "ci")
+	wantErr(t, err, store.ErrNotFound, "old path")
+	other := mustProject(t, s, "ns", "other", ci.VisibilityPrivate)
+	other.Path = "MOVED"
+	wantErr(t, s.UpdateProject(ctx, other), store.ErrConflict, "taken path")
+}
+
+func testProjectDelete(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "ns", "doomed", ci.VisibilityPrivate)
+	keep := mustProject(t, s, "ns", "kept", ci.VisibilityPrivate)
+	pl := mustPipeline(t, s, p.ID, "main", newJob("a", ci.StatusSuccess))
+	kept := mustPipeline(t, s, keep.ID, "main", newJob("a", ci.StatusSuccess))
+	jobs, err := s.PipelineJobs(ctx, pl.ID)
+	must(t, err, "jobs")
+	must(t, s.CreateArtifact(ctx, &ci.Artifact{JobID: jobs[0].ID, ProjectID: p.ID, FileType: "archive", FileFormat: "zip",
+		Filename: "a.zip", Size: 1, BlobKey: "k/doomed", CreatedAt: base}), "artifact")
+	must(t, s.SaveCommit(ctx, p.ID, &store.Commit{ID: "abc", Title: "t"}), "commit")
+	keys, err := s.DeleteProject(ctx, p.ID)
+	must(t, err, "delete")
+	if len(keys) != 1 || keys[0] != "k/doomed" {
+		t.Errorf("blob keys %v", keys)
+	}
+	_, err = s.ProjectByID(ctx, p.ID)
+	wantErr(t, err, store.ErrNotFound, "deleted project")
+	_, err = s.PipelineByID(ctx, pl.ID)
+	wantErr(t, err, store.ErrNotFound, "deleted pipeline")
+	_, err = s.JobByID(ctx, jobs[0].ID)
+	wantErr(t, err, store.ErrNotFound, "deleted job")
+	if c, err := s.CommitsBySHA(ctx, p.ID, []string{"abc"}); err != nil || len(c) != 0 {
+		t.Errorf("commits left: %v %v", err, c)
+	}
+	if _, err := s.PipelineByID(ctx, kept.ID); err != nil {
+		t.Errorf("other project's pipeline: %v", err)
+	}
+	_, err = s.DeleteProject(ctx, p.ID)
+	wantErr(t, err, store.ErrNotFound, "second delete")
+}
+
+func testExternalStatusJob(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "ns", "ext", ci.VisibilityPrivate)
+	pl := mustPipeline(t, s, p.ID, "main", newJob("build", ci.StatusPending))
+	url, desc := "https://ci.example.com/1", "queued"
+	ext := &ci.Job{ProjectID: p.ID, PipelineID: pl.ID, Kind: ci.KindExternal, Name: "ext", Stage: ci.ExternalStage,
+		StageIdx: ci.ExternalStageIdx, Status: ci.StatusPending, Ref: "main", When: ci.WhenOnSuccess, TargetURL: &url,
+		Description: &desc, CreatedAt: base}
+	must(t, s.InsertJobs(ctx, []*ci.Job{ext}, []string{"ext"}), "insert")
+	got, err := s.JobByID(ctx, ext.ID)
+	must(t, err, "get")
+	if got.Kind != ci.KindExternal || got.TargetURL == nil || *got.TargetURL != url || *got.Description != desc {
+		t.Fatalf("stored external status: %+v", got)
+	}
+	got.Description = nil
+	got.Status = ci.StatusRunning
+	must(t, s.UpdateJob(ctx, got, ci.StatusPending), "update")
+	back, err := s.JobByID(ctx, ext.ID)
+	must(t, err, "get again")
+	if back.Description != nil || back.Status != ci.StatusRunning {
+		t.Errorf("after update: %+v", back)
+	}
+	// Builds only: no runner takes it, and the sweeper leaves it alone.
+	builds, err := s.ListJobs(ctx, store.JobFilter{PipelineID: pl.ID, Kind: store.BuildsOnly})
+	must(t, err, "builds")
+	if len(builds) != 1 || builds[0].Name != "build" {
+		t.Errorf("builds of the pipeline: %+v", builds)
+	}
+	swept, err := s.JobsToSweep(ctx, store.SweepFilter{Statuses: []ci.Status{ci.StatusRunning}})
+	must(t, err, "sweep")
+	for _, j := range swept {
+		if j.ID == ext.ID {
+			t.Error("external status offered to the sweeper")
+		}
+	}
+}
+
+func testVariableScopes(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	p := mustProject(t, s, "o", "scopes", ci.VisibilityPrivate)
+	all := &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "all", EnvironmentScope: "*"}
+	review := &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "review", EnvironmentScope: "review/*", Description: ptr("d")}
+	must(t, s.CreateProjectVariable(ctx, all), "create *")
+	must(t, s.CreateProjectVariable(ctx, review), "create review/*")
+	wantErr(t, s.CreateProjectVariable(ctx, &ci.ProjectVariable{ProjectID: p.ID, Key: "K", Value: "x", EnvironmentScope: "*"}),
+		store.ErrConflict, "same key and scope")
+	got, err := s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(got) != 2 || got[0].EnvironmentScope != "*" || got[1].EnvironmentScope != "review/*" || got[1].Description == nil {
+		t.Fatalf("variables = %+v", got)
+	}
+	review.Value, review.EnvironmentScope = "moved", "review/app"
+	must(t, s.UpdateProjectVariable(ctx, review, "review/*"), "update")
+	wantErr(t, s.UpdateProjectVariable(ctx, review, "review/*"), store.ErrNotFound, "update old scope")
+	review.EnvironmentScope = "*"
+	wantErr(t, s.UpdateProjectVariable(ctx, review, "review/app"), store.ErrConflict, "update onto a taken scope")
+	must(t, s.DeleteProjectVariableScope(ctx, p.ID, "K", "*"), "delete *")
+	wantErr(t, s.DeleteProjectVariableScope(ctx, p.ID, "K", "*"), store.ErrNotFound, "delete * again")
+	got, err = s.ListProjectVariables(ctx, p.ID)
+	must(t, err, "list")
+	if len(got) != 1 || got[0].Value != "moved" || got[0].EnvironmentScope != "review/app" {
+		t.Fatalf("after delete = %+v", got)
 	}
 }
