@@ -70,7 +70,10 @@ type Config struct {
 	StuckRunning, StuckPending time.Duration
 	MaxTraceSize               int64
 	MaxArtifact                int64
-	Log                        *slog.Logger
+	// AllowLocalRequests lets include:remote reach this host and local
+	// networks (GitLab's allow_local_requests_from_web_hooks_and_services).
+	AllowLocalRequests bool
+	Log                *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready chan<- string
 }
@@ -207,7 +210,8 @@ func Run(ctx context.Context, cfg Config) error {
 		hub.Publish(web.Change{ProjectID: e.ProjectID, PipelineID: e.PipelineID, JobID: e.JobID})
 	})
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
-		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize}, log)
+		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize,
+		AllowLocalRequests: cfg.AllowLocalRequests}, log)
 	// One access policy for the API, git, the runner protocol and the UI.
 	pol := access.New(db, nil)
 	rapi := runnerapi.New(runnerapi.Config{Store: db, Engine: eng, Blobs: blobs, Log: log, ExternalURL: cfg.ExternalURL,

@@ -39,6 +39,8 @@ type serverOpts struct {
 	dbURL string
 	// dataDir, when set, is the data dir to use (default a fresh temp dir).
 	dataDir string
+	// allowLocalRequests lets include:remote reach loopback test servers.
+	allowLocalRequests bool
 }
 
 // registrationToken enables legacy runner registration on test servers.
@@ -65,7 +67,8 @@ func startServer(t *testing.T, o serverOpts) *server {
 	go func() {
 		done <- app.Run(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, RootToken: rootToken,
 			EmbeddedRunners: o.runners, LongPoll: 2 * time.Second, SweepInterval: 200 * time.Millisecond,
-			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20})
+			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20,
+			AllowLocalRequests: o.allowLocalRequests})
 	}()
 	var addr string
 	select {

@@ -29,6 +29,13 @@ type RemoteStatusError struct{ Code int }
 
 func (e *RemoteStatusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
 
+// RemoteBlockedError is an include:remote address the instance refuses to
+// fetch (Gitlab::HTTP_V2::UrlBlocker::BlockedUrlError); Reason is the
+// blocker's sentence, e.g. "Requests to localhost are not allowed".
+type RemoteBlockedError struct{ Reason string }
+
+func (e *RemoteBlockedError) Error() string { return e.Reason }
+
 // latestVersion is the component version meaning "newest released version".
 const latestVersion = "~latest"
 

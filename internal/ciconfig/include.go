@@ -322,7 +322,10 @@ func (in *includer) remote(location string) (*includedFile, error) {
 	}
 	content, err := in.src.FetchRemote(location)
 	var se *RemoteStatusError
+	var be *RemoteBlockedError
 	switch {
+	case errors.As(err, &be):
+		return nil, newLoadError("Remote file could not be fetched because %s!", be.Reason)
 	case errors.As(err, &se):
 		return nil, newLoadError("Remote file `%s` could not be fetched because of HTTP code `%d` error!", location, se.Code)
 	case errors.Is(err, ErrRemoteTimeout):
@@ -355,7 +358,7 @@ func includeRulesMatch(rules any, src Source) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if rc.matches(src, src.Variables) {
+		if ok, _ := rc.matches(src, src.Variables); ok {
 			return rc.when != "never", nil
 		}
 	}

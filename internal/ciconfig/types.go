@@ -40,8 +40,15 @@ type Source struct {
 	// Projects reads other projects for include:project and
 	// include:component. May be nil (then such includes find no project).
 	Projects Projects
+	// ChangedSince lists the paths changed between the merge base of ref
+	// and the pipeline's commit and that commit, for
+	// rules:changes:compare_to (Ci::Pipeline#modified_paths_since). It
+	// fails with ErrRefNotFound when ref names no commit. May be nil (then
+	// every compare_to is an invalid ref).
+	ChangedSince func(ref string) ([]string, error)
 	// FetchRemote fetches an include:remote URL with a timeout and a size
-	// cap. Errors: ErrRemoteTimeout, *RemoteStatusError, ErrRemoteHTTP; any
+	// cap. Errors: ErrRemoteTimeout, *RemoteStatusError, ErrRemoteHTTP,
+	// *RemoteBlockedError (a refused address); any
 	// other error counts as a socket error. May be nil (socket error).
 	FetchRemote func(url string) ([]byte, error)
 }
@@ -60,6 +67,9 @@ type Projects interface {
 	ReadFile(project, sha, path string) ([]byte, error)
 	// Tags lists the project's tag names, for component versions ~latest.
 	Tags(project string) ([]string, error)
+	// ListFiles lists the paths of all files at a commit, for
+	// rules:exists:project.
+	ListFiles(project, sha string) ([]string, error)
 }
 
 // Plan is a compiled configuration: what a pipeline is made of.

@@ -254,6 +254,21 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 		Inputs:         req.Inputs,
 		Projects:       s.projectFiles(ctx, req.UserID),
 		FetchRemote:    s.fetchRemote(ctx),
+		ChangedSince: func(ref string) ([]string, error) {
+			// Ci::Pipeline#modified_paths_since: the diff from the merge
+			// base of the compare_to commit and the pipeline's commit.
+			if ref == "" || strings.HasPrefix(ref, "-") {
+				return nil, ciconfig.ErrRefNotFound
+			}
+			base, err := repo.ResolveRef(ctx, ref)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ciconfig.ErrRefNotFound, err)
+			}
+			if mb, err := repo.MergeBase(ctx, base, req.SHA); err == nil {
+				base = mb
+			}
+			return repo.ChangedFiles(ctx, base, req.SHA)
+		},
 	}
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	RemoteIncludeTimeout time.Duration
 	// HTTPClient fetches include:remote files; nil is http.DefaultClient.
 	HTTPClient *http.Client
+	// AllowLocalRequests lets include:remote reach this host and private,
+	// link-local and shared networks (GitLab's
+	// allow_local_requests_from_web_hooks_and_services, off by default).
+	AllowLocalRequests bool
 }
 
 // Service is the CI engine.
