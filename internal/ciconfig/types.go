@@ -149,9 +149,38 @@ type Job struct {
 
 	Trigger *Trigger `json:"trigger,omitempty"`
 
+	// Hooks is hooks: (pre_get_sources_script), sent to the runner.
+	Hooks *Hooks `json:"hooks,omitempty"`
+	// ManualConfirmation is the message shown before a manual job is run.
+	ManualConfirmation string `json:"manual_confirmation,omitempty"`
+	// IDTokens names the id_tokens the job asks for; Gantry issues none.
+	IDTokens []string `json:"id_tokens,omitempty"`
+	// Release is release:; Gantry has no Releases API and creates none.
+	Release *Release `json:"release,omitempty"`
+	// Pages and PagesPublish are pages: and publish:; Gantry does not
+	// host Pages sites.
+	Pages        bool   `json:"pages,omitempty"`
+	PagesPublish string `json:"pages_publish,omitempty"`
+
 	// Parallel holds the index and total for parallel jobs (1-based), zero otherwise.
 	ParallelIndex int `json:"parallel_index,omitempty"`
 	ParallelTotal int `json:"parallel_total,omitempty"`
+}
+
+// Hooks is hooks: of a job (Entry::Hooks).
+type Hooks struct {
+	PreGetSourcesScript []string `json:"pre_get_sources_script,omitempty"`
+}
+
+// Release is release: of a job (Entry::Release).
+type Release struct {
+	TagName     string   `json:"tag_name"`
+	TagMessage  string   `json:"tag_message,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Description string   `json:"description"`
+	Ref         string   `json:"ref,omitempty"`
+	Milestones  []string `json:"milestones,omitempty"`
+	ReleasedAt  string   `json:"released_at,omitempty"`
 }
 
 // Need is one entry of needs:.
