@@ -10,7 +10,9 @@ import (
 // pushed commit against the merge base with another ref, and
 // rules:exists:project looks at another project's files, on real
 // repositories.
-func TestRulesCompareToAndExistsProject(t *testing.T) { forEachDB(t, testRulesCompareToAndExistsProject) }
+func TestRulesCompareToAndExistsProject(t *testing.T) {
+	forEachDB(t, testRulesCompareToAndExistsProject)
+}
 
 func testRulesCompareToAndExistsProject(t *testing.T, o serverOpts) {
 	s := startServer(t, o)
