@@ -3,6 +3,7 @@ package app_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -65,5 +66,38 @@ lib-missing:
 		map[string]any{"content": "j:\n  script: x\n  rules:\n    - changes: {paths: [a], compare_to: nope}\n"}).obj(t)
 	if fmt.Sprint(r["errors"]) != "[Failed to parse rule for j: rules:changes:compare_to is not a valid ref]" {
 		t.Errorf("lint errors = %v", r["errors"])
+	}
+}
+
+// TestHooksPreGetSourcesScript: hooks:pre_get_sources_script (here from
+// default:) reaches the runner in the job payload's hooks and the built-in
+// runner runs it before fetching the sources; a failing hook fails the job.
+func TestHooksPreGetSourcesScript(t *testing.T) {
+	forEachDB(t, testHooksPreGetSourcesScript)
+}
+
+func testHooksPreGetSourcesScript(t *testing.T, o serverOpts) {
+	o.runners = 1
+	s := startServer(t, o)
+	pid := s.project("app", "private")
+	s.push("root/app", map[string]string{".gitlab-ci.yml": `default:
+  hooks:
+    pre_get_sources_script: echo "hook for $CI_JOB_NAME"
+ok:
+  script: test -f .gitlab-ci.yml
+broken-hook:
+  hooks:
+    pre_get_sources_script: exit 3
+  script: echo never
+`})
+	job := s.waitJob(pid, "ok", "success")
+	trace := string(s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/jobs/%v/trace", pid, job["id"]), rootToken, nil).Body)
+	hook, fetch := strings.Index(trace, "hook for ok"), strings.Index(trace, "Fetching changes")
+	if hook < 0 || fetch < 0 || hook > fetch {
+		t.Errorf("the hook did not run before the fetch:\n%s", trace)
+	}
+	broken := s.waitJob(pid, "broken-hook", "failed")
+	if broken["failure_reason"] != "script_failure" {
+		t.Errorf("failure_reason = %v, want script_failure", broken["failure_reason"])
 	}
 }

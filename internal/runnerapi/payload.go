@@ -69,6 +69,7 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 		RunnerInfo:   runnerproto.RunnerInfo{Timeout: j.Timeout},
 		Variables:    vars,
 		Steps:        steps(def, j.Timeout),
+		Hooks:        hooks(def),
 		Artifacts:    artifacts(def),
 		Cache:        caches(def, pl.Protected),
 		Dependencies: deps,
@@ -117,6 +118,14 @@ func steps(def *ciconfig.Job, timeout int) []runnerproto.Step {
 		out = append(out, runnerproto.Step{Name: "after_script", Script: def.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
 	}
 	return out
+}
+
+// hooks are GitLab's Ci::Build#hooks: the job's hooks: with their scripts.
+func hooks(def *ciconfig.Job) []runnerproto.Hook {
+	if def.Hooks == nil || len(def.Hooks.PreGetSourcesScript) == 0 {
+		return nil
+	}
+	return []runnerproto.Hook{{Name: runnerproto.HookPreGetSourcesScript, Script: def.Hooks.PreGetSourcesScript}}
 }
 
 func toImage(i ciconfig.Image) runnerproto.Image {

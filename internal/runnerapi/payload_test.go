@@ -202,6 +202,7 @@ func testPayloadDecodesAsGitlabRunner(t *testing.T, db testkit.DB) {
 			Artifacts: &ciconfig.Artifacts{Name: "out", Paths: []string{"out.txt"}, Exclude: []string{"*.tmp"},
 				ExpireIn: "1 day", Reports: map[string][]string{"junit": {"report.xml"}}},
 			Cache: []ciconfig.Cache{{Key: "deps", Paths: []string{"vendor/"}}, {Key: "shared", Unprotect: true, Policy: "pull"}},
+			Hooks: &ciconfig.Hooks{PreGetSourcesScript: []string{"echo pre"}},
 		}},
 	)
 	// build has a live archive, lint an expired one: only build is a dependency.
@@ -258,6 +259,7 @@ func testPayloadDecodesAsGitlabRunner(t *testing.T, db testkit.DB) {
 		{"dependencies", len(j.Dependencies) == 1 && j.Dependencies[0].ID == jobs[0].ID && j.Dependencies[0].Name == "build" &&
 			j.Dependencies[0].Token == j.Token && j.Dependencies[0].ArtifactsFile.Filename == "artifacts.zip" &&
 			j.Dependencies[0].ArtifactsFile.Size == 42},
+		{"hooks", len(j.Hooks) == 1 && j.Hooks[0].Name == "pre_get_sources_script" && slices.Equal(j.Hooks[0].Script, []string{"echo pre"})},
 		{"features", j.Features.TraceSections && slices.Equal(j.Features.FailureReasons, ci.FailureReasons)},
 	}
 	for _, c := range checks {

@@ -18,6 +18,7 @@ type Job struct {
 	RunnerInfo    RunnerInfo   `json:"runner_info"`
 	Variables     []Variable   `json:"variables"`
 	Steps         []Step       `json:"steps"`
+	Hooks         []Hook       `json:"hooks,omitempty"`
 	Image         *Image       `json:"image,omitempty"`
 	Services      []Image      `json:"services,omitempty"`
 	Artifacts     []Artifact   `json:"artifacts"`
@@ -72,6 +73,16 @@ type Step struct {
 	When         string   `json:"when"`
 	AllowFailure bool     `json:"allow_failure"`
 }
+
+// Hook is one of the job's hooks: (JobRequest::Hook): gitlab-runner runs
+// pre_get_sources_script before it fetches the sources.
+type Hook struct {
+	Name   string   `json:"name"`
+	Script []string `json:"script"`
+}
+
+// HookPreGetSourcesScript is the hook run before the sources are fetched.
+const HookPreGetSourcesScript = "pre_get_sources_script"
 
 // Image is an image or a service (ignored by the shell executor).
 type Image struct {
