@@ -61,6 +61,8 @@ type compiler struct {
 	src    Source
 	v      validator
 	merged *omap
+	// includes are the included files, for Lint.
+	includes []Include
 
 	stages           []string
 	globalVars       []Variable
@@ -119,8 +121,8 @@ func analyze(src Source) (*compiler, error) {
 	if root, err = interpolateFile(root, header, inputsOmap(src.Inputs), src.Variables); err != nil {
 		return nil, configError(err)
 	}
-	if root, err = expand(src, root); err != nil {
-		return nil, configError(err)
+	if root, c.includes, err = expand(src, root); err != nil {
+		return c, configError(err)
 	}
 	c.merged = root
 	c.checkRoot(root)

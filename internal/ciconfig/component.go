@@ -85,7 +85,8 @@ func (in *includer) component(address string) (*includedFile, error) {
 	for _, p := range []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"} {
 		content, err := in.src.Projects.ReadFile(project, sha, p)
 		if err == nil && len(strings.TrimSpace(string(content))) > 0 {
-			return &includedFile{content: content, name: address, ctx: in.projectCtx(project, sha)}, nil
+			return &includedFile{content: content, name: address, ctx: in.projectCtx(project, sha),
+				info: Include{Type: "component", Location: address, Blob: in.fileURL("blob", project, sha, p)}}, nil
 		}
 	}
 	return nil, fail("content not found")

@@ -10,13 +10,20 @@ import (
 // (lib/gitlab/ci/config.rb; extends: Config::Extendable, !reference:
 // Config::Yaml::Tags::Reference). Errors are fixed sentences, not lowercased.
 
-// expand returns the merged configuration the check phase reads.
-func expand(src Source, root *omap) (*omap, error) {
+// expand returns the merged configuration the check phase reads, and the
+// included files (also when an include fails: those read until then).
+func expand(src Source, root *omap) (*omap, []Include, error) {
 	inc := &includer{src: src}
 	root, err := inc.expand(root, inc.rootCtx(), 0)
 	if err != nil {
-		return nil, err
+		return nil, inc.files, err
 	}
+	root, err = expandTree(root)
+	return root, inc.files, err
+}
+
+// expandTree applies extends: and !reference.
+func expandTree(root *omap) (*omap, error) {
 	if err := applyExtends(root); err != nil {
 		return nil, err
 	}

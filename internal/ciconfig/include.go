@@ -18,20 +18,48 @@ var includeSubkeys = []string{"local", "project", "remote", "template", "artifac
 type includer struct {
 	src   Source
 	count int
-	// files records the expanded locations, for Lint.
-	files []string
+	// files records the included files in GitLab's order, for Lint.
+	files []Include
+}
+
+// Include is one included file as CI Lint lists it
+// (External::File::*#metadata).
+type Include struct {
+	// ContextProject and ContextSHA are the project and commit of the file
+	// that includes this one.
+	ContextProject string `json:"context_project"`
+	ContextSHA     string `json:"context_sha"`
+	// Type is local, file (include:project), remote, template or component.
+	Type     string `json:"type"`
+	Location string `json:"location"`
+	// Blob and Raw are the file's web URLs, when it has them.
+	Blob  *string           `json:"blob"`
+	Raw   *string           `json:"raw"`
+	Extra map[string]string `json:"extra"`
 }
 
 // fileCtx is where a file's include:local paths are read: the pipeline's
 // commit, or the project and commit a project or component include came
 // from (External::File::Base#expand_context_attrs).
 type fileCtx struct {
-	read func(path string) ([]byte, error)
+	read    func(path string) ([]byte, error)
+	project string // full path
+	sha     string
 }
 
 // rootCtx reads local files from the pipeline's own commit.
 func (in *includer) rootCtx() fileCtx {
-	return fileCtx{read: in.src.ReadFile}
+	return fileCtx{read: in.src.ReadFile, project: in.src.Variables["CI_PROJECT_PATH"], sha: in.src.Variables["CI_COMMIT_SHA"]}
+}
+
+// fileURL is a project file's blob or raw web URL (project_blob_url,
+// project_raw_url); nil without a project.
+func (in *includer) fileURL(kind, project, sha, path string) *string {
+	if project == "" || sha == "" {
+		return nil
+	}
+	u := strings.TrimRight(in.src.Variables["CI_SERVER_URL"], "/") + "/" + project + "/-/" + kind + "/" + sha + "/" + path
+	return &u
 }
 
 // expand returns root with its includes merged in: included files first, in
@@ -45,14 +73,32 @@ func (in *includer) expand(root *omap, fc fileCtx, depth int) (*omap, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged := newOmap()
+	// All files of this level are fetched first, then each is expanded in
+	// turn (External::Mapper, then Processor#merge_external_files!), so
+	// Lint lists them in GitLab's order.
+	type fetched struct {
+		f   *includedFile
+		loc *omap
+	}
+	var files []fetched
 	for _, loc := range locs {
-		m, err := in.load(loc, fc, depth)
+		f, err := in.fetch(loc, fc)
 		if err != nil {
 			return nil, err
 		}
-		if m == nil {
-			continue
+		if f != nil {
+			files = append(files, fetched{f, loc})
+		}
+	}
+	merged := newOmap()
+	for _, x := range files {
+		body, err := in.parseIncluded(x.f, x.loc)
+		if err != nil {
+			return nil, err
+		}
+		m, err := in.expand(body, x.f.ctx, depth+1)
+		if err != nil {
+			return nil, err
 		}
 		merged = deepMerge(merged, m)
 	}
@@ -112,15 +158,16 @@ func normalizeIncludes(v any) ([]*omap, error) {
 }
 
 // includedFile is one fetched include: its content, the name its errors
-// use and where its own local includes are read.
+// use, where its own local includes are read and what Lint shows of it.
 type includedFile struct {
 	content []byte
 	name    string
 	ctx     fileCtx
+	info    Include
 }
 
-// load reads and expands one include location; nil means skipped by rules.
-func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
+// fetch reads one include location; nil means skipped by rules.
+func (in *includer) fetch(loc *omap, fc fileCtx) (*includedFile, error) {
 	var kinds []string
 	for _, k := range includeSubkeys {
 		if loc.has(k) {
@@ -167,6 +214,10 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 	switch kind {
 	case "local":
 		f, err = in.local(location, fc)
+		if err == nil {
+			f.info = Include{Type: "local", Location: f.name, Blob: in.fileURL("blob", fc.project, fc.sha, f.name),
+				Raw: in.fileURL("raw", fc.project, fc.sha, f.name)}
+		}
 	case "project":
 		f, err = in.project(loc, location)
 	case "remote":
@@ -184,12 +235,12 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.files = append(in.files, f.name)
-	body, err := in.parseIncluded(f, loc)
-	if err != nil {
-		return nil, err
+	f.info.ContextProject, f.info.ContextSHA = fc.project, fc.sha
+	if f.info.Extra == nil {
+		f.info.Extra = map[string]string{}
 	}
-	return in.expand(body, f.ctx, depth+1)
+	in.files = append(in.files, f.info)
+	return f, nil
 }
 
 // parseIncluded loads an included file's documents and applies its header
@@ -300,11 +351,13 @@ func (in *includer) project(loc *omap, location string) (*includedFile, error) {
 	if len(strings.TrimSpace(string(content))) == 0 {
 		return nil, newLoadError("Project `%s` file `%s` is empty!", project, path)
 	}
-	return &includedFile{content: content, name: path, ctx: in.projectCtx(project, sha)}, nil
+	return &includedFile{content: content, name: path, ctx: in.projectCtx(project, sha),
+		info: Include{Type: "file", Location: path, Blob: in.fileURL("blob", project, sha, path),
+			Raw: in.fileURL("raw", project, sha, path), Extra: map[string]string{"project": project, "ref": ref}}}, nil
 }
 
 func (in *includer) projectCtx(project, sha string) fileCtx {
-	return fileCtx{read: func(p string) ([]byte, error) { return in.src.Projects.ReadFile(project, sha, p) }}
+	return fileCtx{read: func(p string) ([]byte, error) { return in.src.Projects.ReadFile(project, sha, p) }, project: project, sha: sha}
 }
 
 // remote is External::File::Remote. Local includes inside a remote file
@@ -338,7 +391,8 @@ func (in *includer) remote(location string) (*includedFile, error) {
 	if len(strings.TrimSpace(string(content))) == 0 {
 		return nil, newLoadError("Included file `%s` is empty or does not exist!", location)
 	}
-	return &includedFile{content: content, name: location, ctx: in.rootCtx()}, nil
+	return &includedFile{content: content, name: location, ctx: in.rootCtx(),
+		info: Include{Type: "remote", Location: location, Raw: &location}}, nil
 }
 
 // includeRulesMatch evaluates include:rules with the pre-pipeline variables

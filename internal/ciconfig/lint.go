@@ -14,6 +14,8 @@ type LintResult struct {
 	Errors     []string `json:"errors"`
 	Warnings   []string `json:"warnings"`
 	MergedYAML string   `json:"merged_yaml"`
+	// Includes lists the included files (Gitlab::Ci::Config#metadata).
+	Includes []Include `json:"includes"`
 	// Jobs are all jobs of the configuration (parallel jobs expanded) with
 	// their static when/allow_failure, for include_jobs.
 	Jobs []*Job `json:"jobs,omitempty"`
@@ -24,8 +26,11 @@ const maxLintWarnings = 25
 
 // Lint validates without evaluating rules against a real ref.
 func Lint(src Source) LintResult {
-	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	res := LintResult{Errors: []string{}, Warnings: []string{}, Includes: []Include{}}
 	c, err := analyze(src)
+	if c != nil && c.includes != nil {
+		res.Includes = c.includes
+	}
 	if c != nil && c.merged != nil {
 		res.MergedYAML = dumpYAML(c.merged)
 	}
@@ -56,8 +61,11 @@ func Lint(src Source) LintResult {
 // allow_failure after rules. A pipeline creation error (workflow:rules,
 // no jobs, seed errors) makes the result invalid with that one message.
 func DryRun(src Source) LintResult {
-	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	res := LintResult{Errors: []string{}, Warnings: []string{}, Includes: []Include{}}
 	c, err := analyze(src)
+	if c != nil && c.includes != nil {
+		res.Includes = c.includes
+	}
 	var plan *Plan
 	if err == nil {
 		plan, err = c.evaluate()

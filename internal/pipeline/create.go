@@ -276,15 +276,25 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 // (Ci::PipelineCreation::CancelRedundantPipelinesService): a new pipeline
 // of a branch cancels what each older, still active pipeline of the branch
 // allows by its own workflow:auto_cancel:on_new_commit (ci.RedundantJobs).
+// Child pipelines are candidates too, each by its own setting, when their
+// root pipeline is older; cancels do not cascade to downstream pipelines,
+// which are visited themselves, oldest first.
 func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error {
-	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref, ExcludeChildren: true,
+	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref,
 		Statuses: []ci.Status{ci.StatusCreated, ci.StatusWaitingForResource, ci.StatusPreparing, ci.StatusPending,
-			ci.StatusRunning, ci.StatusScheduled}, Limit: 50})
+			ci.StatusRunning, ci.StatusScheduled}, Limit: 100, OrderBy: "id", Asc: true})
 	if err != nil {
 		return err
 	}
 	for _, o := range older {
-		if o.ID >= p.ID || o.Tag || o.SHA == p.SHA {
+		if o.ID == p.ID || o.Tag || o.SHA == p.SHA {
+			continue
+		}
+		root, _, err := s.ancestry(ctx, o)
+		if err != nil {
+			return err
+		}
+		if root.ID >= p.ID {
 			continue
 		}
 		jobs, err := s.store.PipelineJobs(ctx, o.ID)
@@ -296,14 +306,7 @@ func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error
 			continue
 		}
 		s.log.Info("auto-canceling redundant pipeline", "pipeline", o.ID, "by", p.ID, "on_new_commit", o.OnNewCommit())
-		if o.OnNewCommit() == ci.OnNewCommitConservative {
-			// The whole pipeline, downstream pipelines included.
-			if _, err := s.CancelPipeline(ctx, o.ID); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.cancelJobs(ctx, o.ID, cancel); err != nil {
+		if err := s.cancelJobs(ctx, o.ID, cancel, false); err != nil {
 			return err
 		}
 	}

@@ -345,16 +345,23 @@ func childConfig(t *ciconfig.Trigger) ([]byte, error) {
 
 // depth counts the ancestors of a pipeline.
 func (s *Service) depth(ctx context.Context, p *ci.Pipeline) (int, error) {
+	_, d, err := s.ancestry(ctx, p)
+	return d, err
+}
+
+// ancestry follows a child pipeline up to its root pipeline and counts the
+// steps (a pipeline that is no child is its own root).
+func (s *Service) ancestry(ctx context.Context, p *ci.Pipeline) (*ci.Pipeline, int, error) {
 	d := 0
 	for p.ParentPipelineID != 0 && p.Source == "parent_pipeline" {
 		parent, err := s.store.PipelineByID(ctx, p.ParentPipelineID)
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		p = parent
 		d++
 	}
-	return d, nil
+	return p, d, nil
 }
 
 // updateSourceBridge lets a dependent bridge follow its finished downstream
