@@ -214,6 +214,10 @@ type Image struct {
 	Command    []string `json:"command,omitempty"`
 	Alias      string   `json:"alias,omitempty"`
 	PullPolicy []string `json:"pull_policy,omitempty"`
+	// Docker and Kubernetes are the executor options (docker: platform,
+	// user; kubernetes: user).
+	Docker     map[string]string `json:"docker,omitempty"`
+	Kubernetes map[string]string `json:"kubernetes,omitempty"`
 }
 
 // Artifacts is artifacts: of a job.

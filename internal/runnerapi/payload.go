@@ -129,7 +129,17 @@ func hooks(def *ciconfig.Job) []runnerproto.Hook {
 }
 
 func toImage(i ciconfig.Image) runnerproto.Image {
-	return runnerproto.Image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+	img := runnerproto.Image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+	if i.Docker != nil || i.Kubernetes != nil {
+		img.ExecutorOpts = &runnerproto.ExecutorOpts{}
+		if i.Docker != nil {
+			img.ExecutorOpts.Docker = &runnerproto.ExecutorOptsDocker{Platform: i.Docker["platform"], User: i.Docker["user"]}
+		}
+		if i.Kubernetes != nil {
+			img.ExecutorOpts.Kubernetes = &runnerproto.ExecutorOptsKubernetes{User: i.Kubernetes["user"]}
+		}
+	}
+	return img
 }
 
 // reportFormats is GitLab's Ci::JobArtifact TYPE_AND_FORMAT_PAIRS for the

@@ -91,6 +91,27 @@ type Image struct {
 	Command    []string `json:"command,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	PullPolicy []string `json:"pull_policy,omitempty"`
+	// ExecutorOpts is image:docker / image:kubernetes (JobRequest::Image's
+	// executor_opts).
+	ExecutorOpts *ExecutorOpts `json:"executor_opts,omitempty"`
+}
+
+// ExecutorOpts are an image's per-executor options, as gitlab-runner's
+// ImageExecutorOptions reads them.
+type ExecutorOpts struct {
+	Docker     *ExecutorOptsDocker     `json:"docker,omitempty"`
+	Kubernetes *ExecutorOptsKubernetes `json:"kubernetes,omitempty"`
+}
+
+// ExecutorOptsDocker is image:docker.
+type ExecutorOptsDocker struct {
+	Platform string `json:"platform,omitempty"`
+	User     string `json:"user,omitempty"`
+}
+
+// ExecutorOptsKubernetes is image:kubernetes.
+type ExecutorOptsKubernetes struct {
+	User string `json:"user,omitempty"`
 }
 
 // Artifact is one entry of the job's artifacts list.
