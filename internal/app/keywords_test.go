@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRulesCompareToAndExistsProject: rules:changes:compare_to diffs the
@@ -99,5 +100,75 @@ broken-hook:
 	broken := s.waitJob(pid, "broken-hook", "failed")
 	if broken["failure_reason"] != "script_failure" {
 		t.Errorf("failure_reason = %v, want script_failure", broken["failure_reason"])
+	}
+}
+
+// TestDynamicChildPipeline: trigger:include:artifact runs a child pipeline
+// from a file a job of the parent wrote (a dynamic child pipeline), and
+// trigger:include:project one from another project's file; a missing
+// artifact fails the child pipeline with GitLab's message, and its trigger
+// job with downstream_pipeline_creation_failed.
+func TestDynamicChildPipeline(t *testing.T) { forEachDB(t, testDynamicChildPipeline) }
+
+func testDynamicChildPipeline(t *testing.T, o serverOpts) {
+	o.runners = 1
+	s := startServer(t, o)
+	s.project("lib", "private")
+	lib := s.workTree()
+	lib.commit("lib", map[string]string{"ci/child.yml": "from-lib:\n  script: echo lib child\n"})
+	lib.push("root/lib")
+	pid := s.project("app", "private")
+	s.push("root/app", map[string]string{".gitlab-ci.yml": `stages: [gen, run]
+generate:
+  stage: gen
+  script:
+    - "printf 'generated-job:\\n  script: echo generated\\n' > child.yml"
+  artifacts:
+    paths: [child.yml]
+dynamic:
+  stage: run
+  trigger:
+    include:
+      - artifact: child.yml
+        job: generate
+    strategy: depend
+from-project:
+  stage: run
+  trigger:
+    include:
+      - project: root/lib
+        file: ci/child.yml
+    strategy: depend
+missing:
+  stage: run
+  trigger:
+    include:
+      - artifact: nope.yml
+        job: generate
+`})
+	s.waitJob(pid, "generated-job", "success")
+	s.waitJob(pid, "from-lib", "success")
+	parent := s.latestPipeline(pid)
+	bridges := map[string]map[string]any{}
+	waitFor(t, "the trigger jobs to finish", 60*time.Second, func() bool {
+		var list []map[string]any
+		s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/pipelines/%v/bridges", pid, parent["id"]), rootToken, nil).json(t, &list)
+		for _, b := range list {
+			bridges[b["name"].(string)] = b
+		}
+		return bridges["dynamic"]["status"] == "success" && bridges["from-project"]["status"] == "success" &&
+			bridges["missing"]["status"] == "failed"
+	})
+	down, _ := bridges["missing"]["downstream_pipeline"].(map[string]any)
+	if down == nil {
+		t.Fatalf("missing has no downstream pipeline: %v", bridges["missing"])
+	}
+	var full map[string]any
+	s.must(200, "GET", fmt.Sprintf("/api/v4/projects/%d/pipelines/%v", pid, down["id"]), rootToken, nil).json(t, &full)
+	if bridges["missing"]["failure_reason"] != "downstream_pipeline_creation_failed" {
+		t.Errorf("missing's failure_reason = %v", bridges["missing"]["failure_reason"])
+	}
+	if full["yaml_errors"] != "Path `nope.yml` does not exist inside the `generate` artifacts archive!" {
+		t.Errorf("failed child's yaml_errors = %v", full["yaml_errors"])
 	}
 }

@@ -18,6 +18,9 @@ var (
 	ErrProjectNotFound = errors.New("project not found or access denied")
 	// ErrRefNotFound: the branch, tag or commit does not exist.
 	ErrRefNotFound = errors.New("reference not found")
+	// ErrArtifactJobNotFound: trigger:include:artifact names a job of the
+	// parent pipeline without an archive.
+	ErrArtifactJobNotFound = errors.New("artifact job not found")
 	// ErrRemoteTimeout: include:remote took longer than allowed.
 	ErrRemoteTimeout = errors.New("remote include timed out")
 	// ErrRemoteHTTP: the HTTP exchange failed (bad response, too large).

@@ -230,7 +230,10 @@ func (in *includer) fetch(loc *omap, fc fileCtx) (*includedFile, error) {
 	case "component":
 		f, err = in.component(location)
 	case "artifact":
-		return nil, newLoadError("Only `local`, `project`, `remote`, `template` and `component` includes are allowed here; `artifact` is only supported in trigger:include")
+		if in.src.ReadArtifact == nil {
+			return nil, newLoadError("Only `local`, `project`, `remote`, `template` and `component` includes are allowed here; `artifact` is only supported in trigger:include")
+		}
+		f, err = in.artifact(loc, location)
 	}
 	if err != nil {
 		return nil, err
@@ -315,6 +318,30 @@ func (in *includer) local(location string, fc fileCtx) (*includedFile, error) {
 		return nil, newLoadError("Local file `%s` is empty!", path)
 	}
 	return &includedFile{content: content, name: path, ctx: fc}, nil
+}
+
+// artifact is External::File::Artifact: a file of the archive of a job of
+// the parent pipeline; its local includes read the pipeline's commit.
+func (in *includer) artifact(loc *omap, location string) (*includedFile, error) {
+	if err := checkYAMLExtension(location); err != nil {
+		return nil, err
+	}
+	j, _ := loc.get("job")
+	job := rubyToS(j)
+	if job == "" {
+		return nil, newLoadError("Job must be provided when including configs from artifacts")
+	}
+	content, err := in.src.ReadArtifact(job, location)
+	switch {
+	case errors.Is(err, ErrArtifactJobNotFound):
+		return nil, newLoadError("Job `%s` not found in parent pipeline or does not have artifacts!", job)
+	case err != nil:
+		return nil, newLoadError("%s", err.Error())
+	case len(strings.TrimSpace(string(content))) == 0:
+		return nil, newLoadError("File `%s` is empty!", location)
+	}
+	return &includedFile{content: content, name: location, ctx: in.rootCtx(),
+		info: Include{Type: "artifact", Location: location, Extra: map[string]string{"job_name": job}}}, nil
 }
 
 // project is External::File::Project: the file at ref (HEAD when absent) of

@@ -40,6 +40,12 @@ type Source struct {
 	// Projects reads other projects for include:project and
 	// include:component. May be nil (then such includes find no project).
 	Projects Projects
+	// ReadArtifact reads a file of the archive of the parent pipeline's
+	// latest job with that name, for trigger:include:artifact (only set
+	// when creating a child pipeline). It fails with ErrArtifactJobNotFound
+	// when no such job has an archive; other errors carry GitLab's
+	// Gitlab::Ci::ArtifactFileReader sentence as their text.
+	ReadArtifact func(job, path string) ([]byte, error)
 	// ChangedSince lists the paths changed between the merge base of ref
 	// and the pipeline's commit and that commit, for
 	// rules:changes:compare_to (Ci::Pipeline#modified_paths_since). It

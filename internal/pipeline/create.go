@@ -254,6 +254,7 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 		Inputs:         req.Inputs,
 		Projects:       s.projectFiles(ctx, req.UserID),
 		FetchRemote:    s.fetchRemote(ctx),
+		ReadArtifact:   s.readArtifactFor(ctx, req),
 		ChangedSince: func(ref string) ([]string, error) {
 			// Ci::Pipeline#modified_paths_since: the diff from the merge
 			// base of the compare_to commit and the pipeline's commit.
@@ -270,6 +271,15 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 			return repo.ChangedFiles(ctx, base, req.SHA)
 		},
 	}
+}
+
+// readArtifactFor is trigger:include:artifact's reader: set only for a
+// child pipeline, whose artifact includes read its parent's jobs.
+func (s *Service) readArtifactFor(ctx context.Context, req CreateRequest) func(job, path string) ([]byte, error) {
+	if req.ParentPipeline == nil || req.Source != "parent_pipeline" {
+		return nil
+	}
+	return s.readParentArtifact(ctx, req.ParentPipeline)
 }
 
 // autoCancelRedundant is GitLab's "auto-cancel redundant pipelines"

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -323,6 +326,12 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	if st, ok := ci.BridgeStatusFromDownstream(ci.Strategy(d.Trigger.Strategy), down.Status); ok {
 		to = st
 	}
+	if down.YAMLErrors != "" {
+		// A pipeline saved with configuration errors was not created
+		// successfully: the bridge fails whatever its strategy
+		// (Ci::CreateDownstreamPipelineService#update_bridge_status!).
+		to = ci.StatusFailed
+	}
 	return s.moveBridge(ctx, b, to, func(b *ci.Job) {
 		b.DownstreamPipelineID = down.ID
 		if b.Status == ci.StatusFailed {
@@ -331,16 +340,94 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	})
 }
 
-// childConfig composes a child pipeline's configuration from trigger:include.
+// childConfig composes a child pipeline's configuration from
+// trigger:include: local files, then the other kinds (project, remote,
+// component, template) as written, then an artifact of a parent job; the
+// compiler resolves them all as a child pipeline's includes.
 func childConfig(t *ciconfig.Trigger) ([]byte, error) {
-	if len(t.Include) == 0 {
-		return nil, fmt.Errorf("trigger without include")
-	}
-	inc := make([]map[string]string, 0, len(t.Include))
+	inc := make([]any, 0, len(t.Include)+len(t.IncludeOther)+1)
 	for _, f := range t.Include {
 		inc = append(inc, map[string]string{"local": f})
 	}
+	for _, o := range t.IncludeOther {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(o), &m); err != nil {
+			return nil, fmt.Errorf("trigger include %s: %w", o, err)
+		}
+		inc = append(inc, m)
+	}
+	if t.IncludeArtifact != "" {
+		inc = append(inc, map[string]string{"artifact": t.IncludeArtifact, "job": t.IncludeJob})
+	}
+	if len(inc) == 0 {
+		return nil, fmt.Errorf("trigger without include")
+	}
 	return json.Marshal(map[string]any{"include": inc})
+}
+
+// maxArtifactInclude is Gitlab::Ci::ArtifactFileReader::MAX_ARCHIVE_SIZE.
+const maxArtifactInclude = 5 << 20
+
+// readParentArtifact reads trigger:include:artifact files from the archive
+// of the parent pipeline's latest job of that name
+// (Ci::Pipeline#find_job_with_archive_artifacts, Gitlab::Ci::ArtifactFileReader).
+func (s *Service) readParentArtifact(ctx context.Context, parent *ci.Pipeline) func(job, path string) ([]byte, error) {
+	return func(job, path string) ([]byte, error) {
+		jobs, err := s.store.PipelineJobs(ctx, parent.ID)
+		if err != nil {
+			return nil, err
+		}
+		var ids []int64
+		for _, j := range jobs {
+			if j.Name == job && !j.Retried && j.Kind == ci.KindBuild {
+				ids = append(ids, j.ID)
+			}
+		}
+		arts, err := s.store.ArtifactsByJobIDs(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		var archive *ci.Artifact
+		for _, id := range ids {
+			if a := ci.LiveArchive(arts[id], s.Now()); a != nil {
+				archive = a
+			}
+		}
+		if archive == nil {
+			return nil, ciconfig.ErrArtifactJobNotFound
+		}
+		tooLarge := fmt.Errorf("Artifacts archive for job `%s` is too large: max 5 MB", job)
+		if archive.Size > maxArtifactInclude {
+			return nil, tooLarge
+		}
+		f, err := s.blobs.Open(ctx, archive.BlobKey)
+		if err != nil {
+			return nil, ciconfig.ErrArtifactJobNotFound
+		}
+		defer f.Close()
+		zr, err := zip.NewReader(f, f.Size())
+		if err != nil {
+			return nil, fmt.Errorf("Job `%s` has missing artifacts metadata and cannot be extracted!", job)
+		}
+		for _, e := range zr.File {
+			if strings.TrimSuffix(e.Name, "/") != path {
+				continue
+			}
+			if e.FileInfo().IsDir() {
+				return nil, fmt.Errorf("Path `%s` was expected to be a file but it was a directory!", path)
+			}
+			if e.UncompressedSize64 > maxArtifactInclude {
+				return nil, tooLarge
+			}
+			rc, err := e.Open()
+			if err != nil {
+				return nil, fmt.Errorf("open %s in the archive of %s: %w", path, job, err)
+			}
+			defer rc.Close()
+			return io.ReadAll(io.LimitReader(rc, maxArtifactInclude))
+		}
+		return nil, fmt.Errorf("Path `%s` does not exist inside the `%s` artifacts archive!", path, job)
+	}
 }
 
 // depth counts the ancestors of a pipeline.
