@@ -172,3 +172,32 @@ missing:
 		t.Errorf("failed child's yaml_errors = %v", full["yaml_errors"])
 	}
 }
+
+// TestTriggerInputs: trigger:inputs give a multi-project downstream
+// pipeline's spec:inputs, and trigger:include:inputs a child pipeline
+// file's.
+func TestTriggerInputs(t *testing.T) { forEachDB(t, testTriggerInputs) }
+
+func testTriggerInputs(t *testing.T, o serverOpts) {
+	s := startServer(t, o)
+	down := s.project("down", "private")
+	s.push("root/down", map[string]string{".gitlab-ci.yml": "spec:\n  inputs:\n    env:\n    replicas:\n      type: number\n---\ndeploy-$[[ inputs.env ]]-$[[ inputs.replicas ]]:\n  script: echo\n"})
+	pid := s.project("app", "private")
+	s.push("root/app", map[string]string{
+		"child.yml": "spec:\n  inputs:\n    who:\n---\nhello-$[[ inputs.who ]]:\n  script: echo\n",
+		".gitlab-ci.yml": `multi:
+  trigger:
+    project: root/down
+    inputs:
+      env: prod
+      replicas: 3
+child:
+  trigger:
+    include:
+      - local: child.yml
+        inputs:
+          who: world
+`})
+	s.waitJob(down, "deploy-prod-3", "pending")
+	s.waitJob(pid, "hello-world", "pending")
+}

@@ -8,6 +8,8 @@
 // behaviour they follow.
 package ciconfig
 
+import "encoding/json"
+
 // Source is everything Compile may look at.
 type Source struct {
 	// Content is the .gitlab-ci.yml text.
@@ -286,6 +288,9 @@ type Trigger struct {
 	Branch  string `json:"branch,omitempty"`
 	// Strategy is "" or "depend".
 	Strategy string `json:"strategy,omitempty"`
+	// Inputs are trigger:inputs, the downstream pipeline's inputs, as JSON
+	// (NormalizeInputs reads them back).
+	Inputs json.RawMessage `json:"inputs,omitempty"`
 	// ForwardYAMLVariables / ForwardPipelineVariables follow trigger:forward
 	// (defaults true and false).
 	ForwardYAMLVariables     bool `json:"forward_yaml_variables"`

@@ -291,6 +291,16 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 		vars = append(vars, parent.Variables...)
 	}
 	req.Variables = vars
+	// trigger:inputs are the inputs of a multi-project downstream
+	// pipeline's own configuration (a child pipeline's files take theirs
+	// with trigger:include:inputs).
+	if len(d.Trigger.Inputs) > 0 && d.Trigger.Project != "" {
+		var in map[string]any
+		if err := json.Unmarshal(d.Trigger.Inputs, &in); err != nil {
+			return fail("downstream_pipeline_creation_failed")
+		}
+		req.Inputs = ciconfig.NormalizeInputs(in)
+	}
 	if d.Trigger.Project != "" {
 		ns, path, ok := splitPath(d.Trigger.Project)
 		if !ok {
