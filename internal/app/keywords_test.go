@@ -104,7 +104,8 @@ broken-hook:
 }
 
 // TestDynamicChildPipeline: trigger:include:artifact runs a child pipeline
-// from a file a job of the parent wrote (a dynamic child pipeline), and
+// from a file a job of the parent wrote (a dynamic child pipeline), a child
+// job downloads that artifact with needs:pipeline: $PARENT_PIPELINE_ID, and
 // trigger:include:project one from another project's file; a missing
 // artifact fails the child pipeline with GitLab's message, and its trigger
 // job with downstream_pipeline_creation_failed.
@@ -118,7 +119,12 @@ func testDynamicChildPipeline(t *testing.T, o serverOpts) {
 	lib.commit("lib", map[string]string{"ci/child.yml": "from-lib:\n  script: echo lib child\n"})
 	lib.push("root/lib")
 	pid := s.project("app", "private")
-	s.push("root/app", map[string]string{".gitlab-ci.yml": `stages: [gen, run]
+	s.push("root/app", map[string]string{"child-needs.yml": `uses-parent-artifact:
+  needs:
+    - pipeline: $PARENT_PIPELINE_ID
+      job: generate
+  script: grep generated-job child.yml
+`, ".gitlab-ci.yml": `stages: [gen, run]
 generate:
   stage: gen
   script:
@@ -139,6 +145,13 @@ from-project:
       - project: root/lib
         file: ci/child.yml
     strategy: depend
+with-parent-artifacts:
+  stage: run
+  variables:
+    PARENT_PIPELINE_ID: $CI_PIPELINE_ID
+  trigger:
+    include: child-needs.yml
+    strategy: depend
 missing:
   stage: run
   trigger:
@@ -148,6 +161,7 @@ missing:
 `})
 	s.waitJob(pid, "generated-job", "success")
 	s.waitJob(pid, "from-lib", "success")
+	s.waitJob(pid, "uses-parent-artifact", "success")
 	parent := s.latestPipeline(pid)
 	bridges := map[string]map[string]any{}
 	waitFor(t, "the trigger jobs to finish", 60*time.Second, func() bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -283,8 +284,25 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	}
 	var vars []ci.Variable
 	if d.Trigger.ForwardYAMLVariables {
+		// The trigger job's variables are expanded in its own scope before
+		// they reach the downstream pipeline (Ci::Bridge's
+		// downstream_yaml_variables), so PARENT_PIPELINE_ID: $CI_PIPELINE_ID
+		// names the parent. Variables unknown here stay as written.
+		scope := map[string]string{"CI_PIPELINE_ID": strconv.FormatInt(parent.ID, 10),
+			"CI_PIPELINE_IID": strconv.FormatInt(parent.IID, 10), "CI_COMMIT_SHA": parent.SHA,
+			"CI_COMMIT_REF_NAME": parent.Ref, "CI_PROJECT_ID": strconv.FormatInt(parent.ProjectID, 10),
+			"CI_JOB_ID": strconv.FormatInt(b.ID, 10), "CI_JOB_NAME": b.Name}
+		for _, v := range d.YAMLVariables {
+			if _, ok := scope[v.Key]; !ok && !v.Raw {
+				scope[v.Key] = v.Value
+			}
+		}
 		for _, v := range d.Variables {
-			vars = append(vars, ci.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw})
+			val := v.Value
+			if !v.Raw {
+				val = ciconfig.ExpandExisting(val, scope)
+			}
+			vars = append(vars, ci.Variable{Key: v.Key, Value: val, Raw: v.Raw})
 		}
 	}
 	if d.Trigger.ForwardPipelineVariables {
