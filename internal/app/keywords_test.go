@@ -18,10 +18,7 @@ func TestRulesCompareToAndExistsProject(t *testing.T) {
 
 func testRulesCompareToAndExistsProject(t *testing.T, o serverOpts) {
 	s := startServer(t, o)
-	s.project("lib", "private")
-	lib := s.workTree()
-	lib.commit("lib", map[string]string{"Dockerfile": "FROM scratch\n"})
-	lib.push("root/lib")
+	s.libProject(map[string]string{"Dockerfile": "FROM scratch\n"})
 
 	pid := s.project("app", "private")
 	w := s.workTree()
@@ -114,10 +111,7 @@ func TestDynamicChildPipeline(t *testing.T) { forEachDB(t, testDynamicChildPipel
 func testDynamicChildPipeline(t *testing.T, o serverOpts) {
 	o.runners = 1
 	s := startServer(t, o)
-	s.project("lib", "private")
-	lib := s.workTree()
-	lib.commit("lib", map[string]string{"ci/child.yml": "from-lib:\n  script: echo lib child\n"})
-	lib.push("root/lib")
+	s.libProject(map[string]string{"ci/child.yml": "from-lib:\n  script: echo lib child\n"})
 	pid := s.project("app", "private")
 	s.push("root/app", map[string]string{"child-needs.yml": `uses-parent-artifact:
   needs:
@@ -214,4 +208,13 @@ child:
 `})
 	s.waitJob(down, "deploy-prod-3", "pending")
 	s.waitJob(pid, "hello-world", "pending")
+}
+
+// libProject creates the private project root/lib holding files.
+func (s *server) libProject(files map[string]string) {
+	s.t.Helper()
+	s.project("lib", "private")
+	lib := s.workTree()
+	lib.commit("lib", files)
+	lib.push("root/lib")
 }

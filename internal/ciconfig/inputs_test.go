@@ -1,6 +1,7 @@
 package ciconfig
 
 import (
+	"errors"
 	"io/fs"
 	"strings"
 	"testing"
@@ -159,24 +160,32 @@ func TestIncludeKinds(t *testing.T) {
 					return nil, &RemoteBlockedError{Reason: "Requests to localhost are not allowed"}
 				}
 			}
-			plan, err := Compile(src)
-			var got string
-			if err != nil {
-				got = err.(*Error).Errors[0]
-			} else {
-				var names []string
-				for _, j := range plan.Jobs {
-					if j.Name != "main-job" {
-						names = append(names, j.Name)
-					}
-				}
-				got = strings.Join(names, ",")
-			}
-			if got != c.want {
+			if got := compileOutcome(t, src, "main-job"); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
 	}
+}
+
+// compileOutcome is the first error of compiling src, or the names of the
+// jobs of its plan but skip, joined with commas.
+func compileOutcome(t *testing.T, src Source, skip string) string {
+	t.Helper()
+	plan, err := Compile(src)
+	var ce *Error
+	switch {
+	case errors.As(err, &ce):
+		return ce.Errors[0]
+	case err != nil:
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range plan.Jobs {
+		if j.Name != skip {
+			names = append(names, j.Name)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 func indent(s string) string {

@@ -1,10 +1,6 @@
 package ciconfig
 
-import (
-	"errors"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestRulesExistsProject: rules:exists with project and ref reads another
 // project's files at a ref (the default branch without ref), with
@@ -33,23 +29,7 @@ func TestRulesExistsProject(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := "j:\n  script: x\n  rules:\n    - exists: " + c.exists + "\nalways:\n  script: x\n"
-			plan, err := Compile(Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"})
-			var got string
-			var ce *Error
-			switch {
-			case errors.As(err, &ce):
-				got = ce.Errors[0]
-			case err != nil:
-				t.Fatal(err)
-			default:
-				var names []string
-				for _, j := range plan.Jobs {
-					if j.Name != "always" {
-						names = append(names, j.Name)
-					}
-				}
-				got = strings.Join(names, ",")
-			}
+			got := compileOutcome(t, Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"}, "always")
 			if got != c.want {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
