@@ -107,9 +107,9 @@ func (c *compiler) warnUnsupported(loc string, h *omap, j *Job) {
 	if j.Pages || (j.Name == "pages" && (!hasPages || pv != false)) {
 		add("pages are not deployed by this server: the job's artifacts are kept as usual")
 	}
-	for _, k := range []string{"secrets", "identity"} {
-		if x, ok := h.get(k); ok && x != nil {
-			add(k + " are not provided by this server (a GitLab Premium feature)")
+	for _, kw := range [][2]string{{"secrets", "secrets are not fetched"}, {"identity", "identity is not federated"}} {
+		if x, ok := h.get(kw[0]); ok && x != nil {
+			add(kw[1] + " by this server (a GitLab Premium feature)")
 		}
 	}
 }
