@@ -94,6 +94,7 @@ func serveFlags() (*flag.FlagSet, *app.Config, *logSettings) {
 	fs.StringVar(&cfg.RootToken, "root-token", "", "becomes a personal access token of root (else one is printed once on first start); prefer the environment variable, which ps does not show")
 	fs.StringVar(&cfg.RootPassword, "root-password", "", "root's web UI password (else one is printed once on first start); prefer the environment variable")
 	fs.StringVar(&cfg.RegistrationToken, "runner-registration-token", "", "enables legacy POST /api/v4/runners registration with this token")
+	fs.BoolVar(&cfg.AllowLocalRequests, "allow-local-requests", false, "let include:remote fetch from this host and private, link-local and shared networks")
 	logs.register(fs)
 	return fs, cfg, logs
 }

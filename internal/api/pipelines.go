@@ -448,12 +448,12 @@ func (s *Server) pipelineVariables(q *req) error {
 
 // LintResult is the CI Lint answer.
 type LintResult struct {
-	Valid      bool      `json:"valid"`
-	Errors     []string  `json:"errors"`
-	Warnings   []string  `json:"warnings"`
-	MergedYAML *string   `json:"merged_yaml"`
-	Includes   []any     `json:"includes"`
-	Jobs       []LintJob `json:"jobs,omitempty"`
+	Valid      bool               `json:"valid"`
+	Errors     []string           `json:"errors"`
+	Warnings   []string           `json:"warnings"`
+	MergedYAML *string            `json:"merged_yaml"`
+	Includes   []ciconfig.Include `json:"includes"`
+	Jobs       []LintJob          `json:"jobs,omitempty"`
 }
 
 // LintJob is one job of a lint answer with include_jobs.
@@ -488,7 +488,10 @@ func (s *Server) lint(q *req, p *ci.Project, lr pipeline.LintRequest) error {
 	if err != nil {
 		return err
 	}
-	out := LintResult{Valid: res.Valid, Errors: res.Errors, Warnings: res.Warnings, Includes: []any{}}
+	out := LintResult{Valid: res.Valid, Errors: res.Errors, Warnings: res.Warnings, Includes: res.Includes}
+	if out.Includes == nil {
+		out.Includes = []ciconfig.Include{}
+	}
 	if out.Errors == nil {
 		out.Errors = []string{}
 	}
@@ -561,7 +564,7 @@ func (s *Server) lintRef(q *req) error {
 		content, err := s.eng.Repo(p.ID).ReadFile(q.ctx(), rev, ciConfigPath(p))
 		if err != nil {
 			return q.json(http.StatusOK, LintResult{Valid: false, Errors: []string{"Please provide content of .gitlab-ci.yml"},
-				Warnings: []string{}, Includes: []any{}})
+				Warnings: []string{}, Includes: []ciconfig.Include{}})
 		}
 		lr.Content = content
 		if lr.Ref == "" {

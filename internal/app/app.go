@@ -75,7 +75,10 @@ type Config struct {
 	StuckRunning, StuckPending time.Duration
 	MaxTraceSize               int64
 	MaxArtifact                int64
-	Log                        *slog.Logger
+	// AllowLocalRequests lets include:remote reach this host and local
+	// networks (GitLab's allow_local_requests_from_web_hooks_and_services).
+	AllowLocalRequests bool
+	Log                *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready chan<- string
 	// MetricsReady, when set, receives the metrics listener's address.
@@ -240,7 +243,7 @@ func Run(ctx context.Context, cfg Config) error {
 	wakeups.fanOut(db.Events(), hub, owner)
 	eng := pipeline.New(db, blobs, pipeline.Config{ExternalURL: cfg.ExternalURL,
 		ReposDir: filepath.Join(cfg.DataDir, "repositories"), MaxTraceSize: cfg.MaxTraceSize,
-		HoldPushPipelines: cfg.HoldPushPipelines}, log)
+		HoldPushPipelines: cfg.HoldPushPipelines, AllowLocalRequests: cfg.AllowLocalRequests}, log)
 	if cfg.Now != nil {
 		eng.Now = func() time.Time { return cfg.Now().UTC() }
 	}

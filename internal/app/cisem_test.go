@@ -181,6 +181,7 @@ func testComponentLatestEndToEnd(t *testing.T, o serverOpts) {
 func TestIncludeProjectAndRemote(t *testing.T) { forEachDB(t, testIncludeProjectAndRemote) }
 
 func testIncludeProjectAndRemote(t *testing.T, o serverOpts) {
+	o.allowLocalRequests = true // the remote files come from a loopback server
 	s := startServer(t, o)
 	s.project("lib", "private")
 	w := s.workTree()

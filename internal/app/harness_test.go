@@ -47,6 +47,8 @@ type serverOpts struct {
 	logTo io.Writer
 	// now, when set, is the coordinator's clock.
 	now func() time.Time
+	// allowLocalRequests lets include:remote reach loopback test servers.
+	allowLocalRequests bool
 }
 
 // registrationToken enables legacy runner registration on test servers.
@@ -82,7 +84,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 			EmbeddedRunners: o.runners, LongPoll: 2 * time.Second, SweepInterval: 200 * time.Millisecond,
 			DatabaseURL: database, Log: log, RegistrationToken: registrationToken, Ready: ready, MaxTraceSize: 1 << 20, MaxArtifact: 10 << 20,
 			MetricsListen: metricsListen, MetricsReady: metricsReady,
-			Now: o.now})
+			Now: o.now, AllowLocalRequests: o.allowLocalRequests})
 	}()
 	var addr string
 	select {

@@ -42,9 +42,10 @@ func (p *Pipeline) OnJobFailure() AutoCancelOnJobFailure {
 // RedundantJobs is what a newer pipeline of the branch cancels of an older
 // one, by the OLDER pipeline's on_new_commit setting, as GitLab's
 // Ci::PipelineCreation::CancelRedundantPipelinesService decides it:
-//   - conservative: every cancelable job, unless a non-interruptible job has
-//     started (running, success or failed: Ci::Pipeline's
-//     conservative_interruptible scope), then nothing;
+//   - conservative: every cancelable job, unless a non-interruptible build
+//     has started (running, success or failed: Ci::Pipeline's
+//     conservative_interruptible scope, which looks at Ci::Build only, so
+//     a running trigger job does not count), then nothing;
 //   - interruptible: only the cancelable interruptible jobs, whatever ran
 //     (the "safe cancellation" of Ci::CancelPipelineService);
 //   - none: nothing.
@@ -64,7 +65,7 @@ func RedundantJobs(mode AutoCancelOnNewCommit, jobs []*Job) []*Job {
 		return out
 	}
 	for _, j := range jobs {
-		if !j.Retried && !j.Interruptible && j.Status.Started() {
+		if !j.Retried && j.Kind == KindBuild && !j.Interruptible && j.Status.Started() {
 			return nil
 		}
 	}

@@ -87,8 +87,31 @@ func (c *compiler) checkJob(name string, val any) {
 	jobEntries.decode(&jobDecoder{c: c, s: s, j: &s.job, bridge: isBridge}, v, loc, h, kind, false)
 	if isBuild {
 		c.copyDefaults(s, h)
+		c.warnUnsupported(loc, h, &s.job)
 	}
 	c.specs = append(c.specs, s)
+}
+
+// warnUnsupported adds a warning (shown by CI Lint and on the pipeline)
+// for keywords GitLab carries out and Gantry accepts without doing so, so
+// that a job relying on them does not fail silently.
+func (c *compiler) warnUnsupported(loc string, h *omap, j *Job) {
+	add := func(what string) { c.v.warnings = append(c.v.warnings, loc+" "+what) }
+	if len(j.IDTokens) > 0 {
+		add("id_tokens are not issued by this server: the job gets no " + strings.Join(j.IDTokens, ", ") + " variable")
+	}
+	if j.Release != nil {
+		add("release is not created by this server: it has no Releases API")
+	}
+	pv, hasPages := h.get("pages")
+	if j.Pages || (j.Name == "pages" && (!hasPages || pv != false)) {
+		add("pages are not deployed by this server: the job's artifacts are kept as usual")
+	}
+	for _, kw := range [][2]string{{"secrets", "secrets are not fetched"}, {"identity", "identity is not federated"}} {
+		if x, ok := h.get(kw[0]); ok && x != nil {
+			add(kw[1] + " by this server (a GitLab Premium feature)")
+		}
+	}
 }
 
 // matrixName is MatrixStrategy#name: "job: [v1, v2]".

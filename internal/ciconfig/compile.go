@@ -64,6 +64,8 @@ type compiler struct {
 	src    Source
 	v      validator
 	merged *omap
+	// includes are the included files, for Lint.
+	includes []Include
 
 	stages           []string
 	globalVars       []Variable
@@ -130,11 +132,11 @@ func analyzeWithin(b *budget, src Source) (*compiler, error) {
 	if root, err = interpolateFile(root, header, inputsOmap(src.Inputs), src.Variables); err != nil {
 		return nil, configError(err)
 	}
-	if root, err = expand(b, src, root); err != nil {
-		return nil, configError(err)
+	if root, c.includes, err = expand(b, src, root); err != nil {
+		return c, configError(err)
 	}
 	if err := b.check(); err != nil {
-		return nil, configError(err)
+		return c, configError(err)
 	}
 	c.merged = root
 	c.checkRoot(root)

@@ -18,6 +18,9 @@ var (
 	ErrProjectNotFound = errors.New("project not found or access denied")
 	// ErrRefNotFound: the branch, tag or commit does not exist.
 	ErrRefNotFound = errors.New("reference not found")
+	// ErrArtifactJobNotFound: trigger:include:artifact names a job of the
+	// parent pipeline without an archive.
+	ErrArtifactJobNotFound = errors.New("artifact job not found")
 	// ErrRemoteTimeout: include:remote took longer than allowed.
 	ErrRemoteTimeout = errors.New("remote include timed out")
 	// ErrRemoteHTTP: the HTTP exchange failed (bad response, too large).
@@ -28,6 +31,13 @@ var (
 type RemoteStatusError struct{ Code int }
 
 func (e *RemoteStatusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
+
+// RemoteBlockedError is an include:remote address the instance refuses to
+// fetch (Gitlab::HTTP_V2::UrlBlocker::BlockedUrlError); Reason is the
+// blocker's sentence, e.g. "Requests to localhost are not allowed".
+type RemoteBlockedError struct{ Reason string }
+
+func (e *RemoteBlockedError) Error() string { return e.Reason }
 
 // latestVersion is the component version meaning "newest released version".
 const latestVersion = "~latest"
@@ -78,7 +88,8 @@ func (in *includer) component(address string) (*includedFile, error) {
 	for _, p := range []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"} {
 		content, err := in.src.Projects.ReadFile(project, sha, p)
 		if err == nil && len(strings.TrimSpace(string(content))) > 0 {
-			return &includedFile{content: content, name: address, ctx: in.projectCtx(project, sha)}, nil
+			return &includedFile{content: content, name: address, ctx: in.projectCtx(project, sha),
+				info: Include{Type: "component", Location: address, Blob: in.fileURL("blob", project, sha, p)}}, nil
 		}
 	}
 	return nil, fail("content not found")

@@ -184,6 +184,13 @@ func oneOf(vals ...string) kind[string] {
 	}
 }
 
+// oneOfMsg accepts one of the strings vals, with GitLab's own sentence.
+func oneOfMsg(msg string, vals ...string) kind[string] {
+	k := oneOf(vals...)
+	k.want = msg
+	return k
+}
+
 // attr decodes an attribute-style value into dst (attrError on failure).
 func attr[T any](f field, k kind[T], dst *T) bool { return decodeAs(f, k, dst, f.attrError) }
 

@@ -88,9 +88,17 @@ var cacheEntries = entries[*Cache]{
 	{key: "key", nulls: true, decode: (*Cache).decodeKey},
 	{key: "paths", nulls: true, decode: nodeOf(stringArray, func(c *Cache) *[]string { return &c.Paths })},
 	{key: "untracked", nulls: true, decode: nodeOf(aBoolean, func(c *Cache) *bool { return &c.Untracked })},
-	{key: "policy", nulls: true, decode: nodeOf(cachePolicy, func(c *Cache) *string { return &c.Policy })},
-	{key: "when", nulls: true, decode: nodeOf(artifactsWhen, func(c *Cache) *string { return &c.When })},
-	{key: "fallback_keys", nulls: true, decode: nodeOf(stringArray, func(c *Cache) *[]string { return &c.FallbackKeys })},
+	// policy and when are attributes of Entry::Cache, fallback_keys both an
+	// attribute (its length) and an entry (its type).
+	{key: "policy", nulls: true, decode: attrOf(cachePolicy, func(c *Cache) *string { return &c.Policy })},
+	{key: "when", nulls: true, decode: attrOf(artifactsWhen, func(c *Cache) *string { return &c.When })},
+	{key: "fallback_keys", nulls: true, decode: func(c *Cache, f field) bool {
+		if l, ok := f.val.([]any); ok && len(l) > 5 {
+			f.attrError("has to many entries (maximum 5)") // sic, GitLab's text
+			return false
+		}
+		return node(f, stringArray, &c.FallbackKeys)
+	}},
 	{key: "unprotect", nulls: true, decode: nodeOf(aBoolean, func(c *Cache) *bool { return &c.Unprotect })},
 }
 
@@ -100,7 +108,7 @@ var cachePolicy = kind[string]{
 		s, _ := x.(string)
 		return s, slices.Contains([]string{"pull-push", "push", "pull"}, s) || strings.Contains(s, "$")
 	},
-	"should be one of: pull-push, push, pull",
+	"should be a variable or one of: pull-push, push, pull",
 }
 
 // cache validates cache: (a hash or an array of at most four).

@@ -7,7 +7,19 @@ import "slices"
 // required and read first. The first error rejects the environment.
 var environmentEntries = entries[*Job]{
 	{key: "name"},
-	{key: "url", nulls: true, decode: textOf(func(j *Job) *string { return &j.EnvironmentURL })},
+	{key: "url", decode: func(j *Job, f field) bool {
+		s, isStr := f.val.(string)
+		switch {
+		case !isStr:
+			f.attrError("should be a string")
+		case len(s) > 255:
+			f.attrError("is too long (maximum is 255 characters)")
+		default:
+			j.EnvironmentURL = s
+			return true
+		}
+		return false
+	}},
 	{key: "action", nulls: true, absent: true, decode: func(j *Job, f field) bool {
 		if !f.present {
 			j.EnvironmentAction = "start"
@@ -15,10 +27,23 @@ var environmentEntries = entries[*Job]{
 		}
 		return attr(f, environmentAction, &j.EnvironmentAction)
 	}},
-	{key: "on_stop", nulls: true, decode: textOf(func(j *Job) *string { return &j.EnvironmentOnStop })},
-	{key: "auto_stop_in", nulls: true, decode: textOf(func(j *Job) *string { return &j.EnvironmentAutoStopIn })},
-	{key: "kubernetes"},
-	{key: "deployment_tier", nulls: true, decode: textOf(func(j *Job) *string { return &j.EnvironmentTier })},
+	{key: "deployment_tier", decode: attrOf(deploymentTier, func(j *Job) *string { return &j.EnvironmentTier })},
+	{key: "on_stop", decode: attrOf(aString, func(j *Job) *string { return &j.EnvironmentOnStop })},
+	{key: "kubernetes", decode: func(_ *Job, f field) bool {
+		if _, isHash := f.val.(*omap); !isHash {
+			f.attrError("should be a hash")
+			return false
+		}
+		return true
+	}},
+	{key: "auto_stop_in", decode: func(j *Job, f field) bool {
+		if _, dur := durationValue(f.val); !dur && f.text() != "never" {
+			f.attrError("should be a duration")
+			return false
+		}
+		j.EnvironmentAutoStopIn = f.text()
+		return true
+	}},
 }
 
 var environmentAction = kind[string]{
@@ -28,6 +53,10 @@ var environmentAction = kind[string]{
 	},
 	"should be start, stop, prepare, verify, or access",
 }
+
+// deploymentTier is Environment.tiers.
+var deploymentTier = oneOfMsg("must be one of production, staging, testing, development, other",
+	"production", "staging", "testing", "development", "other")
 
 // environment validates environment: (a name or a hash) into j.
 func (v *validator) environment(loc string, val any, j *Job) bool {

@@ -13,8 +13,39 @@ var imageEntries = entries[*Image]{
 	{key: "ports", in: inService},
 	{key: "variables", in: inService},
 	{key: "pull_policy", in: inImage | inService, nulls: true, decode: nodeOf(pullPolicy, func(i *Image) *[]string { return &i.PullPolicy })},
-	{key: "docker", in: inImage | inService},
-	{key: "kubernetes", in: inImage | inService},
+	{key: "docker", in: inImage | inService, decode: func(i *Image, f field) bool {
+		return executorOpts(f, []string{"platform", "user"}, &i.Docker)
+	}},
+	{key: "kubernetes", in: inImage | inService, decode: func(i *Image, f field) bool {
+		return executorOpts(f, []string{"user"}, &i.Kubernetes)
+	}},
+}
+
+// executorOpts reads image:docker or image:kubernetes, GitLab's
+// executor_opts (schemas/imageable/executor_opts.json: a hash of
+// non-empty strings), passed to the runner as they are. GitLab reports
+// schema violations with JSON-schema wording; Gantry says which key is
+// wrong.
+func executorOpts(f field, keys []string, dst *map[string]string) bool {
+	h, ok := f.val.(*omap)
+	if !ok {
+		f.nodeError("should be a hash")
+		return false
+	}
+	if f.v.rejectUnknown(f.path(), unknownKeys(h, keys)) {
+		return false
+	}
+	out := map[string]string{}
+	for _, k := range h.keys {
+		s, isStr := h.m[k].(string)
+		if !isStr || s == "" {
+			f.v.add(f.path(), "%s should be a non-empty string", k)
+			return false
+		}
+		out[k] = s
+	}
+	*dst = out
+	return true
 }
 
 var pullPolicy = kind[[]string]{

@@ -62,7 +62,7 @@ var jobEntries = entries[*jobDecoder]{
 	inheritable("interruptible", inJob|inDefault, func(j *Job) *bool { return &j.Interruptible }, nodeKind(aBoolean)),
 	{key: "parallel", in: inJob, decode: (*jobDecoder).parallel},
 	{key: "trigger", in: inBridge, absent: true, decode: (*jobDecoder).trigger},
-	{key: "manual_confirmation", in: inJob},
+	{key: "manual_confirmation", in: inBuild, decode: attrOf(aString, func(d *jobDecoder) *string { return &d.j.ManualConfirmation })},
 	{key: "script", in: inBuild, nulls: true, decode: func(d *jobDecoder, f field) bool {
 		d.j.Script = f.v.commands(f.path(), f.val)
 		if f.val == nil || (len(d.j.Script) == 0 && isEmptyScript(f.val)) {
@@ -71,7 +71,7 @@ var jobEntries = entries[*jobDecoder]{
 		}
 		return true
 	}},
-	{key: "run", in: inBuild}, // CI steps: accepted, run by no Gantry runner
+	{key: "run", in: inBuild, decode: (*jobDecoder).run},
 	{key: "dependencies", in: inBuild, decode: (*jobDecoder).dependencies},
 	{key: "coverage", in: inBuild, decode: func(d *jobDecoder, f field) bool {
 		cv, isStr := f.val.(string)
@@ -91,12 +91,12 @@ var jobEntries = entries[*jobDecoder]{
 	inheritable("cache", inBuild|inDefault, func(j *Job) *[]Cache { return &j.Cache }, by((*validator).cache)),
 	inheritable("timeout", inBuild|inDefault, func(j *Job) *int { return &j.Timeout }, decodeTimeout),
 	inheritable("retry", inBuild|inDefault, func(j *Job) **Retry { return &j.Retry }, by((*validator).retry)),
-	{key: "hooks", in: inBuild | inDefault},
-	{key: "id_tokens", in: inBuild | inDefault},
+	inheritable("hooks", inBuild|inDefault, func(j *Job) **Hooks { return &j.Hooks }, decodeHooks),
+	inheritable("id_tokens", inBuild|inDefault, func(j *Job) *[]string { return &j.IDTokens }, decodeIDTokens),
 	{key: "identity", in: inBuild | inDefault},
-	{key: "release", in: inBuild},
-	{key: "publish", in: inBuild},
-	{key: "pages", in: inBuild},
+	{key: "release", in: inBuild, decode: (*jobDecoder).release},
+	{key: "pages", in: inBuild, decode: (*jobDecoder).pages},
+	{key: "publish", in: inBuild, decode: (*jobDecoder).publish},
 	{key: "secrets", in: inBuild},
 	{key: "dast_configuration", in: inBuild},
 }
@@ -200,6 +200,19 @@ func (d *jobDecoder) trigger(f field) bool {
 		return false
 	}
 	return true
+}
+
+// run is CI/CD steps (GitLab's step runner): exclusive with script:, and
+// refused, since neither the built-in runner nor Gantry's runner payload
+// carries steps; a job would otherwise run nothing and succeed.
+func (d *jobDecoder) run(f field) bool {
+	if f.parent.has("script") {
+		f.v.add(f.loc, "config these keys cannot be used together: script, run")
+		return false
+	}
+	// Gantry's own sentence: kept out of add(), which lowercases.
+	f.v.errs = append(f.v.errs, f.loc+" run is not supported by this server: CI/CD steps need GitLab's step runner; use script")
+	return false
 }
 
 // dependencies must be part of needs: when the job has needs.

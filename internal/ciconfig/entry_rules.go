@@ -30,39 +30,9 @@ var ruleEntries = entries[*ruleDecoder]{
 		d.r.ifExpr, d.r.hasIf = s, true
 		return true
 	}},
-	{key: "changes", in: inRules, nulls: true, decode: func(d *ruleDecoder, f field) bool {
-		paths := f.val
-		if ch, isHash := f.val.(*omap); isHash {
-			if f.v.rejectUnknown(f.path(), unknownKeys(ch, []string{"paths", "compare_to"})) {
-				return false
-			}
-			paths, _ = ch.get("paths")
-		}
-		l, isList := stringList(paths)
-		switch {
-		case !isList:
-			f.nodeError("should be an array of strings")
-		case len(l) > maxNeeds:
-			f.nodeError("has too many entries (maximum 50)")
-		default:
-			d.r.changes, d.r.hasChanges = l, true
-			return true
-		}
-		return false
-	}},
-	{key: "exists", in: inRules, nulls: true, decode: func(d *ruleDecoder, f field) bool {
-		paths := f.val
-		if ch, isHash := f.val.(*omap); isHash {
-			paths, _ = ch.get("paths")
-		}
-		l, isList := stringOrList(paths)
-		if !isList {
-			f.attrError("should be an array of strings")
-			return false
-		}
-		d.r.exists, d.r.hasExists = l, true
-		return true
-	}},
+	// null changes/exists are absent (the entry factory's Unspecified).
+	{key: "changes", in: inRules, decode: (*ruleDecoder).changes},
+	{key: "exists", in: inRules, decode: (*ruleDecoder).exists},
 	{key: "when", in: inRules, nulls: true, decode: func(d *ruleDecoder, f field) bool {
 		s, isStr := f.val.(string)
 		if !isStr || !slices.Contains(d.when, s) {
@@ -93,6 +63,115 @@ var ruleEntries = entries[*ruleDecoder]{
 		d.r.autoCancel = ac
 		return ok
 	}},
+}
+
+// changes is rules:changes (Entry::Rules::Rule::Changes): an array of
+// globs, or a hash of paths (required) and compare_to.
+func (d *ruleDecoder) changes(f field) bool {
+	paths := f.val
+	switch t := f.val.(type) {
+	case []any:
+	case *omap:
+		if f.v.rejectUnknown(f.path(), unknownKeys(t, []string{"paths", "compare_to"})) {
+			return false
+		}
+		var ok bool
+		if paths, ok = t.get("paths"); !ok {
+			f.nodeError("missing required keys: paths")
+			return false
+		}
+		if c, ok := t.get("compare_to"); ok && c != nil {
+			s, isStr := c.(string)
+			if !isStr {
+				f.v.add(f.path(), "compare to should be a string")
+				return false
+			}
+			d.r.compareTo = &s
+		}
+	default:
+		f.v.add(f.path(), "should be an array or a hash")
+		return false
+	}
+	l, isList := stringList(paths)
+	form := "config " // SimpleChanges reports as an entry, ComplexChanges as the paths attribute
+	if _, isHash := f.val.(*omap); isHash {
+		form = "paths "
+	}
+	switch {
+	case !isList:
+		f.v.add(f.path(), "%sshould be an array of strings", form)
+	case len(l) > maxNeeds:
+		f.v.add(f.path(), "%shas too many entries (maximum 50)", form)
+	default:
+		d.r.changes, d.r.hasChanges = l, true
+		return true
+	}
+	return false
+}
+
+// exists is rules:exists (Entry::Rules::Rule::Exists): a glob, an array of
+// globs, or a hash of paths (required), project and ref (ref only with
+// project).
+func (d *ruleDecoder) exists(f field) bool {
+	switch t := f.val.(type) {
+	case string:
+		d.r.exists, d.r.hasExists = []string{t}, true
+		return true
+	case []any:
+		l, ok := stringList(t)
+		switch {
+		case !ok:
+			f.nodeError("should be an array of strings")
+		case len(l) > maxNeeds:
+			f.nodeError("has too many entries (maximum 50)")
+		default:
+			d.r.exists, d.r.hasExists = l, true
+			return true
+		}
+		return false
+	case *omap:
+		if f.v.rejectUnknown(f.path(), unknownKeys(t, []string{"paths", "project", "ref"})) {
+			return false
+		}
+		paths, ok := t.get("paths")
+		if !ok {
+			f.nodeError("missing required keys: paths")
+			return false
+		}
+		if t.has("ref") && !t.has("project") {
+			f.nodeError("missing required keys: project")
+			return false
+		}
+		l, isList := stringList(paths)
+		switch {
+		case paths != nil && !isList:
+			f.v.add(f.path(), "paths should be an array of strings")
+			return false
+		case len(l) > maxNeeds:
+			f.v.add(f.path(), "paths has too many entries (maximum 50)")
+			return false
+		}
+		for _, k := range []string{"project", "ref"} {
+			x, _ := t.get(k)
+			s, isStr := x.(string)
+			if x != nil && !isStr {
+				f.v.add(f.path(), "%s should be a string", k)
+				return false
+			}
+			if k == "project" {
+				d.r.existsProject = s
+			} else {
+				d.r.existsRef = s
+			}
+		}
+		d.r.exists, d.r.hasExists = l, true
+		if d.r.exists == nil {
+			d.r.exists = []string{}
+		}
+		return true
+	}
+	f.v.add(f.path(), "should be a string, an array of strings, or a hash")
+	return false
 }
 
 // rules validates a rules: list of a job (in inJobRule) or of workflow:

@@ -1,6 +1,9 @@
 package ciconfig
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // triggerEntries are the keys of trigger: in hash form (Entry::Trigger,
 // lib/gitlab/ci/config/entry/trigger.rb): a child pipeline
@@ -15,7 +18,14 @@ var triggerEntries = entries[*Trigger]{
 		fh, ok := hashOf(f.v, f.path(), f.val, forwardEntries, anywhere)
 		return ok && forwardEntries.decode(t, f.v, f.path(), fh, anywhere, true)
 	}},
-	{key: "inputs", in: inTriggerInclude | inTriggerProject},
+	{key: "inputs", in: inTriggerInclude | inTriggerProject, decode: func(t *Trigger, f field) bool {
+		if _, isHash := f.val.(*omap); !isHash {
+			f.nodeError("should be a hash")
+			return false
+		}
+		t.Inputs = json.RawMessage(toJSON(f.val))
+		return true
+	}},
 }
 
 var triggerStrategy = kind[string]{
@@ -81,6 +91,9 @@ func (tr *Trigger) decodeInclude(f field) bool {
 			tr.Include = append(tr.Include, strings.TrimLeft(t, "/"))
 		case *omap:
 			switch {
+			case t.has("local") && t.has("inputs"):
+				// Kept whole, so its inputs reach the included file.
+				tr.IncludeOther = append(tr.IncludeOther, toJSON(t))
 			case t.has("local"):
 				l, _ := t.get("local")
 				tr.Include = append(tr.Include, strings.TrimLeft(rubyToS(l), "/"))

@@ -17,7 +17,9 @@ func (c *compiler) evaluate() (*Plan, error) {
 	globals := slices.Clone(c.globalVars)
 	if c.hasWorkflowRules {
 		wvars := c.ruleVars(globals, nil, true)
-		matched := firstMatch(c.workflowRules, c.src, wvars)
+		// A rule that fails to evaluate filters the pipeline out, as
+		// Chain::EvaluateWorkflowRules only asks Rules::Result#pass?.
+		matched, _ := firstMatch(c.workflowRules, c.src, wvars)
 		if matched == nil || matched.when == "never" {
 			return nil, &Error{Errors: []string{msgWorkflowFiltered}, kind: ErrWorkflowFiltered}
 		}
@@ -36,15 +38,20 @@ func (c *compiler) evaluate() (*Plan, error) {
 
 	kept := map[string]bool{}
 	var jobs []*Job
+	var seedErrs []string
 	for _, in := range c.instances {
-		j, ok := c.seed(in, globals)
+		j, ok, err := c.seed(in, globals)
+		if err != nil {
+			// Seed::Build#rules_errors.
+			seedErrs = append(seedErrs, fmt.Sprintf("Failed to parse rule for %s: %v", in.job.Name, err))
+			continue
+		}
 		if !ok {
 			continue
 		}
 		jobs = append(jobs, j)
 		kept[j.Name] = true
 	}
-	var seedErrs []string
 	for _, j := range jobs {
 		if j.Needs == nil {
 			continue
@@ -83,7 +90,7 @@ func (c *compiler) evaluate() (*Plan, error) {
 }
 
 // seed evaluates rules or only/except of one instance (Seed::Build).
-func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool) {
+func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool, error) {
 	s := in.spec
 	j := in.job
 	inherited := c.inheritedGlobals(s, globals)
@@ -95,9 +102,12 @@ func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool) {
 		vars["CI_NODE_TOTAL"] = itoa(j.ParallelTotal)
 	}
 	if s.hasRules {
-		matched := firstMatch(s.rules, c.src, vars)
+		matched, err := firstMatch(s.rules, c.src, vars)
+		if err != nil {
+			return nil, false, err
+		}
 		if matched == nil || matched.when == "never" {
-			return nil, false
+			return nil, false, nil
 		}
 		if matched.when != "" {
 			j.When = matched.when
@@ -124,27 +134,32 @@ func (c *compiler) seed(in *instance, globals []Variable) (*Job, bool) {
 			only = &policy{refs: []string{"branches", "tags"}, hasRefs: true}
 		}
 		if only != nil && !only.onlyMatch(c.src, vars) {
-			return nil, false
+			return nil, false, nil
 		}
 		if s.except != nil && s.except.exceptMatch(c.src, vars) {
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	if j.When != "delayed" {
 		j.StartIn = ""
 	}
 	j.YAMLVariables = overlayVars(inherited, j.Variables)
-	return &j, true
+	return &j, true, nil
 }
 
-// firstMatch is the first rule whose clauses all hold, or nil.
-func firstMatch(rules []*rule, src Source, vars map[string]string) *rule {
+// firstMatch is the first rule whose clauses all hold, or nil; a rule that
+// fails to evaluate ends the walk (Gitlab::Ci::Build::Rules#evaluate).
+func firstMatch(rules []*rule, src Source, vars map[string]string) (*rule, error) {
 	for _, r := range rules {
-		if r.matches(src, vars) {
-			return r
+		ok, err := r.matches(src, vars)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return r, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (c *compiler) inheritedGlobals(s *jobSpec, globals []Variable) []Variable {

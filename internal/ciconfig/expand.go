@@ -10,14 +10,21 @@ import (
 // (lib/gitlab/ci/config.rb; extends: Config::Extendable, !reference:
 // Config::Yaml::Tags::Reference). Errors are fixed sentences, not lowercased.
 
-// expand returns the merged configuration the check phase reads. b bounds
-// the work and the expanded size (limits.go).
-func expand(b *budget, src Source, root *omap) (*omap, error) {
+// expand returns the merged configuration the check phase reads, and the
+// included files (also when an include fails: those read until then). b
+// bounds the work and the expanded size (limits.go).
+func expand(b *budget, src Source, root *omap) (*omap, []Include, error) {
 	inc := &includer{src: src, b: b}
 	root, err := inc.expand(root, inc.rootCtx(), 0)
 	if err != nil {
-		return nil, err
+		return nil, inc.files, err
 	}
+	root, err = expandTree(b, root)
+	return root, inc.files, err
+}
+
+// expandTree applies extends: and !reference.
+func expandTree(b *budget, root *omap) (*omap, error) {
 	if err := applyExtends(b, root); err != nil {
 		return nil, err
 	}

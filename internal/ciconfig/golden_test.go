@@ -26,6 +26,9 @@ type goldenSource struct {
 	PipelineSource string            `json:"pipeline_source"`
 	Variables      map[string]string `json:"variables"`
 	ChangedFiles   []string          `json:"changed_files"`
+	// CompareTo maps rules:changes:compare_to refs to the paths changed
+	// since them; other refs do not exist.
+	CompareTo map[string][]string `json:"compare_to"`
 }
 
 // goldenResult is what a golden JSON file holds.
@@ -108,6 +111,13 @@ func compileGolden(t testing.TB, path string) goldenResult {
 	src := repoSource(t, content)
 	src.Ref, src.Tag, src.PipelineSource = gs.Ref, gs.Tag, gs.PipelineSource
 	src.ChangedFiles = gs.ChangedFiles
+	src.ChangedSince = func(ref string) ([]string, error) {
+		files, ok := gs.CompareTo[ref]
+		if !ok {
+			return nil, ErrRefNotFound
+		}
+		return files, nil
+	}
 	src.Variables = predefined(gs)
 	plan, err := Compile(context.Background(), src)
 	if err != nil {

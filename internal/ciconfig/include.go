@@ -19,20 +19,48 @@ type includer struct {
 	src   Source
 	b     *budget
 	count int
-	// files records the expanded locations, for Lint.
-	files []string
+	// files records the included files in GitLab's order, for Lint.
+	files []Include
+}
+
+// Include is one included file as CI Lint lists it
+// (External::File::*#metadata).
+type Include struct {
+	// ContextProject and ContextSHA are the project and commit of the file
+	// that includes this one.
+	ContextProject string `json:"context_project"`
+	ContextSHA     string `json:"context_sha"`
+	// Type is local, file (include:project), remote, template or component.
+	Type     string `json:"type"`
+	Location string `json:"location"`
+	// Blob and Raw are the file's web URLs, when it has them.
+	Blob  *string           `json:"blob"`
+	Raw   *string           `json:"raw"`
+	Extra map[string]string `json:"extra"`
 }
 
 // fileCtx is where a file's include:local paths are read: the pipeline's
 // commit, or the project and commit a project or component include came
 // from (External::File::Base#expand_context_attrs).
 type fileCtx struct {
-	read func(path string) ([]byte, error)
+	read    func(path string) ([]byte, error)
+	project string // full path
+	sha     string
 }
 
 // rootCtx reads local files from the pipeline's own commit.
 func (in *includer) rootCtx() fileCtx {
-	return fileCtx{read: in.src.ReadFile}
+	return fileCtx{read: in.src.ReadFile, project: in.src.Variables["CI_PROJECT_PATH"], sha: in.src.Variables["CI_COMMIT_SHA"]}
+}
+
+// fileURL is a project file's blob or raw web URL (project_blob_url,
+// project_raw_url); nil without a project.
+func (in *includer) fileURL(kind, project, sha, path string) *string {
+	if project == "" || sha == "" {
+		return nil
+	}
+	u := strings.TrimRight(in.src.Variables["CI_SERVER_URL"], "/") + "/" + project + "/-/" + kind + "/" + sha + "/" + path
+	return &u
 }
 
 // expand returns root with its includes merged in: included files first, in
@@ -46,14 +74,32 @@ func (in *includer) expand(root *omap, fc fileCtx, depth int) (*omap, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged := newOmap()
+	// All files of this level are fetched first, then each is expanded in
+	// turn (External::Mapper, then Processor#merge_external_files!), so
+	// Lint lists them in GitLab's order.
+	type fetched struct {
+		f   *includedFile
+		loc *omap
+	}
+	var files []fetched
 	for _, loc := range locs {
-		m, err := in.load(loc, fc, depth)
+		f, err := in.fetch(loc, fc)
 		if err != nil {
 			return nil, err
 		}
-		if m == nil {
-			continue
+		if f != nil {
+			files = append(files, fetched{f, loc})
+		}
+	}
+	merged := newOmap()
+	for _, x := range files {
+		body, err := in.parseIncluded(x.f, x.loc)
+		if err != nil {
+			return nil, err
+		}
+		m, err := in.expand(body, x.f.ctx, depth+1)
+		if err != nil {
+			return nil, err
 		}
 		if merged, err = in.b.merge(merged, m); err != nil {
 			return nil, err
@@ -115,15 +161,16 @@ func normalizeIncludes(v any) ([]*omap, error) {
 }
 
 // includedFile is one fetched include: its content, the name its errors
-// use and where its own local includes are read.
+// use, where its own local includes are read and what Lint shows of it.
 type includedFile struct {
 	content []byte
 	name    string
 	ctx     fileCtx
+	info    Include
 }
 
-// load reads and expands one include location; nil means skipped by rules.
-func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
+// fetch reads one include location; nil means skipped by rules.
+func (in *includer) fetch(loc *omap, fc fileCtx) (*includedFile, error) {
 	var kinds []string
 	for _, k := range includeSubkeys {
 		if loc.has(k) {
@@ -174,6 +221,10 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 	switch kind {
 	case "local":
 		f, err = in.local(location, fc)
+		if err == nil {
+			f.info = Include{Type: "local", Location: f.name, Blob: in.fileURL("blob", fc.project, fc.sha, f.name),
+				Raw: in.fileURL("raw", fc.project, fc.sha, f.name)}
+		}
 	case "project":
 		f, err = in.project(loc, location)
 	case "remote":
@@ -186,17 +237,20 @@ func (in *includer) load(loc *omap, fc fileCtx, depth int) (*omap, error) {
 	case "component":
 		f, err = in.component(location)
 	case "artifact":
-		return nil, newLoadError("Only `local`, `project`, `remote`, `template` and `component` includes are allowed here; `artifact` is only supported in trigger:include")
+		if in.src.ReadArtifact == nil {
+			return nil, newLoadError("Only `local`, `project`, `remote`, `template` and `component` includes are allowed here; `artifact` is only supported in trigger:include")
+		}
+		f, err = in.artifact(loc, location)
 	}
 	if err != nil {
 		return nil, err
 	}
-	in.files = append(in.files, f.name)
-	body, err := in.parseIncluded(f, loc)
-	if err != nil {
-		return nil, err
+	f.info.ContextProject, f.info.ContextSHA = fc.project, fc.sha
+	if f.info.Extra == nil {
+		f.info.Extra = map[string]string{}
 	}
-	return in.expand(body, f.ctx, depth+1)
+	in.files = append(in.files, f.info)
+	return f, nil
 }
 
 // parseIncluded loads an included file's documents and applies its header
@@ -276,6 +330,30 @@ func (in *includer) local(location string, fc fileCtx) (*includedFile, error) {
 	return &includedFile{content: content, name: path, ctx: fc}, nil
 }
 
+// artifact is External::File::Artifact: a file of the archive of a job of
+// the parent pipeline; its local includes read the pipeline's commit.
+func (in *includer) artifact(loc *omap, location string) (*includedFile, error) {
+	if err := checkYAMLExtension(location); err != nil {
+		return nil, err
+	}
+	j, _ := loc.get("job")
+	job := rubyToS(j)
+	if job == "" {
+		return nil, newLoadError("Job must be provided when including configs from artifacts")
+	}
+	content, err := in.src.ReadArtifact(job, location)
+	switch {
+	case errors.Is(err, ErrArtifactJobNotFound):
+		return nil, newLoadError("Job `%s` not found in parent pipeline or does not have artifacts!", job)
+	case err != nil:
+		return nil, newLoadError("%s", err.Error())
+	case len(strings.TrimSpace(string(content))) == 0:
+		return nil, newLoadError("File `%s` is empty!", location)
+	}
+	return &includedFile{content: content, name: location, ctx: in.rootCtx(),
+		info: Include{Type: "artifact", Location: location, Extra: map[string]string{"job_name": job}}}, nil
+}
+
 // project is External::File::Project: the file at ref (HEAD when absent) of
 // another project the pipeline's user may read.
 func (in *includer) project(loc *omap, location string) (*includedFile, error) {
@@ -310,11 +388,13 @@ func (in *includer) project(loc *omap, location string) (*includedFile, error) {
 	if len(strings.TrimSpace(string(content))) == 0 {
 		return nil, newLoadError("Project `%s` file `%s` is empty!", project, path)
 	}
-	return &includedFile{content: content, name: path, ctx: in.projectCtx(project, sha)}, nil
+	return &includedFile{content: content, name: path, ctx: in.projectCtx(project, sha),
+		info: Include{Type: "file", Location: path, Blob: in.fileURL("blob", project, sha, path),
+			Raw: in.fileURL("raw", project, sha, path), Extra: map[string]string{"project": project, "ref": ref}}}, nil
 }
 
 func (in *includer) projectCtx(project, sha string) fileCtx {
-	return fileCtx{read: func(p string) ([]byte, error) { return in.src.Projects.ReadFile(project, sha, p) }}
+	return fileCtx{read: func(p string) ([]byte, error) { return in.src.Projects.ReadFile(project, sha, p) }, project: project, sha: sha}
 }
 
 // remote is External::File::Remote. Local includes inside a remote file
@@ -332,7 +412,10 @@ func (in *includer) remote(location string) (*includedFile, error) {
 	}
 	content, err := in.src.FetchRemote(location)
 	var se *RemoteStatusError
+	var be *RemoteBlockedError
 	switch {
+	case errors.As(err, &be):
+		return nil, newLoadError("Remote file could not be fetched because %s!", be.Reason)
 	case errors.As(err, &se):
 		return nil, newLoadError("Remote file `%s` could not be fetched because of HTTP code `%d` error!", location, se.Code)
 	case errors.Is(err, ErrRemoteTimeout):
@@ -345,7 +428,8 @@ func (in *includer) remote(location string) (*includedFile, error) {
 	if len(strings.TrimSpace(string(content))) == 0 {
 		return nil, newLoadError("Included file `%s` is empty or does not exist!", location)
 	}
-	return &includedFile{content: content, name: location, ctx: in.rootCtx()}, nil
+	return &includedFile{content: content, name: location, ctx: in.rootCtx(),
+		info: Include{Type: "remote", Location: location, Raw: &location}}, nil
 }
 
 // includeRulesMatch evaluates include:rules with the pre-pipeline variables
@@ -365,7 +449,7 @@ func includeRulesMatch(rules any, src Source) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if rc.matches(src, src.Variables) {
+		if ok, _ := rc.matches(src, src.Variables); ok {
 			return rc.when != "never", nil
 		}
 	}

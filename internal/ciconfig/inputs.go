@@ -474,6 +474,9 @@ func rubySlice(s string, off, n int) string {
 	return string(r[off:end])
 }
 
+// ExpandExisting is ExpandVariables.expand_existing, for the engine.
+func ExpandExisting(s string, vars map[string]string) string { return expandExisting(s, vars) }
+
 // expandExisting is ExpandVariables.expand_existing: $VAR, ${VAR} and %VAR%
 // are replaced when the variable exists and left as written otherwise.
 func expandExisting(s string, vars map[string]string) string {

@@ -2,6 +2,7 @@ package ciconfig
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"strings"
 	"testing"
@@ -39,6 +40,14 @@ func (m memProjects) ReadFile(project, sha, path string) ([]byte, error) {
 }
 
 func (m memProjects) Tags(project string) ([]string, error) { return m.tags[project], nil }
+
+func (m memProjects) ListFiles(project, sha string) ([]string, error) {
+	var out []string
+	for p := range m.files[sha] {
+		out = append(out, p)
+	}
+	return out, nil
+}
 
 func TestInputs(t *testing.T) {
 	t.Parallel()
@@ -140,29 +149,44 @@ func TestIncludeKinds(t *testing.T) {
 		{"component missing project", "- component: ci.example.com/g/x/t@1.0.0", "Component 'ci.example.com/g/x/t@1.0.0' - project does not exist or you don't have sufficient permissions"},
 		{"component unknown input", "- component: ci.example.com/g/comp/t@1.2.0\n  inputs: {x: 1}", "`ci.example.com/g/comp/t@1.2.0`: unknown input arguments: x"},
 		{"remote without fetcher", "- remote: https://example.com/a.yml", "Remote file `https://example.com/a.yml` could not be fetched because of a socket error!"},
+		{"remote blocked", "- remote: http://127.0.0.1/a.yml", "Remote file could not be fetched because Requests to localhost are not allowed!"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := "include:\n" + indent(c.include) + "\nmain-job:\n  script: echo\n"
-			plan, err := Compile(context.Background(), Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"})
-			var got string
-			if err != nil {
-				got = err.(*Error).Errors[0]
-			} else {
-				var names []string
-				for _, j := range plan.Jobs {
-					if j.Name != "main-job" {
-						names = append(names, j.Name)
-					}
+			src := Source{Content: []byte(cfg), Projects: projects, Variables: vars, Ref: "main", PipelineSource: "push"}
+			if strings.Contains(c.include, "127.0.0.1") {
+				src.FetchRemote = func(string) ([]byte, error) {
+					return nil, &RemoteBlockedError{Reason: "Requests to localhost are not allowed"}
 				}
-				got = strings.Join(names, ",")
 			}
-			if got != c.want {
+			if got := compileOutcome(t, src, "main-job"); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
 	}
+}
+
+// compileOutcome is the first error of compiling src, or the names of the
+// jobs of its plan but skip, joined with commas.
+func compileOutcome(t *testing.T, src Source, skip string) string {
+	t.Helper()
+	plan, err := Compile(context.Background(), src)
+	var ce *Error
+	switch {
+	case errors.As(err, &ce):
+		return ce.Errors[0]
+	case err != nil:
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range plan.Jobs {
+		if j.Name != skip {
+			names = append(names, j.Name)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 func indent(s string) string {

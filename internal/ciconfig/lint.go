@@ -15,6 +15,8 @@ type LintResult struct {
 	Errors     []string `json:"errors"`
 	Warnings   []string `json:"warnings"`
 	MergedYAML string   `json:"merged_yaml"`
+	// Includes lists the included files (Gitlab::Ci::Config#metadata).
+	Includes []Include `json:"includes"`
 	// Jobs are all jobs of the configuration (parallel jobs expanded) with
 	// their static when/allow_failure, for include_jobs.
 	Jobs []*Job `json:"jobs,omitempty"`
@@ -26,8 +28,11 @@ const maxLintWarnings = 25
 // Lint validates without evaluating rules against a real ref. When ctx
 // ends first the result is invalid with ctx's error; callers check ctx.
 func Lint(ctx context.Context, src Source) LintResult {
-	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	res := LintResult{Errors: []string{}, Warnings: []string{}, Includes: []Include{}}
 	c, err := analyze(ctx, src)
+	if c != nil && c.includes != nil {
+		res.Includes = c.includes
+	}
 	if c != nil && c.merged != nil {
 		res.MergedYAML = dumpYAML(c.merged)
 	}
@@ -58,8 +63,11 @@ func Lint(ctx context.Context, src Source) LintResult {
 // allow_failure after rules. A pipeline creation error (workflow:rules,
 // no jobs, seed errors) makes the result invalid with that one message.
 func DryRun(ctx context.Context, src Source) LintResult {
-	res := LintResult{Errors: []string{}, Warnings: []string{}}
+	res := LintResult{Errors: []string{}, Warnings: []string{}, Includes: []Include{}}
 	c, err := analyze(ctx, src)
+	if c != nil && c.includes != nil {
+		res.Includes = c.includes
+	}
 	var plan *Plan
 	if err == nil {
 		plan, err = c.evaluate()

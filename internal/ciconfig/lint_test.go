@@ -2,6 +2,7 @@ package ciconfig
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -260,5 +261,40 @@ func TestGlob(t *testing.T) {
 				t.Fatalf("glob %q on %q = %v", tc.glob, tc.path, got)
 			}
 		})
+	}
+}
+
+// TestLintIncludes: CI Lint lists every included file as GitLab's
+// External::File::*#metadata does: the files of one level first, then the
+// files each of them includes, with the including file's project and
+// commit as context.
+func TestLintIncludes(t *testing.T) {
+	t.Parallel()
+	projects := memProjects{
+		refs:  map[string]map[string]string{"g/lib": {"v1": "s1"}, "g/comp": {"1.0.0": "c1"}},
+		files: map[string]map[string]string{"s1": {"a.yml": "include: b.yml\na:\n  script: x\n", "b.yml": "b:\n  script: x\n"}, "c1": {"templates/t.yml": "t:\n  script: x\n"}},
+	}
+	src := Source{
+		Content:     []byte("include:\n  - local: ci/l.yml\n  - project: g/lib\n    ref: v1\n    file: a.yml\n  - remote: https://example.com/r.yml\n  - component: ci.example.com/g/comp/t@1.0.0\nmain:\n  script: x\n"),
+		ReadFile:    mapReader(map[string]string{"ci/l.yml": "l:\n  script: x\n"}),
+		Projects:    projects,
+		FetchRemote: func(string) ([]byte, error) { return []byte("r:\n  script: x\n"), nil },
+		Variables: map[string]string{"CI_SERVER_FQDN": "ci.example.com", "CI_SERVER_URL": "https://ci.example.com",
+			"CI_PROJECT_PATH": "g/app", "CI_COMMIT_SHA": "s0"},
+	}
+	res := Lint(context.Background(), src)
+	if !res.Valid {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	got, _ := json.Marshal(res.Includes)
+	want := `[` +
+		`{"context_project":"g/app","context_sha":"s0","type":"local","location":"ci/l.yml","blob":"https://ci.example.com/g/app/-/blob/s0/ci/l.yml","raw":"https://ci.example.com/g/app/-/raw/s0/ci/l.yml","extra":{}},` +
+		`{"context_project":"g/app","context_sha":"s0","type":"file","location":"a.yml","blob":"https://ci.example.com/g/lib/-/blob/s1/a.yml","raw":"https://ci.example.com/g/lib/-/raw/s1/a.yml","extra":{"project":"g/lib","ref":"v1"}},` +
+		`{"context_project":"g/app","context_sha":"s0","type":"remote","location":"https://example.com/r.yml","blob":null,"raw":"https://example.com/r.yml","extra":{}},` +
+		`{"context_project":"g/app","context_sha":"s0","type":"component","location":"ci.example.com/g/comp/t@1.0.0","blob":"https://ci.example.com/g/comp/-/blob/c1/templates/t.yml","raw":null,"extra":{}},` +
+		`{"context_project":"g/lib","context_sha":"s1","type":"local","location":"b.yml","blob":"https://ci.example.com/g/lib/-/blob/s1/b.yml","raw":"https://ci.example.com/g/lib/-/raw/s1/b.yml","extra":{}}` +
+		`]`
+	if string(got) != want {
+		t.Errorf("includes\n got: %s\nwant: %s", got, want)
 	}
 }

@@ -1,10 +1,13 @@
 package ciconfig
 
 import (
-	"github.com/bmatcuk/doublestar/v4"
+	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/gantryci/gantry/internal/ciconfig/expr"
 )
@@ -15,8 +18,11 @@ type rule struct {
 	hasIf         bool
 	changes       []string
 	hasChanges    bool
+	compareTo     *string // rules:changes:compare_to
 	exists        []string
 	hasExists     bool
+	existsProject string // rules:exists:project ("" is the pipeline's project)
+	existsRef     string // rules:exists:ref ("" is the default branch)
 	when          string
 	startIn       string
 	allowFailure  *bool
@@ -42,9 +48,20 @@ func parseRuleClauses(h *omap) (*rule, error) {
 	}
 	if v, ok := h.get("changes"); ok {
 		r.changes, r.hasChanges = changesPaths(v), true
+		if ch, isHash := v.(*omap); isHash {
+			if c, ok := ch.get("compare_to"); ok {
+				s := rubyToS(c)
+				r.compareTo = &s
+			}
+		}
 	}
 	if v, ok := h.get("exists"); ok {
 		r.exists, r.hasExists = changesPaths(v), true
+		if ex, isHash := v.(*omap); isHash {
+			p, _ := ex.get("project")
+			ref, _ := ex.get("ref")
+			r.existsProject, r.existsRef = rubyToS(p), rubyToS(ref)
+		}
 	}
 	if v, ok := h.get("when"); ok {
 		r.when, _ = v.(string)
@@ -70,23 +87,102 @@ func changesPaths(v any) []string {
 }
 
 // matches evaluates the clauses of a rule: all given clauses must hold.
-func (r *rule) matches(src Source, vars map[string]string) bool {
+// An error is GitLab's Rules::Rule::Clause::ParseError: a compare_to or
+// exists:project/ref that names nothing.
+func (r *rule) matches(src Source, vars map[string]string) (bool, error) {
 	if r.hasIf {
 		e, err := expr.Parse(r.ifExpr)
 		if err != nil {
-			return false
+			return false, nil
 		}
 		if !e.Truthy(lookupIn(vars)) {
-			return false
+			return false, nil
 		}
 	}
-	if r.hasChanges && !changesMatch(src, expandPaths(r.changes, vars)) {
-		return false
+	if r.hasChanges {
+		changed := src.ChangedFiles
+		if r.compareTo != nil {
+			var err error
+			if changed, err = changedSince(src, expandExisting(*r.compareTo, vars)); err != nil {
+				return false, err
+			}
+		}
+		if !changesMatch(changed, expandPaths(r.changes, vars)) {
+			return false, nil
+		}
 	}
-	if r.hasExists && !existsMatch(src, expandPaths(r.exists, vars)) {
-		return false
+	if r.hasExists {
+		ok, err := r.existsMatch(src, vars)
+		if !ok || err != nil {
+			return false, err
+		}
 	}
-	return true
+	return true, nil
+}
+
+// changedSince is Clause::Changes#find_compare_to_sha and
+// Ci::Pipeline#modified_paths_since: the paths changed since the merge
+// base with compare_to; always a known list.
+func changedSince(src Source, ref string) ([]string, error) {
+	if src.ChangedSince == nil {
+		return nil, errCompareTo
+	}
+	files, err := src.ChangedSince(ref)
+	if err != nil {
+		return nil, errCompareTo
+	}
+	if files == nil {
+		files = []string{}
+	}
+	return files, nil
+}
+
+var errCompareTo = errors.New("rules:changes:compare_to is not a valid ref")
+
+// existsMatch is Clause::Exists: the pipeline's commit, or with project:
+// that project at ref (default branch when absent), read as the
+// pipeline's user.
+func (r *rule) existsMatch(src Source, vars map[string]string) (bool, error) {
+	globs := expandPaths(r.exists, vars)
+	if r.existsProject == "" {
+		return existsMatch(src, globs), nil
+	}
+	if len(globs) == 0 {
+		return false, nil
+	}
+	project := expandExisting(r.existsProject, vars)
+	if src.Projects == nil {
+		return false, fmt.Errorf("rules:exists:project `%s` is not a valid project path", project)
+	}
+	// A project the user may not read is answered like a missing one:
+	// Projects does not tell them apart (see docs/ci-yaml.md).
+	sha, err := src.Projects.ResolveRef(project, "")
+	if errors.Is(err, ErrProjectNotFound) {
+		return false, fmt.Errorf("rules:exists:project `%s` is not a valid project path", project)
+	}
+	if r.existsRef != "" {
+		ref := expandExisting(r.existsRef, vars)
+		sha, err = src.Projects.ResolveRef(project, ref)
+		if err != nil {
+			return false, fmt.Errorf("rules:exists:ref `%s` is not a valid ref in project `%s`", ref, project)
+		}
+	}
+	if err != nil || sha == "" {
+		return false, nil // an empty project: nothing exists
+	}
+	files, err := src.Projects.ListFiles(project, sha)
+	if err != nil {
+		return false, nil
+	}
+	for _, g := range globs {
+		g = strings.TrimPrefix(g, "/")
+		for _, f := range files {
+			if MatchGlob(g, f) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func lookupIn(vars map[string]string) func(string) (string, bool) {
@@ -107,12 +203,12 @@ func expandPaths(paths []string, vars map[string]string) []string {
 
 // changesMatch is true when no diff is known (new branch, tag, API...) or
 // when a changed file matches one of the globs.
-func changesMatch(src Source, globs []string) bool {
-	if src.ChangedFiles == nil {
+func changesMatch(changed []string, globs []string) bool {
+	if changed == nil {
 		return true
 	}
 	for _, g := range globs {
-		for _, f := range src.ChangedFiles {
+		for _, f := range changed {
 			if MatchGlob(g, f) {
 				return true
 			}
@@ -164,7 +260,7 @@ func (p *policy) onlyMatch(src Source, vars map[string]string) bool {
 	if len(p.variables) > 0 && !anyExpr(p.variables, vars) {
 		return false
 	}
-	if p.hasChanges && !changesMatch(src, expandPaths(p.changes, vars)) {
+	if p.hasChanges && !changesMatch(src.ChangedFiles, expandPaths(p.changes, vars)) {
 		return false
 	}
 	if p.kubernetes && !kubernetesActive(vars) {
@@ -181,7 +277,7 @@ func (p *policy) exceptMatch(src Source, vars map[string]string) bool {
 	if len(p.variables) > 0 && anyExpr(p.variables, vars) {
 		return true
 	}
-	if p.hasChanges && changesMatch(src, expandPaths(p.changes, vars)) {
+	if p.hasChanges && changesMatch(src.ChangedFiles, expandPaths(p.changes, vars)) {
 		return true
 	}
 	if p.kubernetes && kubernetesActive(vars) {

@@ -8,6 +8,8 @@
 // behaviour they follow.
 package ciconfig
 
+import "encoding/json"
+
 // Source is everything Compile may look at.
 type Source struct {
 	// Content is the .gitlab-ci.yml text.
@@ -40,8 +42,21 @@ type Source struct {
 	// Projects reads other projects for include:project and
 	// include:component. May be nil (then such includes find no project).
 	Projects Projects
+	// ReadArtifact reads a file of the archive of the parent pipeline's
+	// latest job with that name, for trigger:include:artifact (only set
+	// when creating a child pipeline). It fails with ErrArtifactJobNotFound
+	// when no such job has an archive; other errors carry GitLab's
+	// Gitlab::Ci::ArtifactFileReader sentence as their text.
+	ReadArtifact func(job, path string) ([]byte, error)
+	// ChangedSince lists the paths changed between the merge base of ref
+	// and the pipeline's commit and that commit, for
+	// rules:changes:compare_to (Ci::Pipeline#modified_paths_since). It
+	// fails with ErrRefNotFound when ref names no commit. May be nil (then
+	// every compare_to is an invalid ref).
+	ChangedSince func(ref string) ([]string, error)
 	// FetchRemote fetches an include:remote URL with a timeout and a size
-	// cap. Errors: ErrRemoteTimeout, *RemoteStatusError, ErrRemoteHTTP; any
+	// cap. Errors: ErrRemoteTimeout, *RemoteStatusError, ErrRemoteHTTP,
+	// *RemoteBlockedError (a refused address); any
 	// other error counts as a socket error. May be nil (socket error).
 	FetchRemote func(url string) ([]byte, error)
 }
@@ -60,6 +75,9 @@ type Projects interface {
 	ReadFile(project, sha, path string) ([]byte, error)
 	// Tags lists the project's tag names, for component versions ~latest.
 	Tags(project string) ([]string, error)
+	// ListFiles lists the paths of all files at a commit, for
+	// rules:exists:project.
+	ListFiles(project, sha string) ([]string, error)
 }
 
 // Plan is a compiled configuration: what a pipeline is made of.
@@ -139,9 +157,38 @@ type Job struct {
 
 	Trigger *Trigger `json:"trigger,omitempty"`
 
+	// Hooks is hooks: (pre_get_sources_script), sent to the runner.
+	Hooks *Hooks `json:"hooks,omitempty"`
+	// ManualConfirmation is the message shown before a manual job is run.
+	ManualConfirmation string `json:"manual_confirmation,omitempty"`
+	// IDTokens names the id_tokens the job asks for; Gantry issues none.
+	IDTokens []string `json:"id_tokens,omitempty"`
+	// Release is release:; Gantry has no Releases API and creates none.
+	Release *Release `json:"release,omitempty"`
+	// Pages and PagesPublish are pages: and publish:; Gantry does not
+	// host Pages sites.
+	Pages        bool   `json:"pages,omitempty"`
+	PagesPublish string `json:"pages_publish,omitempty"`
+
 	// Parallel holds the index and total for parallel jobs (1-based), zero otherwise.
 	ParallelIndex int `json:"parallel_index,omitempty"`
 	ParallelTotal int `json:"parallel_total,omitempty"`
+}
+
+// Hooks is hooks: of a job (Entry::Hooks).
+type Hooks struct {
+	PreGetSourcesScript []string `json:"pre_get_sources_script,omitempty"`
+}
+
+// Release is release: of a job (Entry::Release).
+type Release struct {
+	TagName     string   `json:"tag_name"`
+	TagMessage  string   `json:"tag_message,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Description string   `json:"description"`
+	Ref         string   `json:"ref,omitempty"`
+	Milestones  []string `json:"milestones,omitempty"`
+	ReleasedAt  string   `json:"released_at,omitempty"`
 }
 
 // Need is one entry of needs:.
@@ -175,6 +222,10 @@ type Image struct {
 	Command    []string `json:"command,omitempty"`
 	Alias      string   `json:"alias,omitempty"`
 	PullPolicy []string `json:"pull_policy,omitempty"`
+	// Docker and Kubernetes are the executor options (docker: platform,
+	// user; kubernetes: user).
+	Docker     map[string]string `json:"docker,omitempty"`
+	Kubernetes map[string]string `json:"kubernetes,omitempty"`
 }
 
 // Artifacts is artifacts: of a job.
@@ -237,6 +288,9 @@ type Trigger struct {
 	Branch  string `json:"branch,omitempty"`
 	// Strategy is "" or "depend".
 	Strategy string `json:"strategy,omitempty"`
+	// Inputs are trigger:inputs, the downstream pipeline's inputs, as JSON
+	// (NormalizeInputs reads them back).
+	Inputs json.RawMessage `json:"inputs,omitempty"`
 	// ForwardYAMLVariables / ForwardPipelineVariables follow trigger:forward
 	// (defaults true and false).
 	ForwardYAMLVariables     bool `json:"forward_yaml_variables"`

@@ -256,6 +256,26 @@ func (r *Repo) ChangedFiles(ctx context.Context, from, to string) ([]string, err
 	return files, nil
 }
 
+// MergeBase returns the best common ancestor of a and b, as GitLab's
+// Repository#merge_base; fs.ErrNotExist when either is not a commit or
+// they share no history.
+func (r *Repo) MergeBase(ctx context.Context, a, b string) (string, error) {
+	if err := checkRev(a); err != nil {
+		return "", fmt.Errorf("gitrepo: merge base: %w", err)
+	}
+	if err := checkRev(b); err != nil {
+		return "", fmt.Errorf("gitrepo: merge base: %w", err)
+	}
+	out, err := r.run(ctx, nil, "merge-base", "--end-of-options", a, b)
+	if exitCode(err) == 1 {
+		return "", notExist("merge base of %s and %s", a, b)
+	}
+	if err != nil {
+		return "", r.revError(ctx, err, "merge base "+a+" "+b, a, b)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // revError turns a failed command about revs into an error wrapping
 // fs.ErrNotExist when one of them does not name a tree-ish. Checking after
 // the failure costs nothing on the success path and avoids parsing git's

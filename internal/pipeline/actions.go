@@ -52,14 +52,19 @@ func (s *Service) supportsCanceling(ctx context.Context, j *ci.Job) bool {
 // CancelJob cancels a job the way POST …/cancel does: never an error for a
 // job in the wrong state; force moves canceling to canceled only.
 func (s *Service) CancelJob(ctx context.Context, j *ci.Job, force bool) (*ci.Job, error) {
-	return s.cancelJob(ctx, j, force, true)
+	return s.cancelJob(ctx, j, force, true, true)
 }
 
 // cancelJob is CancelJob; process=false leaves processing the pipeline to
 // the caller, so CancelPipeline cancels later-stage created jobs instead of
 // letting an intermediate Process skip them (GitLab cancels the whole batch
 // first and processes asynchronously).
-func (s *Service) cancelJob(ctx context.Context, j *ci.Job, force, process bool) (*ci.Job, error) {
+//
+// cascade also cancels a canceled bridge's downstream pipeline
+// (Ci::CancelPipelineService's cascade_to_children); auto-cancel of
+// redundant pipelines does not cascade, it visits each child by its own
+// setting.
+func (s *Service) cancelJob(ctx context.Context, j *ci.Job, force, process, cascade bool) (*ci.Job, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		var err error
 		if force {
@@ -88,7 +93,7 @@ func (s *Service) cancelJob(ctx context.Context, j *ci.Job, force, process bool)
 					return nil, err
 				}
 			}
-			if j.Kind == ci.KindBridge && j.DownstreamPipelineID != 0 {
+			if cascade && j.Kind == ci.KindBridge && j.DownstreamPipelineID != 0 {
 				if _, err := s.CancelPipeline(ctx, j.DownstreamPipelineID); err != nil {
 					return nil, err
 				}
@@ -312,7 +317,7 @@ func (s *Service) CancelPipeline(ctx context.Context, pipelineID int64) (*ci.Pip
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cancelJobs(ctx, pipelineID, jobs); err != nil {
+	if err := s.cancelJobs(ctx, pipelineID, jobs, true); err != nil {
 		return nil, err
 	}
 	return s.store.PipelineByID(ctx, pipelineID)
@@ -320,12 +325,12 @@ func (s *Service) CancelPipeline(ctx context.Context, pipelineID int64) (*ci.Pip
 
 // cancelJobs cancels the latest cancelable jobs among jobs, then processes
 // the pipeline once.
-func (s *Service) cancelJobs(ctx context.Context, pipelineID int64, jobs []*ci.Job) error {
+func (s *Service) cancelJobs(ctx context.Context, pipelineID int64, jobs []*ci.Job, cascade bool) error {
 	for _, j := range jobs {
 		if j.Retried || !j.Status.Cancelable() {
 			continue
 		}
-		if _, err := s.cancelJob(ctx, j, false, false); err != nil {
+		if _, err := s.cancelJob(ctx, j, false, false, cascade); err != nil {
 			return err
 		}
 	}

@@ -102,3 +102,60 @@ unsafe:
 		})
 	}
 }
+
+// TestAutoCancelChildPipelines: a new push visits the older pipeline's
+// child pipelines too, each by its own workflow:auto_cancel:on_new_commit,
+// and canceling a parent's trigger job does not cascade to its child
+// (Ci::PipelineCreation::CancelRedundantPipelinesService).
+func TestAutoCancelChildPipelines(t *testing.T) {
+	testkit.ForEachDB(t, testAutoCancelChildPipelines)
+}
+
+func testAutoCancelChildPipelines(t *testing.T, db testkit.DB) {
+	for _, tc := range []struct {
+		name, parent, child string
+		bridgeCanceled      bool
+		childCanceled       bool
+	}{
+		// The trigger job is not interruptible; the child's job is canceled
+		// by the child's own conservative setting, and the depending
+		// trigger job follows its canceled child.
+		{"interruptible parent, conservative child", "interruptible", "conservative", true, true},
+		// The parent is canceled (a running trigger job does not count as
+		// started), the child stays as its own setting says.
+		{"conservative parent, none child", "conservative", "none", true, false},
+		{"none parent, interruptible child", "none", "interruptible", true, true},
+		{"none parent, none child", "none", "none", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, st := newEngineWithRepo(t, db)
+			ctx := context.Background()
+			e.work.Write(map[string]string{"child.yml": "workflow:\n  auto_cancel:\n    on_new_commit: " + tc.child +
+				"\nchild-job:\n  script: echo child\n  interruptible: true\n"})
+			config := "workflow:\n  auto_cancel:\n    on_new_commit: " + tc.parent + "\ntrigger-child:\n  trigger:\n    include: child.yml\n    strategy: depend\n"
+			first := e.push(config)
+			children, err := st.ListPipelines(ctx, store.PipelineFilter{ProjectID: e.proj.ID, ParentPipelineID: first.ID})
+			if err != nil || len(children) != 1 {
+				t.Fatalf("child pipelines of the first pipeline: %v %v", children, err)
+			}
+			e.push(config + "# again\n")
+			status := func(pipelineID int64, name string) ci.Status {
+				jobs, _ := st.PipelineJobs(ctx, pipelineID)
+				for _, j := range jobs {
+					if j.Name == name {
+						return j.Status
+					}
+				}
+				t.Fatalf("no job %s in pipeline %d", name, pipelineID)
+				return ""
+			}
+			if got := status(first.ID, "trigger-child") == ci.StatusCanceled; got != tc.bridgeCanceled {
+				t.Errorf("trigger job: %s, want canceled=%v", status(first.ID, "trigger-child"), tc.bridgeCanceled)
+			}
+			if got := status(children[0].ID, "child-job") == ci.StatusCanceled; got != tc.childCanceled {
+				t.Errorf("child job: %s, want canceled=%v", status(children[0].ID, "child-job"), tc.childCanceled)
+			}
+		})
+	}
+}

@@ -284,22 +284,57 @@ func (s *Service) configSource(ctx context.Context, req CreateRequest, content [
 		Inputs:         req.Inputs,
 		Projects:       s.projectFiles(ctx, req.UserID),
 		FetchRemote:    s.fetchRemote(ctx),
+		ReadArtifact:   s.readArtifactFor(ctx, req),
+		ChangedSince: func(ref string) ([]string, error) {
+			// Ci::Pipeline#modified_paths_since: the diff from the merge
+			// base of the compare_to commit and the pipeline's commit.
+			if ref == "" || strings.HasPrefix(ref, "-") {
+				return nil, ciconfig.ErrRefNotFound
+			}
+			base, err := repo.ResolveRef(ctx, ref)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ciconfig.ErrRefNotFound, err)
+			}
+			if mb, err := repo.MergeBase(ctx, base, req.SHA); err == nil {
+				base = mb
+			}
+			return repo.ChangedFiles(ctx, base, req.SHA)
+		},
 	}
+}
+
+// readArtifactFor is trigger:include:artifact's reader: set only for a
+// child pipeline, whose artifact includes read its parent's jobs.
+func (s *Service) readArtifactFor(ctx context.Context, req CreateRequest) func(job, path string) ([]byte, error) {
+	if req.ParentPipeline == nil || req.Source != "parent_pipeline" {
+		return nil
+	}
+	return s.readParentArtifact(ctx, req.ParentPipeline)
 }
 
 // autoCancelRedundant is GitLab's "auto-cancel redundant pipelines"
 // (Ci::PipelineCreation::CancelRedundantPipelinesService): a new pipeline
 // of a branch cancels what each older, still active pipeline of the branch
 // allows by its own workflow:auto_cancel:on_new_commit (ci.RedundantJobs).
+// Child pipelines are candidates too, each by its own setting, when their
+// root pipeline is older; cancels do not cascade to downstream pipelines,
+// which are visited themselves, oldest first.
 func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error {
-	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref, ExcludeChildren: true,
+	older, err := s.store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ProjectID, Ref: p.Ref,
 		Statuses: []ci.Status{ci.StatusCreated, ci.StatusWaitingForResource, ci.StatusPreparing, ci.StatusPending,
-			ci.StatusRunning, ci.StatusScheduled}, Limit: 50})
+			ci.StatusRunning, ci.StatusScheduled}, Limit: 100, OrderBy: "id", Asc: true})
 	if err != nil {
 		return err
 	}
 	for _, o := range older {
-		if o.ID >= p.ID || o.Tag || o.SHA == p.SHA {
+		if o.ID == p.ID || o.Tag || o.SHA == p.SHA {
+			continue
+		}
+		root, _, err := s.ancestry(ctx, o)
+		if err != nil {
+			return err
+		}
+		if root.ID >= p.ID {
 			continue
 		}
 		jobs, err := s.store.PipelineJobs(ctx, o.ID)
@@ -311,14 +346,7 @@ func (s *Service) autoCancelRedundant(ctx context.Context, p *ci.Pipeline) error
 			continue
 		}
 		s.log.Info("auto-canceling redundant pipeline", "pipeline", o.ID, "by", p.ID, "on_new_commit", o.OnNewCommit())
-		if o.OnNewCommit() == ci.OnNewCommitConservative {
-			// The whole pipeline, downstream pipelines included.
-			if _, err := s.CancelPipeline(ctx, o.ID); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.cancelJobs(ctx, o.ID, cancel); err != nil {
+		if err := s.cancelJobs(ctx, o.ID, cancel, false); err != nil {
 			return err
 		}
 	}

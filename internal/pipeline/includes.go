@@ -113,6 +113,15 @@ func (pf *projectFiles) ReadFile(project, sha, path string) ([]byte, error) {
 	return pf.s.Repo(p.ID).ReadFile(pf.ctx, sha, path)
 }
 
+// ListFiles implements ciconfig.Projects.
+func (pf *projectFiles) ListFiles(project, sha string) ([]string, error) {
+	p, err := pf.project(project)
+	if err != nil {
+		return nil, err
+	}
+	return pf.s.Repo(p.ID).ListFiles(pf.ctx, sha)
+}
+
 // Tags implements ciconfig.Projects.
 func (pf *projectFiles) Tags(project string) ([]string, error) {
 	p, err := pf.project(project)
@@ -153,6 +162,12 @@ func (s *Service) fetchRemote(ctx context.Context) func(url string) ([]byte, err
 		if client == nil {
 			client = http.DefaultClient
 		}
+		if !s.cfg.AllowLocalRequests && !sameOrigin(url, s.cfg.ExternalURL) {
+			if err := checkRemoteURL(ctx, url); err != nil {
+				return nil, err
+			}
+			client = guardedClient(client)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return nil, remoteError(ctx, err)
@@ -173,6 +188,10 @@ func (s *Service) fetchRemote(ctx context.Context) func(url string) ([]byte, err
 }
 
 func remoteError(ctx context.Context, err error) error {
+	var be *ciconfig.RemoteBlockedError
+	if errors.As(err, &be) {
+		return be
+	}
 	var ne net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("%w: %w", ciconfig.ErrRemoteTimeout, err)

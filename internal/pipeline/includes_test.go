@@ -34,7 +34,7 @@ func TestFetchRemote(t *testing.T) {
 	}))
 	defer hs.Close()
 	defer close(release)
-	s := &Service{cfg: Config{RemoteIncludeTimeout: 200 * time.Millisecond}}
+	s := &Service{cfg: Config{RemoteIncludeTimeout: 200 * time.Millisecond, AllowLocalRequests: true}}
 	fetch := s.fetchRemote(context.Background())
 	var se *ciconfig.RemoteStatusError
 	if _, err := fetch(hs.URL + "/slow.yml"); !errors.Is(err, ciconfig.ErrRemoteTimeout) {
@@ -48,6 +48,48 @@ func TestFetchRemote(t *testing.T) {
 	}
 	if b, err := fetch(hs.URL + "/ok.yml"); err != nil || !strings.Contains(string(b), "script") {
 		t.Errorf("ok: %q %v", b, err)
+	}
+}
+
+// TestFetchRemoteBlocked: without AllowLocalRequests, include:remote
+// refuses this host and local networks with UrlBlocker's sentences, also
+// when a public-looking address redirects to a local one; the server's own
+// external URL stays allowed.
+func TestFetchRemoteBlocked(t *testing.T) {
+	t.Parallel()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("a:\n  script: echo\n"))
+	}))
+	defer hs.Close()
+	s := &Service{cfg: Config{RemoteIncludeTimeout: 2 * time.Second, ExternalURL: "http://gantry.invalid"}}
+	fetch := s.fetchRemote(context.Background())
+	cases := []struct{ url, reason string }{
+		{hs.URL + "/a.yml", "Requests to localhost are not allowed"},
+		{"http://[::]:1/a.yml", "Requests to localhost are not allowed"},
+		{"http://10.1.2.3/a.yml", "Requests to the local network are not allowed"},
+		{"http://192.168.0.1/a.yml", "Requests to the local network are not allowed"},
+		{"http://[fd00::1]/a.yml", "Requests to the local network are not allowed"},
+		{"http://169.254.169.254/a.yml", "Requests to the link local network are not allowed"},
+		{"http://100.64.0.1/a.yml", "Requests to the shared address space are not allowed"},
+		{"http://255.255.255.255/a.yml", "Requests to the limited broadcast address are not allowed"},
+		{"http://no-such-host.invalid/a.yml", "Host cannot be resolved or invalid"},
+	}
+	for _, c := range cases {
+		var be *ciconfig.RemoteBlockedError
+		if _, err := fetch(c.url); !errors.As(err, &be) || be.Reason != c.reason {
+			t.Errorf("%s: %v, want %q", c.url, err, c.reason)
+		}
+	}
+	// The server's own URL is allowed (GitLab's allowed_internal_uris).
+	own := &Service{cfg: Config{RemoteIncludeTimeout: 2 * time.Second, ExternalURL: hs.URL}}
+	if b, err := own.fetchRemote(context.Background())(hs.URL + "/a.yml"); err != nil || !strings.Contains(string(b), "script") {
+		t.Errorf("own URL: %q %v", b, err)
+	}
+	// The dialer refuses a blocked address reached any other way (here a
+	// client whose checked name is bypassed: a direct dial).
+	var be *ciconfig.RemoteBlockedError
+	if _, err := guardedClient(http.DefaultClient).Get(hs.URL); !errors.As(err, &be) {
+		t.Errorf("guarded dial: %v, want blocked", err)
 	}
 }
 

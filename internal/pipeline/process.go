@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -282,14 +286,41 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	}
 	var vars []ci.Variable
 	if d.Trigger.ForwardYAMLVariables {
+		// The trigger job's variables are expanded in its own scope before
+		// they reach the downstream pipeline (Ci::Bridge's
+		// downstream_yaml_variables), so PARENT_PIPELINE_ID: $CI_PIPELINE_ID
+		// names the parent. Variables unknown here stay as written.
+		scope := map[string]string{"CI_PIPELINE_ID": strconv.FormatInt(parent.ID, 10),
+			"CI_PIPELINE_IID": strconv.FormatInt(parent.IID, 10), "CI_COMMIT_SHA": parent.SHA,
+			"CI_COMMIT_REF_NAME": parent.Ref, "CI_PROJECT_ID": strconv.FormatInt(parent.ProjectID, 10),
+			"CI_JOB_ID": strconv.FormatInt(b.ID, 10), "CI_JOB_NAME": b.Name}
+		for _, v := range d.YAMLVariables {
+			if _, ok := scope[v.Key]; !ok && !v.Raw {
+				scope[v.Key] = v.Value
+			}
+		}
 		for _, v := range d.Variables {
-			vars = append(vars, ci.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw})
+			val := v.Value
+			if !v.Raw {
+				val = ciconfig.ExpandExisting(val, scope)
+			}
+			vars = append(vars, ci.Variable{Key: v.Key, Value: val, Raw: v.Raw})
 		}
 	}
 	if d.Trigger.ForwardPipelineVariables {
 		vars = append(vars, parent.Variables...)
 	}
 	req.Variables = vars
+	// trigger:inputs are the inputs of a multi-project downstream
+	// pipeline's own configuration (a child pipeline's files take theirs
+	// with trigger:include:inputs).
+	if len(d.Trigger.Inputs) > 0 && d.Trigger.Project != "" {
+		var in map[string]any
+		if err := json.Unmarshal(d.Trigger.Inputs, &in); err != nil {
+			return fail("downstream_pipeline_creation_failed")
+		}
+		req.Inputs = ciconfig.NormalizeInputs(in)
+	}
 	if d.Trigger.Project != "" {
 		ns, path, ok := splitPath(d.Trigger.Project)
 		if !ok {
@@ -325,6 +356,12 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	if st, ok := ci.BridgeStatusFromDownstream(ci.Strategy(d.Trigger.Strategy), down.Status); ok {
 		to = st
 	}
+	if down.YAMLErrors != "" {
+		// A pipeline saved with configuration errors was not created
+		// successfully: the bridge fails whatever its strategy
+		// (Ci::CreateDownstreamPipelineService#update_bridge_status!).
+		to = ci.StatusFailed
+	}
 	return s.moveBridge(ctx, b, to, func(b *ci.Job) {
 		b.DownstreamPipelineID = down.ID
 		if b.Status == ci.StatusFailed {
@@ -333,30 +370,115 @@ func (s *Service) triggerDownstream(ctx context.Context, b *ci.Job) error {
 	})
 }
 
-// childConfig composes a child pipeline's configuration from trigger:include.
+// childConfig composes a child pipeline's configuration from
+// trigger:include: local files, then the other kinds (project, remote,
+// component, template) as written, then an artifact of a parent job; the
+// compiler resolves them all as a child pipeline's includes.
 func childConfig(t *ciconfig.Trigger) ([]byte, error) {
-	if len(t.Include) == 0 {
-		return nil, fmt.Errorf("trigger without include")
-	}
-	inc := make([]map[string]string, 0, len(t.Include))
+	inc := make([]any, 0, len(t.Include)+len(t.IncludeOther)+1)
 	for _, f := range t.Include {
 		inc = append(inc, map[string]string{"local": f})
+	}
+	for _, o := range t.IncludeOther {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(o), &m); err != nil {
+			return nil, fmt.Errorf("trigger include %s: %w", o, err)
+		}
+		inc = append(inc, m)
+	}
+	if t.IncludeArtifact != "" {
+		inc = append(inc, map[string]string{"artifact": t.IncludeArtifact, "job": t.IncludeJob})
+	}
+	if len(inc) == 0 {
+		return nil, fmt.Errorf("trigger without include")
 	}
 	return json.Marshal(map[string]any{"include": inc})
 }
 
+// maxArtifactInclude is Gitlab::Ci::ArtifactFileReader::MAX_ARCHIVE_SIZE.
+const maxArtifactInclude = 5 << 20
+
+// readParentArtifact reads trigger:include:artifact files from the archive
+// of the parent pipeline's latest job of that name
+// (Ci::Pipeline#find_job_with_archive_artifacts, Gitlab::Ci::ArtifactFileReader).
+func (s *Service) readParentArtifact(ctx context.Context, parent *ci.Pipeline) func(job, path string) ([]byte, error) {
+	return func(job, path string) ([]byte, error) {
+		jobs, err := s.store.PipelineJobs(ctx, parent.ID)
+		if err != nil {
+			return nil, err
+		}
+		var ids []int64
+		for _, j := range jobs {
+			if j.Name == job && !j.Retried && j.Kind == ci.KindBuild {
+				ids = append(ids, j.ID)
+			}
+		}
+		arts, err := s.store.ArtifactsByJobIDs(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		var archive *ci.Artifact
+		for _, id := range ids {
+			if a := ci.LiveArchive(arts[id], s.Now()); a != nil {
+				archive = a
+			}
+		}
+		if archive == nil {
+			return nil, ciconfig.ErrArtifactJobNotFound
+		}
+		tooLarge := fmt.Errorf("Artifacts archive for job `%s` is too large: max 5 MB", job)
+		if archive.Size > maxArtifactInclude {
+			return nil, tooLarge
+		}
+		f, err := s.blobs.Open(ctx, archive.BlobKey)
+		if err != nil {
+			return nil, ciconfig.ErrArtifactJobNotFound
+		}
+		defer f.Close()
+		zr, err := zip.NewReader(f, f.Size())
+		if err != nil {
+			return nil, fmt.Errorf("Job `%s` has missing artifacts metadata and cannot be extracted!", job)
+		}
+		for _, e := range zr.File {
+			if strings.TrimSuffix(e.Name, "/") != path {
+				continue
+			}
+			if e.FileInfo().IsDir() {
+				return nil, fmt.Errorf("Path `%s` was expected to be a file but it was a directory!", path)
+			}
+			if e.UncompressedSize64 > maxArtifactInclude {
+				return nil, tooLarge
+			}
+			rc, err := e.Open()
+			if err != nil {
+				return nil, fmt.Errorf("open %s in the archive of %s: %w", path, job, err)
+			}
+			defer rc.Close()
+			return io.ReadAll(io.LimitReader(rc, maxArtifactInclude))
+		}
+		return nil, fmt.Errorf("Path `%s` does not exist inside the `%s` artifacts archive!", path, job)
+	}
+}
+
 // depth counts the ancestors of a pipeline.
 func (s *Service) depth(ctx context.Context, p *ci.Pipeline) (int, error) {
+	_, d, err := s.ancestry(ctx, p)
+	return d, err
+}
+
+// ancestry follows a child pipeline up to its root pipeline and counts the
+// steps (a pipeline that is no child is its own root).
+func (s *Service) ancestry(ctx context.Context, p *ci.Pipeline) (*ci.Pipeline, int, error) {
 	d := 0
 	for p.ParentPipelineID != 0 && p.Source == "parent_pipeline" {
 		parent, err := s.store.PipelineByID(ctx, p.ParentPipelineID)
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		p = parent
 		d++
 	}
-	return d, nil
+	return p, d, nil
 }
 
 // updateSourceBridge lets a dependent bridge follow its finished downstream

@@ -42,6 +42,10 @@ type Config struct {
 	// (CreatePushPipelines does nothing): crash tests use it to stop a
 	// coordinator between a push's acknowledgement and its pipelines.
 	HoldPushPipelines bool
+	// AllowLocalRequests lets include:remote reach this host and private,
+	// link-local and shared networks (GitLab's
+	// allow_local_requests_from_web_hooks_and_services, off by default).
+	AllowLocalRequests bool
 }
 
 // Service is the CI engine.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gantryci/gantry/internal/runnerproto"
 )
 
 // getSources fetches and checks out the job's commit (docs/runner-protocol.md, "Getting the sources"), honouring
@@ -16,6 +18,15 @@ import (
 func (j *jobRun) getSources() error {
 	end := j.section("get_sources", "Getting source from Git repository")
 	defer end()
+	// hooks:pre_get_sources_script runs first, as gitlab-runner's
+	// pre-clone hooks do.
+	for _, h := range j.job.Hooks {
+		if h.Name == runnerproto.HookPreGetSourcesScript && len(h.Script) > 0 {
+			if err := fromProcess(j.runScript(j.scriptCtx, "pre_get_sources_script", h.Script, j.env)); err != nil {
+				return err
+			}
+		}
+	}
 
 	strategy := j.jobVar("GIT_STRATEGY")
 	if strategy == "" {

@@ -68,6 +68,7 @@ func (a *API) buildPayload(ctx context.Context, j *ci.Job, rn *ci.Runner, token 
 		RunnerInfo:   runnerproto.RunnerInfo{Timeout: j.Timeout},
 		Variables:    vars,
 		Steps:        steps(def, j.Timeout),
+		Hooks:        hooks(def),
 		Artifacts:    artifacts(def),
 		Cache:        caches(def, pl.Protected),
 		Dependencies: deps,
@@ -118,8 +119,26 @@ func steps(def *ciconfig.Job, timeout int) []runnerproto.Step {
 	return out
 }
 
+// hooks are GitLab's Ci::Build#hooks: the job's hooks: with their scripts.
+func hooks(def *ciconfig.Job) []runnerproto.Hook {
+	if def.Hooks == nil || len(def.Hooks.PreGetSourcesScript) == 0 {
+		return nil
+	}
+	return []runnerproto.Hook{{Name: runnerproto.HookPreGetSourcesScript, Script: def.Hooks.PreGetSourcesScript}}
+}
+
 func toImage(i ciconfig.Image) runnerproto.Image {
-	return runnerproto.Image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+	img := runnerproto.Image{Name: i.Name, Alias: i.Alias, Command: i.Command, Entrypoint: i.Entrypoint, PullPolicy: i.PullPolicy}
+	if i.Docker != nil || i.Kubernetes != nil {
+		img.ExecutorOpts = &runnerproto.ExecutorOpts{}
+		if i.Docker != nil {
+			img.ExecutorOpts.Docker = &runnerproto.ExecutorOptsDocker{Platform: i.Docker["platform"], User: i.Docker["user"]}
+		}
+		if i.Kubernetes != nil {
+			img.ExecutorOpts.Kubernetes = &runnerproto.ExecutorOptsKubernetes{User: i.Kubernetes["user"]}
+		}
+	}
+	return img
 }
 
 // reportFormats is GitLab's Ci::JobArtifact TYPE_AND_FORMAT_PAIRS for the
@@ -220,6 +239,60 @@ func caches(def *ciconfig.Job, protected bool) []runnerproto.Cache {
 	return out
 }
 
+// parentNeeds are the jobs of needs:pipeline:job with artifacts: the
+// parent pipeline's latest jobs of those names, when pipeline: names the
+// job's parent pipeline (Ci::BuildDependencies#cross_pipeline, usually
+// needs:pipeline: $PARENT_PIPELINE_ID).
+func (a *API) parentNeeds(ctx context.Context, j *ci.Job, def *ciconfig.Job) ([]*ci.Job, error) {
+	var want []string
+	var refs []string
+	for _, n := range def.Needs {
+		if n.Artifacts && n.Pipeline != "" && n.Project == "" && n.Job != "" {
+			want, refs = append(want, n.Job), append(refs, n.Pipeline)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	pl, err := a.store.PipelineByID(ctx, j.PipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %d: %w", j.PipelineID, err)
+	}
+	if pl.ParentPipelineID == 0 {
+		return nil, nil
+	}
+	vars := map[string]string{}
+	for _, v := range pl.Variables {
+		vars[v.Key] = v.Value
+	}
+	for _, v := range def.YAMLVariables {
+		if _, ok := vars[v.Key]; !ok {
+			vars[v.Key] = v.Value
+		}
+	}
+	parentID := strconv.FormatInt(pl.ParentPipelineID, 10)
+	var names []string
+	for i, ref := range refs {
+		if ciconfig.ExpandExisting(ref, vars) == parentID {
+			names = append(names, want[i])
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	jobs, err := a.store.PipelineJobs(ctx, pl.ParentPipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("parent pipeline jobs: %w", err)
+	}
+	var out []*ci.Job
+	for _, o := range jobs {
+		if !o.Retried && o.Kind == ci.KindBuild && slices.Contains(names, o.Name) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -237,6 +310,7 @@ func nonNil(s []string) []string {
 func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, token string) ([]runnerproto.Dependency, []runnerproto.Variable, error) {
 	out := []runnerproto.Dependency{}
 	var names []string
+	var parentCands []*ci.Job
 	switch {
 	case def.Dependencies != nil:
 		names = def.Dependencies
@@ -244,13 +318,20 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 			return out, nil, nil
 		}
 	case def.Needs != nil:
+		var err error
+		if parentCands, err = a.parentNeeds(ctx, j, def); err != nil {
+			return nil, nil, err
+		}
 		for _, n := range def.Needs {
 			if n.Artifacts && n.Pipeline == "" && n.Project == "" {
 				names = append(names, n.Job)
 			}
 		}
-		if len(names) == 0 {
+		if len(names) == 0 && len(parentCands) == 0 {
 			return out, nil, nil
+		}
+		if names == nil {
+			names = []string{}
 		}
 	}
 	if names == nil && j.StageIdx == 0 {
@@ -261,7 +342,7 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline jobs: %w", err)
 	}
-	var cands []*ci.Job
+	cands := parentCands
 	for _, o := range jobs {
 		if o.ID == j.ID || o.Retried || o.Kind != ci.KindBuild {
 			continue

@@ -96,6 +96,15 @@ type glrImage struct {
 	Ports        []glrPort     `json:"ports"`
 	Variables    []glrVariable `json:"variables"`
 	PullPolicies []string      `json:"pull_policy"`
+	ExecutorOpts struct {
+		Docker struct {
+			Platform string `json:"platform"`
+			User     string `json:"user"`
+		} `json:"docker"`
+		Kubernetes struct {
+			User string `json:"user"`
+		} `json:"kubernetes"`
+	} `json:"executor_opts"`
 }
 
 type glrArtifact struct {
@@ -202,6 +211,7 @@ func testPayloadDecodesAsGitlabRunner(t *testing.T, db testkit.DB) {
 			Artifacts: &ciconfig.Artifacts{Name: "out", Paths: []string{"out.txt"}, Exclude: []string{"*.tmp"},
 				ExpireIn: "1 day", Reports: map[string][]string{"junit": {"report.xml"}}},
 			Cache: []ciconfig.Cache{{Key: "deps", Paths: []string{"vendor/"}}, {Key: "shared", Unprotect: true, Policy: "pull"}},
+			Hooks: &ciconfig.Hooks{PreGetSourcesScript: []string{"echo pre"}},
 		}},
 	)
 	// build has a live archive, lint an expired one: only build is a dependency.
@@ -258,6 +268,7 @@ func testPayloadDecodesAsGitlabRunner(t *testing.T, db testkit.DB) {
 		{"dependencies", len(j.Dependencies) == 1 && j.Dependencies[0].ID == jobs[0].ID && j.Dependencies[0].Name == "build" &&
 			j.Dependencies[0].Token == j.Token && j.Dependencies[0].ArtifactsFile.Filename == "artifacts.zip" &&
 			j.Dependencies[0].ArtifactsFile.Size == 42},
+		{"hooks", len(j.Hooks) == 1 && j.Hooks[0].Name == "pre_get_sources_script" && slices.Equal(j.Hooks[0].Script, []string{"echo pre"})},
 		{"features", j.Features.TraceSections && slices.Equal(j.Features.FailureReasons, ci.FailureReasons)},
 	}
 	for _, c := range checks {
@@ -320,10 +331,13 @@ func testPayloadVariants(t *testing.T, db testkit.DB) {
 				}
 			}},
 		{name: "image and services are objects",
-			specs: []jobSpec{{name: "a", def: ciconfig.Job{Image: &ciconfig.Image{Name: "golang:1.26", Entrypoint: []string{""}},
-				Services: []ciconfig.Image{{Name: "postgres:16", Alias: "db"}}}}},
+			specs: []jobSpec{{name: "a", def: ciconfig.Job{Image: &ciconfig.Image{Name: "golang:1.26", Entrypoint: []string{""},
+				Docker: map[string]string{"platform": "arm64", "user": "1000"}},
+				Services: []ciconfig.Image{{Name: "postgres:16", Alias: "db", Kubernetes: map[string]string{"user": "999"}}}}}},
 			check: func(t *testing.T, j *glrJob, raw map[string]json.RawMessage) {
-				if j.Image.Name != "golang:1.26" || len(j.Services) != 1 || j.Services[0].Alias != "db" {
+				if j.Image.Name != "golang:1.26" || len(j.Services) != 1 || j.Services[0].Alias != "db" ||
+					j.Image.ExecutorOpts.Docker.Platform != "arm64" || j.Image.ExecutorOpts.Docker.User != "1000" ||
+					j.Services[0].ExecutorOpts.Kubernetes.User != "999" {
 					t.Errorf("image %+v services %+v", j.Image, j.Services)
 				}
 				if !bytes.HasPrefix(raw["image"], []byte("{")) || !bytes.HasPrefix(raw["services"], []byte("[{")) {

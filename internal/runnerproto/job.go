@@ -18,6 +18,7 @@ type Job struct {
 	RunnerInfo    RunnerInfo   `json:"runner_info"`
 	Variables     []Variable   `json:"variables"`
 	Steps         []Step       `json:"steps"`
+	Hooks         []Hook       `json:"hooks,omitempty"`
 	Image         *Image       `json:"image,omitempty"`
 	Services      []Image      `json:"services,omitempty"`
 	Artifacts     []Artifact   `json:"artifacts"`
@@ -73,6 +74,16 @@ type Step struct {
 	AllowFailure bool     `json:"allow_failure"`
 }
 
+// Hook is one of the job's hooks: (JobRequest::Hook): gitlab-runner runs
+// pre_get_sources_script before it fetches the sources.
+type Hook struct {
+	Name   string   `json:"name"`
+	Script []string `json:"script"`
+}
+
+// HookPreGetSourcesScript is the hook run before the sources are fetched.
+const HookPreGetSourcesScript = "pre_get_sources_script"
+
 // Image is an image or a service (ignored by the shell executor).
 type Image struct {
 	Name       string   `json:"name"`
@@ -80,6 +91,27 @@ type Image struct {
 	Command    []string `json:"command,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	PullPolicy []string `json:"pull_policy,omitempty"`
+	// ExecutorOpts is image:docker / image:kubernetes (JobRequest::Image's
+	// executor_opts).
+	ExecutorOpts *ExecutorOpts `json:"executor_opts,omitempty"`
+}
+
+// ExecutorOpts are an image's per-executor options, as gitlab-runner's
+// ImageExecutorOptions reads them.
+type ExecutorOpts struct {
+	Docker     *ExecutorOptsDocker     `json:"docker,omitempty"`
+	Kubernetes *ExecutorOptsKubernetes `json:"kubernetes,omitempty"`
+}
+
+// ExecutorOptsDocker is image:docker.
+type ExecutorOptsDocker struct {
+	Platform string `json:"platform,omitempty"`
+	User     string `json:"user,omitempty"`
+}
+
+// ExecutorOptsKubernetes is image:kubernetes.
+type ExecutorOptsKubernetes struct {
+	User string `json:"user,omitempty"`
 }
 
 // Artifact is one entry of the job's artifacts list.
