@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
 	"github.com/gantryci/gantry/internal/pipeline"
 )
@@ -41,4 +42,23 @@ func (s *Server) metadata(q *req) error {
 		"kas":        map[string]any{"enabled": false, "externalUrl": nil, "externalK8sProxyUrl": nil, "version": nil},
 		"enterprise": false,
 	})
+}
+
+// trackEvent is POST /usage_data/track_event: GitLab's
+// internal-events endpoint (lib/api/usage_data.rb), which glab calls after
+// every command. Gantry collects no usage data; it validates the request as
+// GitLab does and answers 200 so clients do not report a failure.
+func (s *Server) trackEvent(q *req) error {
+	if q.p.Str("event") == "" {
+		return ci.Invalid("event is missing")
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// trackEvents is POST /usage_data/track_events, the batch form of
+// trackEvent (client-go's UsageData.TrackEvents).
+func (s *Server) trackEvents(q *req) error {
+	q.w.WriteHeader(http.StatusOK)
+	return nil
 }

@@ -48,6 +48,8 @@ func (s *Server) routes() []httpx.Route {
 		{Method: "GET", Pattern: "/-/readiness", Handler: s.readiness},
 		r("GET", "/version", auth, s.version),
 		r("GET", "/metadata", auth, s.metadata),
+		r("POST", "/usage_data/track_event", auth, s.trackEvent),
+		r("POST", "/usage_data/track_events", auth, s.trackEvents),
 
 		// Users and tokens.
 		r("GET", "/user", auth, s.currentUser),

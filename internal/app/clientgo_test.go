@@ -24,6 +24,15 @@ func testOfficialGoClient(t *testing.T, o serverOpts) {
 	if err != nil || me.Username != "root" || !me.IsAdmin {
 		t.Fatalf("CurrentUser: %v %+v", err, me)
 	}
+	// glab reports every command through the internal-events endpoint and
+	// prints an error when it fails (cmd/glab/telemetry.go).
+	if _, err := gl.UsageData.TrackEvent(&gitlab.TrackEventOptions{Event: "gitlab_cli_command_used",
+		AdditionalProperties: map[string]string{"label": "ci"}}); err != nil {
+		t.Fatalf("TrackEvent: %v", err)
+	}
+	if _, err := gl.UsageData.TrackEvent(&gitlab.TrackEventOptions{}); err == nil {
+		t.Fatal("TrackEvent without an event: no error")
+	}
 	proj, _, err := gl.Projects.GetProject("root/api", nil)
 	if err != nil || proj.PathWithNamespace != "root/api" || proj.DefaultBranch != "main" {
 		t.Fatalf("GetProject: %v %+v", err, proj)
