@@ -202,6 +202,23 @@ func TestLogWindowFromStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkWindows(t, r, src, data)
+			// A live stream opened at line next reads from that line on
+			// and sends what the whole-log render draws.
+			whole := indexLog(data)
+			for _, next := range []int{2, 1 + r.IntN(whole.lines()), whole.lines()} {
+				tail, err := s.openTail(ctx, j, next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rest, err := st.ReadTraceFrom(ctx, j.ID, int64(tail.off))
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines, total := tail.advance(rest)
+				if got, want := mustJSON(t, lines), mustJSON(t, whole.render(data, next, whole.lines())); got != want || total != whole.lines() {
+					t.Fatalf("stream from %d: %d lines\n got %s\nwant %s", next, total, got, want)
+				}
+			}
 		}
 	})
 }
