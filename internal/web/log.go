@@ -11,6 +11,7 @@ import (
 
 	terminal "github.com/buildkite/terminal-to-html/v3"
 
+	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/tracelog"
 )
@@ -405,9 +406,23 @@ func (s *Server) readRawLog(ctx context.Context, j *ci.Job, off int64) ([]byte, 
 	if err != nil || len(data) > 0 || (off > 0 && !j.Status.Complete()) {
 		return data, err
 	}
+	f, _, err := s.openTrace(ctx, j)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	defer f.Close()
+	if off >= f.Size() {
+		return nil, nil
+	}
+	return io.ReadAll(io.NewSectionReader(f, off, f.Size()-off))
+}
+
+// openTrace opens a job's archived log and returns its blob key; nil when
+// it has none (or its blob is gone).
+func (s *Server) openTrace(ctx context.Context, j *ci.Job) (blob.File, string, error) {
 	arts, err := s.st.ArtifactsByJobIDs(ctx, []int64{j.ID})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, a := range arts[j.ID] {
 		if a.FileType != "trace" {
@@ -415,15 +430,11 @@ func (s *Server) readRawLog(ctx context.Context, j *ci.Job, off int64) ([]byte, 
 		}
 		f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
 		if err != nil {
-			return nil, nil
+			return nil, "", nil
 		}
-		defer f.Close()
-		if off >= f.Size() {
-			return nil, nil
-		}
-		return io.ReadAll(io.NewSectionReader(f, off, f.Size()-off))
+		return f, a.BlobKey, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 // secrets are the values of the project's and pipeline's masked

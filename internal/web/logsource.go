@@ -160,28 +160,18 @@ func (s *Server) logSource(ctx context.Context, j *ci.Job) (*logSource, error) {
 			return s.st.ReadTraceRange(ctx, j.ID, from, to)
 		}}, nil
 	}
-	arts, err := s.st.ArtifactsByJobIDs(ctx, []int64{j.ID})
+	f, key, err := s.openTrace(ctx, j)
+	if err != nil || f == nil {
+		return &logSource{}, err
+	}
+	marks, err = s.blobIndex.get(key, f)
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	for _, a := range arts[j.ID] {
-		if a.FileType != "trace" {
-			continue
-		}
-		f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
-		if err != nil {
-			return &logSource{}, nil
-		}
-		marks, err := s.blobIndex.get(a.BlobKey, f)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		src := readerSource(marks, f)
-		src.close = f.Close
-		return src, nil
-	}
-	return &logSource{}, nil
+	src := readerSource(marks, f)
+	src.close = f.Close
+	return src, nil
 }
 
 // readerSource reads an archived log's pieces from f.
