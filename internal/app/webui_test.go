@@ -489,3 +489,52 @@ func TestWebSignInCSRFHeadersRawAndMasking(t *testing.T) {
 		}
 	})
 }
+
+// Lists follow their project's changes without a reload: the pipelines
+// list shows a pipeline going from pending to running to passed as a
+// runner works (badge and mini graph) and a new pipeline appearing, the
+// jobs list a job starting, the projects page the last pipeline passing.
+func TestWebListsLive(t *testing.T) {
+	forEachDB(t, func(t *testing.T, o serverOpts) {
+		s := startServer(t, o)
+		s.setRootPassword()
+		s.project("lists", "private")
+		s.push("root/lists", map[string]string{".gitlab-ci.yml": "build:\n  script: [make]\n"})
+		r := s.registerRunner()
+
+		b := newBrowser(t, s)
+		b.signIn()
+		b.open("/root/lists/-/pipelines")
+		b.wait("pending pipeline", `document.querySelector("table.pipelines tbody tr .badge").textContent.includes("pending")`)
+		b.wait("region stream open", `document.querySelector("[data-region]").dataset.listening === "1"`)
+		b.eval(`String(window.notReloaded = true)`)
+		badge := `window.notReloaded === true && document.querySelector("table.pipelines tbody tr .badge").textContent.includes(%q) && document.querySelector("table.pipelines tbody tr .mini-stage").classList.contains(%q)`
+
+		id, tok := r.take("build")
+		b.wait("pipeline running", fmt.Sprintf(badge, "running", "st-running"))
+		if res := r.finish(id, tok, "success", ""); res.Status != http.StatusOK {
+			t.Fatalf("finish: %d %s", res.Status, res.Body)
+		}
+		b.wait("pipeline passed", fmt.Sprintf(badge, "passed", "st-success"))
+
+		// A new pipeline (a tag pushed) appears at the top.
+		s.push("root/lists", map[string]string{".gitlab-ci.yml": "build:\n  script: [make]\n"}, "v2")
+		b.wait("new pipeline listed", `window.notReloaded === true && document.querySelectorAll("table.pipelines tbody tr").length === 2 && document.querySelector("table.pipelines tbody tr .badge").textContent.includes("pending")`)
+
+		// The jobs list follows the job the runner takes.
+		b.open("/root/lists/-/jobs")
+		b.wait("jobs region stream open", `document.querySelector("[data-region]").dataset.listening === "1" && document.querySelector("table.jobs tbody tr .badge").textContent.includes("pending")`)
+		b.eval(`String(window.notReloaded = true)`)
+		id, tok = r.take("build")
+		b.wait("job running in the list", `window.notReloaded === true && document.querySelector("table.jobs tbody tr .badge").textContent.includes("running")`)
+
+		// The projects page follows the last pipeline.
+		b.open("/")
+		b.wait("projects region stream open", `document.querySelector("[data-region]").dataset.listening === "1" && document.querySelector(".projects .last .badge").textContent.includes("running")`)
+		b.eval(`String(window.notReloaded = true)`)
+		if res := r.finish(id, tok, "failed", "script_failure"); res.Status != http.StatusOK {
+			t.Fatalf("finish: %d %s", res.Status, res.Body)
+		}
+		b.wait("last pipeline failed", `window.notReloaded === true && document.querySelector(".projects .last .badge").textContent.includes("failed")`)
+	})
+}

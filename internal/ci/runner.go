@@ -122,6 +122,26 @@ func (r *Runner) Status(now time.Time) (string, bool) {
 	return contactStatus(r.ContactedAt, r.CreatedAt, r.Paused, now)
 }
 
+// StatusChangesAt is the next moment after now at which the runner's
+// status (or whether it is online) changes by time alone, with no
+// contact: online turns offline, offline or never contacted turns stale.
+// Zero when none will.
+func (r *Runner) StatusChangesAt(now time.Time) time.Time {
+	var at []time.Time
+	if r.ContactedAt != nil {
+		at = append(at, r.ContactedAt.Add(RunnerOnlineTimeout), r.ContactedAt.Add(RunnerStaleTimeout+time.Nanosecond))
+	} else {
+		at = append(at, r.CreatedAt.Add(RunnerStaleTimeout+time.Nanosecond))
+	}
+	var next time.Time
+	for _, t := range at {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
 // Status is the manager's status at now (a manager is never paused).
 func (m *RunnerManager) Status(now time.Time) string {
 	s, _ := contactStatus(m.ContactedAt, m.CreatedAt, false, now)

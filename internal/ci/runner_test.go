@@ -197,3 +197,37 @@ func TestLatestManager(t *testing.T) {
 		}
 	}
 }
+
+// A runner's status changes by time alone when it goes offline two hours
+// after its last contact and stale a week after; never-contacted runners
+// go stale a week after registration.
+func TestRunnerStatusChangesAt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	for _, tt := range []struct {
+		name      string
+		contacted *time.Time
+		created   time.Time
+		want      time.Time
+	}{
+		{"online: goes offline", at(-time.Hour), now.Add(-30 * 24 * time.Hour), now.Add(time.Hour)},
+		{"offline: goes stale", at(-3 * time.Hour), now.Add(-30 * 24 * time.Hour), now.Add(ci.RunnerStaleTimeout - 3*time.Hour + time.Nanosecond)},
+		{"stale: stays", at(-8 * 24 * time.Hour), now.Add(-30 * 24 * time.Hour), time.Time{}},
+		{"never contacted: goes stale", nil, now.Add(-24 * time.Hour), now.Add(ci.RunnerStaleTimeout - 24*time.Hour + time.Nanosecond)},
+	} {
+		r := &ci.Runner{ContactedAt: tt.contacted, CreatedAt: tt.created}
+		got := r.StatusChangesAt(now)
+		if !got.Equal(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+			continue
+		}
+		if !got.IsZero() {
+			before, _ := r.Status(got.Add(-time.Nanosecond))
+			after, _ := r.Status(got)
+			if before == after {
+				t.Errorf("%s: status %s at both sides of %v", tt.name, before, got)
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/tracelog"
 )
 
 // Errors every implementation returns (wrapped) so callers can use errors.Is.
@@ -259,6 +260,12 @@ type Store interface {
 	// ReadTraceFrom is the live log from byte offset on (empty when it is
 	// no longer); it reads only the chunks from the one holding offset.
 	ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, error)
+	// ReadTraceRange is the live log's bytes [from, to) (to < 0: to the
+	// end), reading only the chunks holding them.
+	ReadTraceRange(ctx context.Context, jobID, from, to int64) ([]byte, error)
+	// TraceIndex is the live log's line index, one entry per chunk in
+	// order (empty when there is no live log).
+	TraceIndex(ctx context.Context, jobID int64) ([]TraceMark, error)
 	DeleteTrace(ctx context.Context, jobID int64) error
 
 	// Artifacts.
@@ -488,4 +495,11 @@ type SweepFilter struct {
 type VariableAttrs struct {
 	EnvironmentScope string
 	Description      *string
+}
+
+// TraceMark is one chunk of a live log: its offset, and where a scan of
+// the log stands after it (line count, open sections).
+type TraceMark struct {
+	Pos int64
+	End tracelog.State
 }

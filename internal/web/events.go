@@ -2,12 +2,15 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/gantryci/gantry/internal/access"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
+
+	"github.com/gantryci/gantry/internal/access"
 
 	"github.com/gantryci/gantry/internal/ci"
 )
@@ -105,7 +108,11 @@ func (s *Server) jobLogStream(pg *page) error {
 	if err != nil {
 		return nil
 	}
-	tail := &logTail{done: &logIndex{secrets: secrets}, next: next}
+	tail, err := s.openTail(ctx, j, next)
+	if err != nil {
+		return nil
+	}
+	tail.done.secrets = secrets
 	for {
 		if j, err = s.st.JobByID(ctx, j.ID); err != nil {
 			return nil
@@ -129,6 +136,33 @@ func (s *Server) jobLogStream(pg *page) error {
 			return nil
 		}
 	}
+}
+
+// openTail starts following a job's log at line next: from the start of
+// the line (found with the log's index, reading one piece), so a page
+// that shows the tail of a long log does not make its stream read it all.
+func (s *Server) openTail(ctx context.Context, j *ci.Job, next int) (*logTail, error) {
+	tail := &logTail{done: &logIndex{}, next: next}
+	if next <= 1 {
+		return tail, nil
+	}
+	src, err := s.logSource(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	k := sort.Search(len(src.marks), func(i int) bool { return src.marks[i].End.Lines >= next-1 })
+	if k == len(src.marks) {
+		return tail, nil
+	}
+	data, err := src.read(src.marks[k].Pos, src.marks[k].End.Off)
+	if err != nil {
+		return nil, err
+	}
+	ix := resumeIndex(src.before(k), int(src.marks[k].Pos))
+	off := ix.skip(data, next)
+	tail.done, tail.off = ix, int(src.marks[k].Pos)+off
+	return tail, nil
 }
 
 // logTail follows a growing log by byte offset, so that each wake-up of a

@@ -11,18 +11,17 @@ import (
 
 	terminal "github.com/buildkite/terminal-to-html/v3"
 
+	"github.com/gantryci/gantry/internal/blob"
 	"github.com/gantryci/gantry/internal/ci"
+	"github.com/gantryci/gantry/internal/tracelog"
 )
 
 // This file turns a job log (the runner's bytes) into numbered lines with
 // their sections. ANSI colours are rendered by Buildkite's terminal-to-html;
 // GitLab's section markers and the runner's timestamps are parsed here.
 
-// sectionRE is a GitLab section marker: section_start:<unix>:<name>[opts]
-// or section_end:<unix>:<name>, each followed by \r and ESC[0K
-// (gitlab-runner's helpers/trace/section.go; parsed by GitLab's
-// lib/gitlab/ci/ansi2json/parser.rb).
-var sectionRE = regexp.MustCompile(`section_(start|end):(\d{1,12}):([A-Za-z0-9_.\-]{1,100})(\[[^\]\r\n]{0,200}\])?\r?(\x1b\[0?K)?`)
+// sectionRE is a GitLab section marker (tracelog parses them).
+var sectionRE = tracelog.SectionRE
 
 // timestampRE is the prefix gitlab-runner writes when timestamps are on
 // (FF_TIMESTAMPS): RFC 3339 time, stream id and type, optional "+".
@@ -33,19 +32,20 @@ var ansiRE = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\
 
 // section is a folded part of the log.
 type section struct {
+	ID        int // 1-based, in order of start over the whole log
 	Name      string
 	Start     int // line of the header (1-based)
 	End       int // last line, 0 while open
 	StartTS   int64
 	EndTS     int64
 	Collapsed bool
-	Parent    int // index+1 of the enclosing section, 0 at top level
+	Parent    int // ID of the enclosing section, 0 at top level
 }
 
 // logIndex is where each line starts and which sections exist.
 type logIndex struct {
-	// first is the number of lines before starts[0] that the index no
-	// longer holds (a live stream forgets the lines it has sent).
+	// first is the number of lines before starts[0] that the index does
+	// not hold (a window of a large log, or lines a live stream has sent).
 	first int
 	// starts is the byte offset in the log of each line from first+1 on.
 	starts []int
@@ -55,60 +55,58 @@ type logIndex struct {
 	// complete is the number of lines ended by a newline; a last partial
 	// line (a runner still writing) is the line after it.
 	complete int
+	// st is the scan of the log's sections up to the end of what is
+	// indexed; sections are those open at the window's start and those
+	// started since, in order of ID.
+	st       tracelog.State
 	sections []section
-	// open is the stack of section indexes open after the last line.
-	open []int
 	// secrets are masked in each line render draws (a stream renders raw
 	// bytes); nil when the data is masked already.
 	secrets [][]byte
 }
 
-// indexLog scans a log once: line starts and the section tree.
+// indexLog scans a whole log: line starts and the section tree.
 func indexLog(data []byte) *logIndex {
 	ix := &logIndex{}
 	ix.scan(data, 0)
 	return ix
 }
 
-// indexWindow indexes a log for showing lines from line from on: the line
-// count and the section tree of the whole log, but line offsets only from
-// from on, and markers found by searching for them rather than line by
-// line. For the tail of a 100 MB log it costs a few fast byte scans
-// instead of indexing a million lines.
+// indexWindow indexes a whole log for showing lines from line from on:
+// the line count and the sections, but line offsets only from from on.
 func indexWindow(data []byte, from int) *logIndex {
-	// The window's first byte: after from-1 newlines.
-	off, ln := 0, 1
-	for ln < from {
+	ix := resumeIndex(tracelog.State{}, 0)
+	off := ix.skip(data, from)
+	ix.scan(data[off:], off)
+	ix.base = 0
+	return ix
+}
+
+// resumeIndex starts an index at st, the scan state of the log before
+// byte offset base: its line count and the sections open there.
+func resumeIndex(st tracelog.State, base int) *logIndex {
+	ix := &logIndex{st: st.Clone(), base: base, first: st.Lines, complete: st.Lines}
+	for _, o := range st.Open {
+		ix.sections = append(ix.sections, section{ID: o.ID, Name: o.Name, Start: o.Start, StartTS: o.TS, Collapsed: o.Collapsed, Parent: o.Parent})
+	}
+	return ix
+}
+
+// skip scans data (the log from ix.st.Off on) for sections up to the
+// start of line from and returns that start's index in data (the last
+// line's when from is beyond it). Lines before from get no offsets.
+func (ix *logIndex) skip(data []byte, from int) int {
+	off := 0
+	for ix.st.Lines < from-1 {
 		i := bytes.IndexByte(data[off:], '\n')
 		if i < 0 {
 			break
 		}
+		ix.st.Feed(data[off:off+i+1], ix.mark)
 		off += i + 1
-		ln++
 	}
-	ix := &logIndex{}
-	// Sections opened or closed before the window, with their line numbers.
-	marker := []byte("section_")
-	pos, line := 0, 1
-	for {
-		i := bytes.Index(data[pos:off], marker)
-		if i < 0 {
-			break
-		}
-		at := pos + i
-		line += bytes.Count(data[pos:at], []byte{'\n'})
-		start := bytes.LastIndexByte(data[:at], '\n') + 1
-		end := at + bytes.IndexByte(data[at:off], '\n')
-		if end < at {
-			end = off
-		}
-		ix.markers(data[start:end], line)
-		pos = end
-	}
-	ix.first, ix.complete = ln-1, ln-1
-	ix.scan(data[off:], off)
-	ix.base = 0
-	return ix
+	ix.first, ix.complete = ix.st.Lines, ix.st.Lines
+	return off
 }
 
 // lineCount is the number of lines of a log, a partial last one included.
@@ -121,27 +119,22 @@ func lineCount(data []byte) int {
 }
 
 // scan indexes data, the log from byte offset base on, whose lines follow
-// those already indexed (all of them complete).
+// those already indexed (all of them complete). An unfinished last line's
+// markers are decided as the log stands.
 func (ix *logIndex) scan(data []byte, base int) {
 	ix.base = base
 	off := 0
 	for off < len(data) {
 		ix.starts = append(ix.starts, base+off)
 		n := bytes.IndexByte(data[off:], '\n')
-		end := len(data)
-		if n >= 0 {
-			end = off + n
-			ix.complete++
-		}
-		line := data[off:end]
-		if bytes.Contains(line, []byte("section_")) {
-			ix.markers(line, ix.lines())
-		}
 		if n < 0 {
 			break
 		}
-		off = end + 1
+		ix.complete++
+		off += n + 1
 	}
+	ix.st.Feed(data, ix.mark)
+	ix.st.Flush(ix.mark)
 }
 
 // forget drops the line offsets held so far, keeping the line count and
@@ -157,41 +150,32 @@ func (ix *logIndex) clone() *logIndex {
 	c := *ix
 	c.starts = slices.Clip(ix.starts)
 	c.sections = slices.Clone(ix.sections)
-	c.open = slices.Clone(ix.open)
+	c.st = ix.st.Clone()
 	return &c
 }
 
-// markers records the section starts and ends found on line number ln.
-func (ix *logIndex) markers(line []byte, ln int) {
-	for _, m := range sectionRE.FindAllSubmatch(line, -1) {
-		ts, _ := strconv.ParseInt(string(m[2]), 10, 64)
-		name := string(m[3])
-		if string(m[1]) == "start" {
-			sec := section{Name: name, Start: ln, StartTS: ts, Collapsed: bytes.Contains(m[4], []byte("collapsed=true"))}
-			if len(ix.open) > 0 {
-				sec.Parent = ix.open[len(ix.open)-1] + 1
+// mark records a section start or end.
+func (ix *logIndex) mark(m tracelog.Marker) {
+	if m.Start {
+		o := m.Section
+		ix.sections = append(ix.sections, section{ID: o.ID, Name: o.Name, Start: o.Start, StartTS: o.TS, Collapsed: o.Collapsed, Parent: o.Parent})
+		return
+	}
+	for _, c := range m.Closed {
+		for k := len(ix.sections) - 1; k >= 0; k-- {
+			if sec := &ix.sections[k]; sec.ID == c.ID {
+				sec.close(m.Line, m.TS)
+				break
 			}
-			ix.sections = append(ix.sections, sec)
-			ix.open = append(ix.open, len(ix.sections)-1)
-			continue
-		}
-		// An end closes the innermost open section of that name and any
-		// left open inside it, as GitLab's parser does.
-		for i := len(ix.open) - 1; i >= 0; i-- {
-			if ix.sections[ix.open[i]].Name != name {
-				continue
-			}
-			for _, k := range ix.open[i:] {
-				ix.sections[k].End = max(ln-1, ix.sections[k].Start)
-				if ix.sections[k].Start == ln {
-					ix.sections[k].End = ln
-				}
-				ix.sections[k].EndTS = ts
-			}
-			ix.open = ix.open[:i]
-			break
 		}
 	}
+}
+
+// close ends a section at an end marker on line ln, as GitLab's parser
+// does: the marker's line is not part of it, unless it is its header's.
+func (sec *section) close(ln int, ts int64) {
+	sec.End = max(ln-1, sec.Start)
+	sec.EndTS = ts
 }
 
 // lines is the number of lines, a partial last one included.
@@ -252,12 +236,12 @@ func (ix *logIndex) render(data []byte, from, to int) []logLine {
 		l.Sec = ix.chain(n)
 		if i, ok := heads[n]; ok {
 			sec := ix.sections[i]
-			h := &secHead{ID: i + 1, Name: sec.Name, Collapsed: sec.Collapsed}
+			h := &secHead{ID: sec.ID, Name: sec.Name, Collapsed: sec.Collapsed}
 			if sec.End > 0 && sec.EndTS >= sec.StartTS {
 				h.Duration = fmtClock(sec.EndTS - sec.StartTS)
 			}
 			l.Head = h
-			if len(l.Sec) > 0 && l.Sec[len(l.Sec)-1] == i+1 {
+			if len(l.Sec) > 0 && l.Sec[len(l.Sec)-1] == sec.ID {
 				l.Sec = l.Sec[:len(l.Sec)-1]
 			}
 		}
@@ -269,9 +253,9 @@ func (ix *logIndex) render(data []byte, from, to int) []logLine {
 // chain is the ids of the sections containing line n, outermost first.
 func (ix *logIndex) chain(n int) []int {
 	var c []int
-	for i, sec := range ix.sections {
+	for _, sec := range ix.sections {
 		if sec.Start <= n && (sec.End == 0 || n <= sec.End) {
-			c = append(c, i+1)
+			c = append(c, sec.ID)
 		}
 	}
 	return c
@@ -315,39 +299,90 @@ type match struct {
 // searchLog finds up to limit lines containing q (case-insensitive) over
 // the whole log, however little of it the page has rendered.
 func searchLog(data []byte, q string, limit int) []match {
-	if q == "" || limit <= 0 {
-		return nil
-	}
-	lq := strings.ToLower(q)
-	var out []match
-	n := 0
-	for len(data) > 0 {
-		n++
-		i := bytes.IndexByte(data, '\n')
-		line := data
-		if i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		// A cheap byte test first: most lines do not match.
-		if !bytes.Contains(bytes.ToLower(line), []byte(lq)) {
-			continue
-		}
-		text := plainLine(line)
-		if !strings.Contains(strings.ToLower(text), lq) {
-			continue
-		}
-		if len(text) > 300 {
-			text = text[:300] + "…"
-		}
-		out = append(out, match{Line: n, Text: text})
-		if len(out) >= limit {
-			break
-		}
-	}
-	return out
+	sr := newLogSearch(q, limit, nil)
+	sr.feed(data)
+	sr.end()
+	return sr.out
 }
+
+// logSearch is a search fed the log piece by piece, holding only the
+// unfinished line between pieces.
+type logSearch struct {
+	lq      []byte
+	limit   int
+	secrets [][]byte
+	n       int
+	carry   []byte
+	out     []match
+}
+
+func newLogSearch(q string, limit int, secrets [][]byte) *logSearch {
+	return &logSearch{lq: []byte(strings.ToLower(q)), limit: limit, secrets: secrets}
+}
+
+// done reports whether more of the log can change the result.
+func (sr *logSearch) done() bool { return len(sr.lq) == 0 || len(sr.out) >= sr.limit }
+
+// feed searches the next piece of the log.
+func (sr *logSearch) feed(data []byte) {
+	for len(data) > 0 && !sr.done() {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			sr.carry = append(sr.carry, data...)
+			return
+		}
+		line := data[:i]
+		if len(sr.carry) > 0 {
+			line = append(sr.carry, line...)
+			sr.carry = sr.carry[:0]
+		}
+		sr.line(line)
+		data = data[i+1:]
+	}
+}
+
+// end searches the unfinished last line.
+func (sr *logSearch) end() {
+	if len(sr.carry) > 0 && !sr.done() {
+		sr.line(sr.carry)
+	}
+	sr.carry = nil
+}
+
+func (sr *logSearch) line(line []byte) {
+	sr.n++
+	line = maskSecrets(line, sr.secrets)
+	// A cheap byte test first: most lines do not match.
+	if !bytes.Contains(bytes.ToLower(line), sr.lq) {
+		return
+	}
+	text := plainLine(line)
+	if !strings.Contains(strings.ToLower(text), string(sr.lq)) {
+		return
+	}
+	if len(text) > 300 {
+		text = text[:300] + "…"
+	}
+	sr.out = append(sr.out, match{Line: sr.n, Text: text})
+}
+
+// searchSource searches a log piece by piece, step bytes at a time.
+func searchSource(src *logSource, q string, limit int, secrets [][]byte, step int64) ([]match, error) {
+	sr := newLogSearch(q, limit, secrets)
+	size := src.final().Off
+	for off := int64(0); off < size && !sr.done(); off += step {
+		data, err := src.read(off, min(off+step, size))
+		if err != nil {
+			return nil, err
+		}
+		sr.feed(data)
+	}
+	sr.end()
+	return sr.out, nil
+}
+
+// searchStep is how much of a log a search reads at a time.
+const searchStep = 4 << 20
 
 // readLog returns a job's log, masked: the live chunks while it runs, the
 // archived trace once it completed.
@@ -371,9 +406,23 @@ func (s *Server) readRawLog(ctx context.Context, j *ci.Job, off int64) ([]byte, 
 	if err != nil || len(data) > 0 || (off > 0 && !j.Status.Complete()) {
 		return data, err
 	}
+	f, _, err := s.openTrace(ctx, j)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	defer f.Close()
+	if off >= f.Size() {
+		return nil, nil
+	}
+	return io.ReadAll(io.NewSectionReader(f, off, f.Size()-off))
+}
+
+// openTrace opens a job's archived log and returns its blob key; nil when
+// it has none (or its blob is gone).
+func (s *Server) openTrace(ctx context.Context, j *ci.Job) (blob.File, string, error) {
 	arts, err := s.st.ArtifactsByJobIDs(ctx, []int64{j.ID})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, a := range arts[j.ID] {
 		if a.FileType != "trace" {
@@ -381,15 +430,11 @@ func (s *Server) readRawLog(ctx context.Context, j *ci.Job, off int64) ([]byte, 
 		}
 		f, err := s.cfg.Blobs.Open(ctx, a.BlobKey)
 		if err != nil {
-			return nil, nil
+			return nil, "", nil
 		}
-		defer f.Close()
-		if off >= f.Size() {
-			return nil, nil
-		}
-		return io.ReadAll(io.NewSectionReader(f, off, f.Size()-off))
+		return f, a.BlobKey, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 // secrets are the values of the project's and pipeline's masked

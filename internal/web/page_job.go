@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/gantryci/gantry/internal/access"
@@ -153,33 +154,42 @@ func (s *Server) jobLogLines(pg *page) error {
 			}
 		}
 	}
-	// The raw log, masked line by line as the asked lines are drawn.
-	data, err := s.readRawLog(pg.ctx(), j, 0)
+	// Only the pieces of the log holding the asked lines are read, masked
+	// line by line as they are drawn.
+	src, err := s.logSource(pg.ctx(), j)
 	if err != nil {
 		return err
 	}
+	defer src.Close()
 	secrets, err := s.secrets(pg.ctx(), j)
 	if err != nil {
 		return err
 	}
-	total := lineCount(data)
+	total := src.total()
 	if tail > 0 {
 		from, to = max(total-min(tail, maxLinesPerRequest)+1, 1), total
 	} else {
 		if to == 0 {
 			to = total
 		}
-		to = min(to, from+maxLinesPerRequest-1)
+		to = min(to, from+maxLinesPerRequest-1, total)
 	}
-	ix := indexWindow(data, from)
-	ix.secrets = secrets
-	return writeJSON(pg, logPage{Total: total, Complete: j.Status.Complete(), Lines: ix.render(data, from, to)})
+	lines := []logLine{}
+	if from <= to {
+		ix, data, err := src.window(from, to)
+		if err != nil {
+			return err
+		}
+		ix.secrets = secrets
+		lines = ix.render(data, from, to)
+	}
+	return writeJSON(pg, logPage{Total: total, Complete: j.Status.Complete(), Lines: lines})
 }
 
 // jobLogSearch is GET …/-/jobs/:id/log/search?q=: the matching lines of
 // the whole log.
 func (s *Server) jobLogSearch(pg *page) error {
-	_, _, data, err := s.traceJob(pg)
+	_, j, err := s.projectJob(pg, access.ReadBuildTrace)
 	if err != nil {
 		return err
 	}
@@ -187,7 +197,10 @@ func (s *Server) jobLogSearch(pg *page) error {
 	if len(q) > 200 {
 		return ci.BadRequest("q is too long")
 	}
-	ms := searchLog(data, q, 10000)
+	ms, err := s.searchJobLog(pg.ctx(), j, q, 10000)
+	if err != nil {
+		return err
+	}
 	if ms == nil {
 		ms = []match{}
 	}
@@ -244,4 +257,22 @@ func back(pg *page, def string) string {
 		return r
 	}
 	return def
+}
+
+// searchJobLog searches a job's whole log, masked, reading it piece by
+// piece: memory stays bounded by a piece and the longest line.
+func (s *Server) searchJobLog(ctx context.Context, j *ci.Job, q string, limit int) ([]match, error) {
+	if q == "" || limit <= 0 {
+		return nil, nil
+	}
+	src, err := s.logSource(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	secrets, err := s.secrets(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return searchSource(src, q, limit, secrets, searchStep)
 }

@@ -35,6 +35,8 @@ type jobsView struct {
 	Scope   string
 	Rows    []jobRow
 	Next    int64
+	// Live is the stream of the list's region, "" for none.
+	Live string
 }
 
 func (v jobsView) project() (*ci.Project, string) { return v.Project, "jobs" }
@@ -46,6 +48,23 @@ func (s *Server) jobsPage(pg *page) error {
 	if err != nil {
 		return err
 	}
+	if isLive(pg) {
+		return s.liveRegion(pg, "jobs", func() (any, func(Change) bool, error) {
+			v, err := s.jobsView(pg, p)
+			return v, func(c Change) bool { return c.ProjectID == p.ID }, err
+		})
+	}
+	v, err := s.jobsView(pg, p)
+	if err != nil {
+		return err
+	}
+	v.Live = liveURL(pg)
+	s.render(pg, http.StatusOK, "jobs", "Jobs · "+p.FullPath(), v)
+	return nil
+}
+
+// jobsView reads the list the page's query asks for.
+func (s *Server) jobsView(pg *page, p *ci.Project) (jobsView, error) {
 	q := pg.r.URL.Query()
 	v := jobsView{Project: p, Scopes: jobScopes, Scope: q.Get("scope")}
 	f := store.JobFilter{ProjectID: p.ID, Kind: store.BuildsOnly, Brief: true, Limit: pageSize + 1}
@@ -56,14 +75,15 @@ func (s *Server) jobsPage(pg *page) error {
 		}
 	}
 	if !found {
-		return ci.BadRequest("scope is invalid")
+		return v, ci.BadRequest("scope is invalid")
 	}
+	var err error
 	if f.BeforeID, err = cursor(pg); err != nil {
-		return err
+		return v, err
 	}
 	jobs, err := s.st.ListJobs(pg.ctx(), f)
 	if err != nil {
-		return err
+		return v, err
 	}
 	jobs, v.Next = cutPage(jobs, func(x *ci.Job) int64 { return x.ID })
 	var pids []int64
@@ -72,7 +92,7 @@ func (s *Server) jobsPage(pg *page) error {
 	}
 	pls, err := s.st.PipelinesByIDs(pg.ctx(), pids)
 	if err != nil {
-		return err
+		return v, err
 	}
 	now := s.now()
 	for _, j := range jobs {
@@ -82,6 +102,5 @@ func (s *Server) jobsPage(pg *page) error {
 		}
 		v.Rows = append(v.Rows, r)
 	}
-	s.render(pg, http.StatusOK, "jobs", "Jobs · "+p.FullPath(), v)
-	return nil
+	return v, nil
 }

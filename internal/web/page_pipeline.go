@@ -145,11 +145,11 @@ func (s *Server) pipelineSearch(pg *page) error {
 			} else if !ok {
 				continue
 			}
-			data, err := s.readLog(pg.ctx(), j)
+			ms, err := s.searchJobLog(pg.ctx(), j, v.Query, maxPipelineHits-len(v.Hits))
 			if err != nil {
 				return err
 			}
-			for _, m := range searchLog(data, v.Query, maxPipelineHits-len(v.Hits)) {
+			for _, m := range ms {
 				v.Hits = append(v.Hits, searchHit{Job: j, Line: m.Line, Text: m.Text})
 			}
 			if len(v.Hits) >= maxPipelineHits {

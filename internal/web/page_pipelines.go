@@ -27,6 +27,8 @@ type pipelinesView struct {
 	Statuses []ci.Status
 	// Next is the keyset cursor of the next page, 0 on the last.
 	Next int64
+	// Live is the stream of the list's region, "" for none.
+	Live string
 }
 
 func (v pipelinesView) project() (*ci.Project, string) { return v.Project, "pipelines" }
@@ -38,6 +40,23 @@ func (s *Server) pipelinesPage(pg *page) error {
 	if err != nil {
 		return err
 	}
+	if isLive(pg) {
+		return s.liveRegion(pg, "pipelines", func() (any, func(Change) bool, error) {
+			v, err := s.pipelinesView(pg, p)
+			return v, func(c Change) bool { return c.ProjectID == p.ID }, err
+		})
+	}
+	v, err := s.pipelinesView(pg, p)
+	if err != nil {
+		return err
+	}
+	v.Live = liveURL(pg)
+	s.render(pg, http.StatusOK, "pipelines", "Pipelines · "+p.FullPath(), v)
+	return nil
+}
+
+// pipelinesView reads the list the page's query asks for.
+func (s *Server) pipelinesView(pg *page, p *ci.Project) (pipelinesView, error) {
 	q := pg.r.URL.Query()
 	v := pipelinesView{Project: p, Ref: q.Get("ref"), Status: q.Get("status"),
 		Statuses: []ci.Status{ci.StatusRunning, ci.StatusPending, ci.StatusSuccess, ci.StatusFailed, ci.StatusCanceled, ci.StatusSkipped, ci.StatusManual, ci.StatusCreated}}
@@ -45,16 +64,17 @@ func (s *Server) pipelinesPage(pg *page) error {
 	if v.Status != "" {
 		st, ok := ci.ParseStatus(v.Status)
 		if !ok {
-			return ci.BadRequest("status is invalid")
+			return v, ci.BadRequest("status is invalid")
 		}
 		f.Statuses = []ci.Status{st}
 	}
+	var err error
 	if f.BeforeID, err = cursor(pg); err != nil {
-		return err
+		return v, err
 	}
 	pls, err := s.st.ListPipelines(pg.ctx(), f)
 	if err != nil {
-		return err
+		return v, err
 	}
 	pls, v.Next = cutPage(pls, func(x *ci.Pipeline) int64 { return x.ID })
 	var uids []int64
@@ -63,18 +83,17 @@ func (s *Server) pipelinesPage(pg *page) error {
 	}
 	users, err := s.users(pg.ctx(), uids)
 	if err != nil {
-		return err
+		return v, err
 	}
 	now := s.now()
 	for _, pl := range pls {
 		g, err := s.stages(pg, p, pl, false)
 		if err != nil {
-			return err
+			return v, err
 		}
 		v.Rows = append(v.Rows, pipelineRow{Pipeline: pl, User: users[pl.UserID], Duration: pipelineDuration(pl, now), Stages: g.Stages})
 	}
-	s.render(pg, http.StatusOK, "pipelines", "Pipelines · "+p.FullPath(), v)
-	return nil
+	return v, nil
 }
 
 // commitPage is GET …/-/commit/:sha (a commit's web_url): its pipelines.

@@ -20,21 +20,43 @@ type projectsView struct {
 	Heading  string
 	Projects []projectRow
 	Empty    string
+	// Live is the stream of the list's region, "" for none.
+	Live string
 }
 
 // projectsPage is GET /: the projects the viewer may see, each with its
 // last pipeline (when the viewer may read pipelines).
 func (s *Server) projectsPage(pg *page) error {
-	rows, err := s.visibleProjects(pg, "")
+	build := func() (projectsView, error) {
+		rows, err := s.visibleProjects(pg, "")
+		v := projectsView{Heading: "Projects", Projects: rows, Empty: "No projects to show."}
+		if pg.user == nil {
+			v.Empty = "No public projects. Sign in to see yours."
+		}
+		return v, err
+	}
+	if isLive(pg) {
+		return s.liveRegion(pg, "projects", func() (any, func(Change) bool, error) {
+			v, err := build()
+			return v, v.follows(), err
+		})
+	}
+	v, err := build()
 	if err != nil {
 		return err
 	}
-	v := projectsView{Heading: "Projects", Projects: rows, Empty: "No projects to show."}
-	if pg.user == nil {
-		v.Empty = "No public projects. Sign in to see yours."
-	}
+	v.Live = liveURL(pg)
 	s.render(pg, http.StatusOK, "projects", "Projects", v)
 	return nil
+}
+
+// follows matches the changes to the listed projects' pipelines.
+func (v projectsView) follows() func(Change) bool {
+	ids := map[int64]bool{}
+	for _, r := range v.Projects {
+		ids[r.Project.ID] = true
+	}
+	return func(c Change) bool { return ids[c.ProjectID] }
 }
 
 // userPage is GET /:username (a user's and namespace's web_url): the
@@ -48,12 +70,22 @@ func (s *Server) userPage(pg *page) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.visibleProjects(pg, u.Username)
+	build := func() (projectsView, error) {
+		rows, err := s.visibleProjects(pg, u.Username)
+		return projectsView{Heading: u.Name + " (@" + u.Username + ")", Projects: rows, Empty: "No projects to show."}, err
+	}
+	if isLive(pg) {
+		return s.liveRegion(pg, "projects", func() (any, func(Change) bool, error) {
+			v, err := build()
+			return v, v.follows(), err
+		})
+	}
+	v, err := build()
 	if err != nil {
 		return err
 	}
-	s.render(pg, http.StatusOK, "projects", u.Name, projectsView{Heading: u.Name + " (@" + u.Username + ")",
-		Projects: rows, Empty: "No projects to show."})
+	v.Live = liveURL(pg)
+	s.render(pg, http.StatusOK, "projects", u.Name, v)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gantryci/gantry/internal/access"
 	"github.com/gantryci/gantry/internal/ci"
@@ -46,6 +47,24 @@ type runnersView struct {
 	Rows    []runnerRow
 	// Live is the events stream the page follows, "" for none.
 	Live string
+	// ReloadIn is when (milliseconds from now) a runner's status next
+	// changes by time alone, -1 for never.
+	ReloadIn int64
+}
+
+// reloadIn is the time until the first runner's status changes by time
+// alone (online to offline, to stale), -1 when none will.
+func reloadIn(rows []runnerRow, now time.Time) int64 {
+	var next time.Time
+	for _, r := range rows {
+		if at := r.Runner.StatusChangesAt(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if next.IsZero() {
+		return -1
+	}
+	return next.Sub(now).Milliseconds()
 }
 
 func (v runnersView) project() (*ci.Project, string) { return v.Project, "runners" }
@@ -64,6 +83,7 @@ func (s *Server) adminRunnersPage(pg *page) error {
 	if v.Rows, err = s.runnerRows(pg, runners, nil); err != nil {
 		return err
 	}
+	v.ReloadIn = reloadIn(v.Rows, s.now())
 	s.render(pg, http.StatusOK, "runners", "Runners · Admin", v)
 	return nil
 }
@@ -83,6 +103,7 @@ func (s *Server) projectRunnersPage(pg *page) error {
 	if v.Rows, err = s.runnerRows(pg, runners, p); err != nil {
 		return err
 	}
+	v.ReloadIn = reloadIn(v.Rows, s.now())
 	s.render(pg, http.StatusOK, "runners", "Runners · "+p.FullPath(), v)
 	return nil
 }

@@ -59,6 +59,8 @@ type Server struct {
 	pages  map[string]*template.Template
 	limit  *signInLimiter
 	now    func() time.Time
+	// blobIndex holds the line index of recently read archived logs.
+	blobIndex blobIndexes
 }
 
 // New builds the UI and its route table.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -710,6 +711,9 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 		if _, err := db.exec(ctx, q, `INSERT INTO trace_chunks (job_id, pos, data) VALUES (?, ?, ?)`, jobID, offset, data); err != nil {
 			return err
 		}
+		if err := db.indexChunk(ctx, q, jobID, offset, data); err != nil {
+			return err
+		}
 		size += int64(len(data))
 		grew = true
 		return nil
@@ -736,9 +740,20 @@ func (db *DB) ReadTrace(ctx context.Context, jobID int64) ([]byte, error) {
 // ReadTraceFrom reads the chunks from the one holding offset on (found on
 // the (job_id, pos) key, no data read) and cuts what precedes offset.
 func (db *DB) ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, error) {
+	return db.ReadTraceRange(ctx, jobID, offset, -1)
+}
+
+// ReadTraceRange reads the live log's bytes [from, to) (to < 0: to the
+// end), only the chunks holding them.
+func (db *DB) ReadTraceRange(ctx context.Context, jobID, from, to int64) ([]byte, error) {
+	offset := from
+	end := to
+	if end < 0 {
+		end = math.MaxInt64
+	}
 	rows, err := db.r.QueryContext(ctx, db.q(`SELECT pos, data FROM trace_chunks WHERE job_id = ?
-		AND pos >= COALESCE((SELECT MAX(pos) FROM trace_chunks WHERE job_id = ? AND pos <= ?), 0) ORDER BY pos`),
-		jobID, jobID, offset)
+		AND pos >= COALESCE((SELECT MAX(pos) FROM trace_chunks WHERE job_id = ? AND pos <= ?), 0) AND pos < ? ORDER BY pos`),
+		jobID, jobID, offset, end)
 	if err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
 	}
@@ -752,6 +767,9 @@ func (db *DB) ReadTraceFrom(ctx context.Context, jobID, offset int64) ([]byte, e
 		var chunk []byte
 		if err := rows.Scan(&pos, &chunk); err != nil {
 			return nil, err
+		}
+		if keep := end - pos; keep < int64(len(chunk)) {
+			chunk = chunk[:max(keep, 0)]
 		}
 		if skip := offset - pos; skip > 0 {
 			chunk = chunk[min(skip, int64(len(chunk))):]
@@ -778,6 +796,9 @@ func (db *DB) DeleteTrace(ctx context.Context, jobID int64) error {
 }
 
 func (db *DB) deleteTrace(ctx context.Context, q querier, jobID int64) error {
+	if _, err := db.exec(ctx, q, `DELETE FROM trace_index WHERE job_id = ?`, jobID); err != nil {
+		return fmt.Errorf("delete trace index: %w", err)
+	}
 	if _, err := db.exec(ctx, q, `DELETE FROM trace_chunks WHERE job_id = ?`, jobID); err != nil {
 		return fmt.Errorf("delete trace: %w", err)
 	}

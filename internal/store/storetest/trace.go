@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/store"
+	"github.com/gantryci/gantry/internal/tracelog"
 )
 
 var traceTests = []test{
@@ -15,6 +16,52 @@ var traceTests = []test{
 	{"Trace/Limit", testTraceLimit},
 	{"Trace/ConcurrentAppend", testTraceConcurrentAppend},
 	{"Trace/FinishJob", testTraceFinishJob},
+	{"Trace/Index", testTraceIndex},
+}
+
+// Each appended chunk gets its index entry (the scan state after it);
+// ReadTraceRange reads any byte range; DeleteTrace drops the index too.
+func testTraceIndex(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	j := newJob("build", ci.StatusRunning)
+	mustPipeline(t, s, pr.ID, "main", j)
+	parts := []string{"a\nsection_start:1:b[collapsed=true]\r\x1b[0Kx", "y\nsect", "ion_end:2:b\r\x1b[0K\n", "tail"}
+	var want tracelog.State
+	var off int64
+	var log []byte
+	for i, p := range parts {
+		size, err := s.AppendTrace(ctx, j.ID, off, []byte(p), 0)
+		must(t, err, "append")
+		want.Feed([]byte(p), nil)
+		marks, err := s.TraceIndex(ctx, j.ID)
+		must(t, err, "index")
+		if len(marks) != i+1 || marks[i].Pos != off || fmt.Sprint(marks[i].End) != fmt.Sprint(want) {
+			t.Fatalf("after %q: index %+v, want entry %d at %d: %+v", p, marks, i, off, want)
+		}
+		off = size
+		log = append(log, p...)
+	}
+	if want.Sections != 1 || len(want.Open) != 0 || want.Total() != 4 {
+		t.Errorf("final state %+v", want)
+	}
+	for _, r := range [][2]int64{{0, 1}, {1, 12}, {5, 40}, {0, off}, {off - 2, -1}, {off, -1}, {3, 3}} {
+		got, err := s.ReadTraceRange(ctx, j.ID, r[0], r[1])
+		must(t, err, "range")
+		end := r[1]
+		if end < 0 {
+			end = off
+		}
+		if w := log[r[0]:end]; !bytes.Equal(got, w) {
+			t.Errorf("range %v = %q, want %q", r, got, w)
+		}
+	}
+	must(t, s.DeleteTrace(ctx, j.ID), "delete")
+	marks, err := s.TraceIndex(ctx, j.ID)
+	must(t, err, "index")
+	if len(marks) != 0 {
+		t.Errorf("index after delete: %+v", marks)
+	}
 }
 
 func testTraceAppend(t *testing.T, s store.Store) {

@@ -52,6 +52,34 @@
     es.onopen = () => { el.dataset.listening = "2"; };
   }
 
+  // Lists (projects, pipelines, jobs) follow their region's stream: the
+  // server sends the region rendered again after each change. A reader's
+  // open <details> or focus is not worth keeping: the region holds only
+  // rows and links.
+  function liveRegions() {
+    document.querySelectorAll("[data-region]").forEach((el) => {
+      if (!window.EventSource) return;
+      const es = new EventSource(el.dataset.region);
+      es.addEventListener("region", (ev) => {
+        el.innerHTML = JSON.parse(ev.data).html;
+        el.dataset.updates = String(Number(el.dataset.updates || "0") + 1);
+      });
+      es.onopen = () => { el.dataset.listening = "1"; };
+    });
+  }
+
+  // A runners page reloads when a runner's status changes by time alone
+  // (online → offline after two hours, → stale after a week): no event
+  // announces that, so the page sets a timer for the next such moment,
+  // which the server computed (data-reload-in, milliseconds).
+  function reloadOnTime() {
+    const el = document.querySelector("[data-reload-in]");
+    if (!el) return;
+    const ms = Number(el.dataset.reloadIn);
+    if (!(ms >= 0)) return;
+    setTimeout(() => location.reload(), Math.min(ms + 1000, 0x7fffffff));
+  }
+
   // ---- Pipeline graph -----------------------------------------------------
   function drawEdges(graph) {
     const svg = graph.querySelector(":scope > svg.edges");
@@ -317,6 +345,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     liveStatuses();
     reloadOnChange();
+    liveRegions();
+    reloadOnTime();
     pipelinePage();
     jobLog();
   });
