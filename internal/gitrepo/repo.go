@@ -171,6 +171,12 @@ func (r *Repo) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
 	if path == "" || strings.ContainsAny(path, "\x00\n\r") {
 		return nil, notExist("read %q at %s", path, rev)
 	}
+	cacheable := isObjectName(rev)
+	if cacheable {
+		if data, ok := objects.file(r.Dir, rev, path); ok {
+			return data, nil
+		}
+	}
 	// One cat-file --batch call both tells missing from present (it prints
 	// "<name> missing" rather than failing) and returns the content.
 	out, err := r.run(ctx, strings.NewReader(rev+":"+path+"\n"), "cat-file", "--batch")
@@ -194,6 +200,9 @@ func (r *Repo) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
 	var size int
 	if _, err := fmt.Sscanf(fields[2], "%d", &size); err != nil || size > len(body) {
 		return nil, fmt.Errorf("gitrepo: read %s at %s: malformed cat-file header %q", path, rev, header)
+	}
+	if cacheable {
+		objects.putFile(r.Dir, rev, path, body[:size])
 	}
 	return body[:size], nil
 }
