@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // planCache keeps compiled configurations. ciconfig.Compile is a pure
@@ -147,4 +148,46 @@ func (u usedProjects) ReadFile(project, sha, path string) ([]byte, error) {
 func (u usedProjects) Tags(project string) ([]string, error) {
 	u.used.Store(true)
 	return u.Projects.Tags(project)
+}
+
+// commitCache keeps the stored commit rows job variables are built from: a
+// row is named by its sha and never changes, and every job of a pipeline
+// asks for the same one.
+type commitCache struct {
+	mu sync.Mutex
+	m  map[commitKey]*store.Commit
+}
+
+type commitKey struct {
+	project int64
+	sha     string
+}
+
+const commitCacheMax = 1024
+
+// commitRow is the stored commit sha of a project (nil when not stored);
+// the result is shared and must not be modified.
+func (s *Service) commitRow(ctx context.Context, projectID int64, sha string) (*store.Commit, error) {
+	k := commitKey{projectID, sha}
+	s.commits.mu.Lock()
+	c := s.commits.m[k]
+	s.commits.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	got, err := s.store.CommitsBySHA(ctx, projectID, []string{sha})
+	if err != nil {
+		return nil, err
+	}
+	c = got[sha]
+	if c == nil {
+		return nil, nil
+	}
+	s.commits.mu.Lock()
+	if s.commits.m == nil || len(s.commits.m) >= commitCacheMax {
+		s.commits.m = map[commitKey]*store.Commit{}
+	}
+	s.commits.m[k] = c
+	s.commits.mu.Unlock()
+	return c, nil
 }
