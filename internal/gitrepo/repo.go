@@ -278,9 +278,22 @@ func (r *Repo) ResolveRef(ctx context.Context, ref string) (string, error) {
 		candidates = append(candidates, "refs/heads/"+ref, "refs/tags/"+ref)
 	}
 	candidates = append(candidates, ref)
+	queries := make([]string, len(candidates))
+	for i, c := range candidates {
+		queries[i] = c + "^{commit}"
+	}
+	// The repository's long-lived checker answers without starting git;
+	// when it finds nothing (or cannot be used) a new process decides.
+	if answers, err := r.check(ctx, queries); err == nil {
+		for _, line := range answers {
+			if sha, typ, ok := strings.Cut(line, " "); ok && typ == "commit" {
+				return sha, nil
+			}
+		}
+	}
 	var in strings.Builder
-	for _, c := range candidates {
-		in.WriteString(c + "^{commit}\n")
+	for _, q := range queries {
+		in.WriteString(q + "\n")
 	}
 	// One cat-file process answers all candidates in order.
 	out, err := r.run(ctx, strings.NewReader(in.String()), "cat-file", "--batch-check=%(objectname) %(objecttype)")
@@ -352,6 +365,17 @@ func (r *Repo) UpdateRef(ctx context.Context, ref, sha string) error {
 	}
 	if err := checkRev(sha); err != nil || IsZeroSHA(sha) {
 		return fmt.Errorf("gitrepo: update %s: invalid object %q", ref, sha)
+	}
+	// The repository's long-lived update-ref applies the update as its own
+	// transaction; anything but two "ok"s (a refused update ends that
+	// process) leaves it to a new process, which says what went wrong.
+	// Repeating an update that did go through is harmless.
+	answers, err := r.ask(ctx, procUpdate, []string{"start", "update " + ref + " " + sha, "commit"}, 2)
+	if err == nil && answers[0] == "start: ok" && answers[1] == "commit: ok" {
+		return nil
+	}
+	if err == nil {
+		r.retire(procUpdate) // an answer we do not understand
 	}
 	if _, err := r.run(ctx, nil, "update-ref", "-m", "gantry", ref, sha); err != nil {
 		return fmt.Errorf("gitrepo: update %s to %s: %w", ref, sha, err)
