@@ -538,3 +538,35 @@ func TestUpdateRefRepeatedly(t *testing.T) {
 		t.Fatalf("update after a refused one: %v", err)
 	}
 }
+
+// TestPlainRefName checks that every name plainRefName lets through
+// without asking git is one git check-ref-format accepts.
+func TestPlainRefName(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		ref   string
+		plain bool
+	}{
+		{"refs/pipelines/7", true},
+		{"refs/heads/feature-1_x", true},
+		{"refs/keep-around/0123abcdef", true},
+		{"refs/heads/-dash", true},
+		{"refs/", false},
+		{"refs//x", false},
+		{"refs/x/", false},
+		{"refs/heads/a.lock", false},
+		{"refs/heads/a..b", false},
+		{"refs/heads/a@{b", false},
+		{"refs/heads/a b", false},
+		{"heads/x", false},
+	} {
+		if got := plainRefName(c.ref); got != c.plain {
+			t.Errorf("plainRefName(%q) = %v, want %v", c.ref, got, c.plain)
+		}
+		if c.plain {
+			if _, err := runGit(context.Background(), nil, "check-ref-format", c.ref); err != nil {
+				t.Errorf("%q is plain but git refuses it: %v", c.ref, err)
+			}
+		}
+	}
+}
