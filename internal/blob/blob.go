@@ -51,14 +51,23 @@ func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	}
 	// Blobs (artifacts, logs) are the coordinator's alone: 0700 dirs, and
 	// CreateTemp's 0600 files.
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return 0, fmt.Errorf("blob dir: %w", err)
+	// Most blobs go to a new directory whose parent exists (one per job):
+	// one mkdir, not MkdirAll's walk of stats.
+	if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return 0, fmt.Errorf("blob dir: %w", err)
+		}
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), tempPrefix+"*")
 	if err != nil {
 		return 0, fmt.Errorf("blob temp: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	renamed := false
+	defer func() {
+		if !renamed {
+			os.Remove(tmp.Name())
+		}
+	}()
 	n, err := io.Copy(tmp, r)
 	if err == nil {
 		err = tmp.Sync()
@@ -72,6 +81,7 @@ func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return 0, fmt.Errorf("blob rename %s: %w", key, err)
 	}
+	renamed = true
 	return n, nil
 }
 

@@ -49,6 +49,12 @@ func (r *Repo) Commit(ctx context.Context, rev string) (*Commit, error) {
 	if err := checkRev(rev); err != nil {
 		return nil, fmt.Errorf("gitrepo: commit: %w", err)
 	}
+	cacheable := isObjectName(rev)
+	if cacheable {
+		if c := objects.commit(r.Dir, rev); c != nil {
+			return c, nil
+		}
+	}
 	// The -c settings neutralise configuration that would change the
 	// output: signature verification lines and a non-UTF-8 log encoding.
 	out, err := r.run(ctx, nil,
@@ -61,6 +67,9 @@ func (r *Repo) Commit(ctx context.Context, rev string) (*Commit, error) {
 	c, err := parseCommit(string(out))
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: commit %s: %w", rev, err)
+	}
+	if cacheable && c.ID == rev {
+		objects.putCommit(r.Dir, rev, c)
 	}
 	return c, nil
 }

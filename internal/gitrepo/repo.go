@@ -132,9 +132,36 @@ func (r *Repo) DefaultBranch(ctx context.Context) (string, error) {
 
 // checkRefName rejects names git would not accept as a ref, which also
 // keeps option-looking strings away from git's command line.
+// plainRefName reports whether ref is refs/ followed by components of
+// letters, digits, '_' and '-' joined by single slashes (refs/pipelines/7).
+// Such a name breaks none of check-ref-format's rules (they are about
+// dots, "@{", control and special characters, and empty components), so
+// it needs no git process to be checked.
+func plainRefName(ref string) bool {
+	rest, ok := strings.CutPrefix(ref, "refs/")
+	if !ok || rest == "" {
+		return false
+	}
+	for comp := range strings.SplitSeq(rest, "/") {
+		if comp == "" {
+			return false
+		}
+		for i := 0; i < len(comp); i++ {
+			c := comp[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func checkRefName(ctx context.Context, ref string) error {
 	if strings.HasPrefix(ref, "-") || strings.ContainsAny(ref, "\x00\n") {
 		return fmt.Errorf("invalid ref name %q", ref)
+	}
+	if plainRefName(ref) {
+		return nil
 	}
 	if _, err := runGit(ctx, nil, "check-ref-format", ref); err != nil {
 		if exitCode(err) == 1 {
@@ -186,6 +213,12 @@ func (r *Repo) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
 	if path == "" || strings.ContainsAny(path, "\x00\n\r") {
 		return nil, notExist("read %q at %s", path, rev)
 	}
+	cacheable := isObjectName(rev)
+	if cacheable {
+		if data, ok := objects.file(r.Dir, rev, path); ok {
+			return data, nil
+		}
+	}
 	// One cat-file --batch call both tells missing from present (it prints
 	// "<name> missing" rather than failing) and returns the content.
 	out, err := r.run(ctx, strings.NewReader(rev+":"+path+"\n"), "cat-file", "--batch")
@@ -209,6 +242,9 @@ func (r *Repo) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
 	var size int
 	if _, err := fmt.Sscanf(fields[2], "%d", &size); err != nil || size > len(body) {
 		return nil, fmt.Errorf("gitrepo: read %s at %s: malformed cat-file header %q", path, rev, header)
+	}
+	if cacheable {
+		objects.putFile(r.Dir, rev, path, body[:size])
 	}
 	return body[:size], nil
 }
@@ -304,9 +340,22 @@ func (r *Repo) ResolveRef(ctx context.Context, ref string) (string, error) {
 		candidates = append(candidates, "refs/heads/"+ref, "refs/tags/"+ref)
 	}
 	candidates = append(candidates, ref)
+	queries := make([]string, len(candidates))
+	for i, c := range candidates {
+		queries[i] = c + "^{commit}"
+	}
+	// The repository's long-lived checker answers without starting git;
+	// when it finds nothing (or cannot be used) a new process decides.
+	if answers, err := r.check(ctx, queries); err == nil {
+		for _, line := range answers {
+			if sha, typ, ok := strings.Cut(line, " "); ok && typ == "commit" {
+				return sha, nil
+			}
+		}
+	}
 	var in strings.Builder
-	for _, c := range candidates {
-		in.WriteString(c + "^{commit}\n")
+	for _, q := range queries {
+		in.WriteString(q + "\n")
 	}
 	// One cat-file process answers all candidates in order.
 	out, err := r.run(ctx, strings.NewReader(in.String()), "cat-file", "--batch-check=%(objectname) %(objecttype)")
@@ -378,6 +427,17 @@ func (r *Repo) UpdateRef(ctx context.Context, ref, sha string) error {
 	}
 	if err := checkRev(sha); err != nil || IsZeroSHA(sha) {
 		return fmt.Errorf("gitrepo: update %s: invalid object %q", ref, sha)
+	}
+	// The repository's long-lived update-ref applies the update as its own
+	// transaction; anything but two "ok"s (a refused update ends that
+	// process) leaves it to a new process, which says what went wrong.
+	// Repeating an update that did go through is harmless.
+	answers, err := r.ask(ctx, procUpdate, []string{"start", "update " + ref + " " + sha, "commit"}, 2)
+	if err == nil && answers[0] == "start: ok" && answers[1] == "commit: ok" {
+		return nil
+	}
+	if err == nil {
+		r.retire(procUpdate) // an answer we do not understand
 	}
 	if _, err := r.run(ctx, nil, "update-ref", "-m", "gantry", ref, sha); err != nil {
 		return fmt.Errorf("gitrepo: update %s to %s: %w", ref, sha, err)

@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io/fs"
 	"os"
@@ -500,5 +501,116 @@ func TestCompareAndSwapRef(t *testing.T) {
 	}
 	if _, err := f.repo.CreateAnnotatedTag(ctx, "v2", strings.Repeat("ab", 20), "m", "a", "b", time.Now()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("tag of a missing object: %v", err)
+	}
+}
+
+// TestResolveRefFollowsMoves resolves refs through the repository's
+// long-lived checker while they move, are packed and are deleted: every
+// answer is what git says now.
+func TestResolveRefFollowsMoves(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	r := f.repo
+	shas := []string{f.commit(t, "one\n", map[string]string{"a": "1"}), f.commit(t, "two\n", map[string]string{"a": "2"})}
+	f.push(t, "main")
+	for i, step := range []struct {
+		name string
+		do   []string
+		want string
+	}{
+		{"first", []string{"update-ref", "refs/heads/moving", shas[0]}, shas[0]},
+		{"moved", []string{"update-ref", "refs/heads/moving", shas[1]}, shas[1]},
+		{"packed", []string{"pack-refs", "--all"}, shas[1]},
+		{"moved after packing", []string{"update-ref", "refs/heads/moving", shas[0]}, shas[0]},
+		{"deleted", []string{"update-ref", "-d", "refs/heads/moving"}, ""},
+	} {
+		// A new pack of objects the checker has not seen yet.
+		if i == 2 {
+			three := f.commit(t, "three\n", map[string]string{"b": "3"})
+			f.push(t, "main:refs/heads/other")
+			if got, err := r.ResolveRef(ctx, "other"); err != nil || got != three {
+				t.Fatalf("new branch: ResolveRef = %q, %v; want %s", got, err, three)
+			}
+		}
+		if _, err := r.run(ctx, nil, step.do...); err != nil {
+			t.Fatalf("%d %s: %v", i, step.name, err)
+		}
+		got, err := r.ResolveRef(ctx, "moving")
+		if step.want == "" {
+			if !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s: ResolveRef = %q, %v; want not found", step.name, got, err)
+			}
+			continue
+		}
+		if err != nil || got != step.want {
+			t.Fatalf("%s: ResolveRef = %q, %v; want %s", step.name, got, err, step.want)
+		}
+	}
+	checkers.mu.Lock()
+	running := checkers.m[r.Dir+"\x00"+procCheck] != nil
+	checkers.mu.Unlock()
+	if !running {
+		t.Error("no long-lived checker answered for the repository")
+	}
+}
+
+// TestUpdateRefRepeatedly moves a ref several times through the
+// repository's long-lived update-ref, then has a refused update (a bad
+// object) fail as a one-shot update-ref fails.
+func TestUpdateRefRepeatedly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	r := f.repo
+	one := f.commit(t, "one\n", map[string]string{"a": "1"})
+	two := f.commit(t, "two\n", map[string]string{"a": "2"})
+	f.push(t, "main")
+	for i, sha := range []string{one, two, one, two} {
+		ref := fmt.Sprintf("refs/pipelines/%d", i%2+1)
+		if err := r.UpdateRef(ctx, ref, sha); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		if got := testGit(t, r.Dir, nil, "rev-parse", ref); got != sha {
+			t.Fatalf("update %d: %s is %s, want %s", i, ref, got, sha)
+		}
+	}
+	if err := r.UpdateRef(ctx, "refs/pipelines/3", strings.Repeat("1", 40)); err == nil {
+		t.Fatal("update to a missing object: no error")
+	}
+	if err := r.UpdateRef(ctx, "refs/pipelines/4", two); err != nil {
+		t.Fatalf("update after a refused one: %v", err)
+	}
+}
+
+// TestPlainRefName checks that every name plainRefName lets through
+// without asking git is one git check-ref-format accepts.
+func TestPlainRefName(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		ref   string
+		plain bool
+	}{
+		{"refs/pipelines/7", true},
+		{"refs/heads/feature-1_x", true},
+		{"refs/keep-around/0123abcdef", true},
+		{"refs/heads/-dash", true},
+		{"refs/", false},
+		{"refs//x", false},
+		{"refs/x/", false},
+		{"refs/heads/a.lock", false},
+		{"refs/heads/a..b", false},
+		{"refs/heads/a@{b", false},
+		{"refs/heads/a b", false},
+		{"heads/x", false},
+	} {
+		if got := plainRefName(c.ref); got != c.plain {
+			t.Errorf("plainRefName(%q) = %v, want %v", c.ref, got, c.plain)
+		}
+		if c.plain {
+			if _, err := runGit(context.Background(), nil, "check-ref-format", c.ref); err != nil {
+				t.Errorf("%q is plain but git refuses it: %v", c.ref, err)
+			}
+		}
 	}
 }

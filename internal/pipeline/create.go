@@ -99,6 +99,15 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		if req.Ref == "" {
 			req.Ref = req.Project.DefaultBranch
 		}
+		if req.SHA == "" {
+			// The common case, a branch: one git call both finds it and
+			// resolves it. A miss takes the full path below.
+			if sha, err := repo.ResolveRef(ctx, "refs/heads/"+req.Ref); err == nil {
+				req.SHA, req.RefKnown = sha, true
+			}
+		}
+	}
+	if !req.RefKnown {
 		branch, err := repo.BranchExists(ctx, req.Ref)
 		if err != nil {
 			return nil, fmt.Errorf("ref %s: %w", req.Ref, err)
@@ -203,7 +212,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 		}
 	}
 	src := s.configSource(ctx, req, content, vars, changed)
-	plan, err := ciconfig.Compile(ctx, src)
+	plan, err := s.compile(ctx, src)
 	if err != nil {
 		var ce *ciconfig.Error
 		if !errors.As(err, &ce) || len(ce.Errors) == 0 {
@@ -245,7 +254,7 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	if err := repo.UpdateRef(ctx, fmt.Sprintf("refs/pipelines/%d", p.ID), p.SHA); err != nil {
 		s.log.Warn("persistent ref", "pipeline", p.ID, "err", err)
 	}
-	if err := s.Process(ctx, p.ID); err != nil {
+	if err := s.process(ctx, p.ID, &snapshot{p: p, jobs: jobs}); err != nil {
 		return nil, err
 	}
 	// The project's "Auto-cancel redundant pipelines" setting

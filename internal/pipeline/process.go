@@ -102,11 +102,26 @@ const maxPasses = 20
 // the sweeper to find. It is cleared at the value read before the jobs of
 // the last, complete, processing round: a job changed since then bumped it.
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
+	return s.process(ctx, pipelineID, nil)
+}
+
+// snapshot is a pipeline with its jobs as they were just written.
+type snapshot struct {
+	p    *ci.Pipeline
+	jobs []*ci.Job
+}
+
+// process is Process; with first, the first processing pass works on that
+// snapshot instead of reading the pipeline back. A new pipeline's rows are
+// exactly what its creator wrote, and if anything moved them since, the
+// compare-and-set writes of the pass notice and the next pass reads.
+func (s *Service) process(ctx context.Context, pipelineID int64, first *snapshot) error {
 	start := time.Now()
 	defer func() { s.obs.PipelineProcessed(time.Since(start)) }()
 	for range maxPasses {
 		unlock := s.lock(pipelineID)
-		p, seen, jobs, triggered, err := s.processLocked(ctx, pipelineID)
+		p, seen, jobs, triggered, err := s.processLocked(ctx, pipelineID, first)
+		first = nil
 		unlock()
 		if err != nil {
 			return err
@@ -144,23 +159,16 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 // pipeline status. It returns the pipeline, its processing mark as read
 // first, its jobs, and the bridges that became pending, for triggering
 // (then without pipeline and jobs).
-func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipeline, int64, []*ci.Job, []*ci.Job, error) {
+func (s *Service) processLocked(ctx context.Context, pipelineID int64, first *snapshot) (*ci.Pipeline, int64, []*ci.Job, []*ci.Job, error) {
 	dirty := int64(-1)
 	for pass := 0; pass < maxPasses; pass++ {
-		// The pipeline is read before its jobs: if another coordinator moves
-		// a job after this read, it also rewrites the pipeline, and the
-		// compare-and-set below notices instead of storing a status computed
-		// from older jobs.
-		p, err := s.store.PipelineByID(ctx, pipelineID)
+		p, jobs, err := s.readPipeline(ctx, pipelineID, first)
+		first = nil
 		if err != nil {
 			return nil, 0, nil, nil, err
 		}
 		if dirty < 0 {
 			dirty = p.Dirty
-		}
-		jobs, err := s.store.PipelineJobs(ctx, pipelineID)
-		if err != nil {
-			return nil, 0, nil, nil, err
 		}
 		byID := make(map[int64]*ci.Job, len(jobs))
 		procs := make([]ci.ProcJob, 0, len(jobs))
@@ -215,6 +223,33 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64) (*ci.Pipe
 		return p, dirty, jobs, nil, nil
 	}
 	return nil, 0, nil, nil, fmt.Errorf("pipeline %d: processing did not settle", pipelineID)
+}
+
+// readPipeline reads a pipeline and its jobs for a processing pass, or
+// takes them from first.
+func (s *Service) readPipeline(ctx context.Context, pipelineID int64, first *snapshot) (*ci.Pipeline, []*ci.Job, error) {
+	if first != nil {
+		p := *first.p
+		jobs := make([]*ci.Job, len(first.jobs))
+		for i, j := range first.jobs {
+			c := *j
+			jobs[i] = &c
+		}
+		return &p, jobs, nil
+	}
+	// The pipeline is read before its jobs: if another coordinator moves
+	// a job after this read, it also rewrites the pipeline, and the
+	// compare-and-set below notices instead of storing a status computed
+	// from older jobs.
+	p, err := s.store.PipelineByID(ctx, pipelineID)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := s.store.PipelineJobs(ctx, pipelineID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, jobs, nil
 }
 
 // updatePipelineStatus sets the pipeline's status from its latest jobs.

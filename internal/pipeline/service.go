@@ -64,6 +64,10 @@ type Service struct {
 	coalesce coalescer
 	// sched caches decoded scheduling data by job id.
 	sched schedCache
+	// plans caches compiled configurations (see planCache).
+	plans planCache
+	// commits caches stored commit rows for job variables.
+	commits commitCache
 	// codeAccess checks include:project and include:component reads.
 	codeAccess CodeAccess
 	// scheduleAccess checks a pipeline schedule's users.

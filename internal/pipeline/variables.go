@@ -259,7 +259,7 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	var l varList
 	j, p := e.Job, e.Pipeline
 	s.serverVars(&l, e.Project)
-	commits, err := s.store.CommitsBySHA(ctx, p.ProjectID, []string{p.SHA})
+	commit, err := s.commitRow(ctx, p.ProjectID, p.SHA)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (s *Service) JobVariables(ctx context.Context, e JobEnv) ([]runnerproto.Var
 	if err != nil {
 		return nil, err
 	}
-	s.commitVars(&l, p.Ref, p.Tag, protected, p.SHA, p.BeforeSHA, p.Source, commits[p.SHA])
+	s.commitVars(&l, p.Ref, p.Tag, protected, p.SHA, p.BeforeSHA, p.Source, commit)
 	base := strings.TrimRight(s.cfg.ExternalURL, "/")
 	id := strconv.FormatInt(j.ID, 10)
 	l.pub("CI_PIPELINE_ID", strconv.FormatInt(p.ID, 10))

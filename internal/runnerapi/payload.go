@@ -11,6 +11,7 @@ import (
 	"github.com/gantryci/gantry/internal/ciconfig"
 	"github.com/gantryci/gantry/internal/pipeline"
 	"github.com/gantryci/gantry/internal/runnerproto"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // The job payload's types are runnerproto's. Field types follow
@@ -338,7 +339,14 @@ func (a *API) dependencies(ctx context.Context, j *ci.Job, def *ciconfig.Job, to
 		// Artifacts come from earlier stages, and there are none.
 		return out, nil, nil
 	}
-	jobs, err := a.store.PipelineJobs(ctx, j.PipelineID)
+	// Only the latest builds, without their definitions, and by default
+	// only those of earlier stages: a payload reads what it names, not the
+	// whole pipeline.
+	f := store.JobFilter{PipelineID: j.PipelineID, Kind: store.BuildsOnly, LatestOnly: true, Brief: true, Asc: true}
+	if names == nil {
+		f.StageBefore = j.StageIdx
+	}
+	jobs, err := a.store.ListJobs(ctx, f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline jobs: %w", err)
 	}

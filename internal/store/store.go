@@ -400,6 +400,9 @@ type JobFilter struct {
 	// Brief leaves out the compiled definition (large, unused by API
 	// listings); such jobs must not be handed back to the engine.
 	Brief bool
+	// StageBefore, when above zero, keeps only jobs of earlier stages
+	// (stage_idx below it): a job's default dependencies.
+	StageBefore int
 	// BeforeID is the keyset cursor: only ids below it.
 	BeforeID int64
 	Limit    int

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,33 +75,92 @@ func nullInt(i *int) any {
 	return *i
 }
 
-func (db *DB) insertJob(ctx context.Context, q querier, j *ci.Job) error {
-	now := time.Now().UTC()
+const insertJobCols = `project_id, pipeline_id, kind, name, stage, stage_idx, status, ref, tag,
+	when_, allow_failure, user_id, created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at,
+	erased_by, coverage, failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout,
+	artifacts_expire_at, downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size,
+	archived, interruptible, enqueue_immediately, target_url, description`
+
+const insertJobNCols = 40
+
+// insertJobArgs stamps j's times and returns its row for insertJobCols.
+func (db *DB) insertJobArgs(j *ci.Job, now time.Time) ([]any, error) {
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
 	vars, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
 	if err != nil {
-		return fmt.Errorf("encode job variables: %w", err)
+		return nil, fmt.Errorf("encode job variables: %w", err)
 	}
-	id, err := db.insert(ctx, q, `INSERT INTO jobs (project_id, pipeline_id, kind, name, stage, stage_idx, status, ref, tag,
-		when_, allow_failure, user_id, created_at, updated_at, queued_at, started_at, finished_at, scheduled_at, erased_at,
-		erased_by, coverage, failure_reason, exit_code, retried, runner_id, runner_manager_id, tags, timeout,
-		artifacts_expire_at, downstream_pipeline_id, resource_group, definition, job_variables, retry_count, trace_size,
-		archived, interruptible, enqueue_immediately, target_url, description)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ProjectID, j.PipelineID, int(j.Kind), j.Name, j.Stage, j.StageIdx, string(j.Status), j.Ref, j.Tag, j.When,
+	return []any{j.ProjectID, j.PipelineID, int(j.Kind), j.Name, j.Stage, j.StageIdx, string(j.Status), j.Ref, j.Tag, j.When,
 		j.AllowFailure, j.UserID, tv(j.CreatedAt), tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt), tp(j.FinishedAt),
 		tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason, nullInt(j.ExitCode),
 		j.Retried, j.RunnerID, j.RunnerManagerID, joinList(j.Tags), j.Timeout, tp(j.ArtifactsExpireAt),
 		j.DownstreamPipelineID, j.ResourceGroup, j.Definition, vars, j.RetryCount, j.TraceSize, j.Archived, j.Interruptible,
-		j.EnqueueImmediately, nullString(j.TargetURL), nullString(j.Description))
-	if err != nil {
-		return fmt.Errorf("insert job %s: %w", j.Name, err)
+		j.EnqueueImmediately, nullString(j.TargetURL), nullString(j.Description)}, nil
+}
+
+// insertJobsPer is how many job rows one INSERT carries: a handful of
+// statement texts (one per row count up to it) for the statement cache,
+// and far below both engines' parameter limits.
+const insertJobsPer = 64
+
+// insertJobs adds many job rows with multi-row INSERTs (a pipeline of 50
+// jobs is one statement, not 50). Ids are matched back by position: both
+// engines assign ids in the order the VALUES rows are inserted, and the
+// RETURNING rows are sorted by id rather than trusted to come back in
+// that order.
+func (db *DB) insertJobs(ctx context.Context, q querier, jobs []*ci.Job) error {
+	now := time.Now().UTC()
+	args := make([]any, 0, min(len(jobs), insertJobsPer)*insertJobNCols)
+	for len(jobs) > 0 {
+		n := min(len(jobs), insertJobsPer)
+		chunk := jobs[:n]
+		jobs = jobs[n:]
+		args = args[:0]
+		for _, j := range chunk {
+			row, err := db.insertJobArgs(j, now)
+			if err != nil {
+				return err
+			}
+			args = append(args, row...)
+		}
+		one := "(" + placeholders(insertJobNCols) + ")"
+		query := `INSERT INTO jobs (` + insertJobCols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") + ` RETURNING id`
+		rows, err := q.QueryContext(ctx, db.q(query), args...)
+		if err != nil {
+			return fmt.Errorf("insert jobs: %w", db.wrap(err))
+		}
+		ids := make([]int64, 0, n)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert jobs: %w", db.wrap(err))
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("insert jobs: %w", db.wrap(err))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert jobs: %w", db.wrap(err))
+		}
+		if len(ids) != n {
+			return fmt.Errorf("insert jobs: %d ids for %d rows", len(ids), n)
+		}
+		slices.Sort(ids)
+		for i, j := range chunk {
+			j.ID = ids[i]
+		}
 	}
-	j.ID = id
 	return nil
+}
+
+// placeholders is "?, ?, …" with n marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // JobByID finds a job or bridge.
@@ -164,6 +224,10 @@ func jobWhere(f store.JobFilter) (string, []any) {
 	if f.ResourceGroup != "" {
 		where += ` AND resource_group = ?`
 		args = append(args, f.ResourceGroup)
+	}
+	if f.StageBefore > 0 {
+		where += ` AND stage_idx < ?`
+		args = append(args, f.StageBefore)
 	}
 	if f.BeforeID > 0 {
 		where += ` AND id < ?`
@@ -380,10 +444,8 @@ func (db *DB) InsertJobs(ctx context.Context, jobs []*ci.Job, retriedNames []str
 				return fmt.Errorf("mark retried: %w", err)
 			}
 		}
-		for _, j := range jobs {
-			if err := u.insert(ctx, j); err != nil {
-				return err
-			}
+		if err := u.insertAll(ctx, jobs); err != nil {
+			return err
 		}
 		if len(jobs) > 0 {
 			return db.markDirty(ctx, u.q, jobs[0].PipelineID)
@@ -436,10 +498,8 @@ func (db *DB) RetryJobs(ctx context.Context, pipelineID int64, sources, clones [
 		if _, err := db.exec(ctx, u.q, `UPDATE jobs SET retried = ?, updated_at = ? WHERE pipeline_id = ? AND name IN `+list, args...); err != nil {
 			return fmt.Errorf("mark retried: %w", err)
 		}
-		for _, j := range done {
-			if err := u.insert(ctx, j); err != nil {
-				return err
-			}
+		if err := u.insertAll(ctx, done); err != nil {
+			return err
 		}
 		return db.markDirty(ctx, u.q, pipelineID)
 	})

@@ -70,9 +70,9 @@ func (db *DB) CreatePipeline(ctx context.Context, p *ci.Pipeline, jobs []*ci.Job
 		p.ID, p.Dirty = id, int64(len(jobs))
 		for _, j := range jobs {
 			j.PipelineID, j.ProjectID = p.ID, p.ProjectID
-			if err := u.insert(ctx, j); err != nil {
-				return err
-			}
+		}
+		if err := u.insertAll(ctx, jobs); err != nil {
+			return err
 		}
 		if p.RefChangeID != 0 {
 			if err := db.takeRefChange(ctx, q, p.RefChangeID); err != nil {

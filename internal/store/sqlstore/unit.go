@@ -63,12 +63,15 @@ func (u *unit) change(ctx context.Context, j *ci.Job, expect ci.Status, mark boo
 	return true, u.db.markDirty(ctx, u.q, j.PipelineID)
 }
 
-// insert adds a new job row; the caller marks the pipeline.
-func (u *unit) insert(ctx context.Context, j *ci.Job) error {
-	if err := u.db.insertJob(ctx, u.q, j); err != nil {
+// insertAll adds new job rows with multi-row INSERTs; the caller marks
+// the pipeline.
+func (u *unit) insertAll(ctx context.Context, jobs []*ci.Job) error {
+	if err := u.db.insertJobs(ctx, u.q, jobs); err != nil {
 		return err
 	}
-	u.moved(j, "")
+	for _, j := range jobs {
+		u.moved(j, "")
+	}
 	return nil
 }
 

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,54 @@ var pipelineTests = []test{
 	{"Pipelines/Filters", testPipelineFilters},
 	{"Pipelines/DeleteCascades", testPipelineDeleteCascades},
 	{"Pipelines/Dirty", testPipelineDirty},
+	{"Pipelines/ManyJobs", testPipelineManyJobs},
+}
+
+// testPipelineManyJobs creates a pipeline with more jobs than one
+// multi-row INSERT carries: every job gets the id of its own row, and
+// the stage filter of ListJobs sees them.
+func testPipelineManyJobs(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "many", ci.VisibilityPrivate)
+	p := &ci.Pipeline{ProjectID: pr.ID, Ref: "main", SHA: "abc", Source: "api", Status: ci.StatusCreated}
+	var jobs []*ci.Job
+	for i := range 150 {
+		j := newJob(fmt.Sprintf("job-%03d", i), ci.StatusCreated)
+		j.StageIdx = i % 3
+		j.Definition = []byte(fmt.Sprintf(`{"name":"job-%03d"}`, i))
+		j.JobVariables = []ci.Variable{{Key: "N", Value: strconv.Itoa(i)}}
+		jobs = append(jobs, j)
+	}
+	must(t, s.CreatePipeline(ctx, p, jobs), "create")
+	seen := map[int64]bool{}
+	for _, j := range jobs {
+		if j.ID == 0 || seen[j.ID] {
+			t.Fatalf("job %s: id %d (duplicate or zero)", j.Name, j.ID)
+		}
+		seen[j.ID] = true
+		got, err := s.JobByID(ctx, j.ID)
+		must(t, err, "get "+j.Name)
+		if got.Name != j.Name || string(got.Definition) != string(j.Definition) ||
+			len(got.JobVariables) != 1 || got.JobVariables[0].Value != j.JobVariables[0].Value {
+			t.Fatalf("job id %d: stored %q %s %v, want %q %s %v", j.ID, got.Name, got.Definition, got.JobVariables,
+				j.Name, j.Definition, j.JobVariables)
+		}
+	}
+	all, err := s.PipelineJobs(ctx, p.ID)
+	must(t, err, "pipeline jobs")
+	if len(all) != len(jobs) {
+		t.Fatalf("pipeline jobs: %d, want %d", len(all), len(jobs))
+	}
+	early, err := s.ListJobs(ctx, store.JobFilter{PipelineID: p.ID, StageBefore: 2, Brief: true, Asc: true})
+	must(t, err, "list earlier stages")
+	if len(early) != 100 {
+		t.Fatalf("jobs of stages before 2: %d, want 100", len(early))
+	}
+	for _, j := range early {
+		if j.StageIdx >= 2 || j.Definition != nil {
+			t.Fatalf("earlier stages listed %s (stage %d, definition %q)", j.Name, j.StageIdx, j.Definition)
+		}
+	}
 }
 
 func testPipelineCreateAndGet(t *testing.T, s store.Store) {
