@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -235,9 +236,43 @@ func (s *Server) getTrace(q *req) error {
 	httpx.Info(q.ctx()).SetTransfer(httpx.TransferTraceOut)
 	q.w.WriteHeader(http.StatusOK)
 	if n > 0 {
-		_, _ = io.Copy(q.w, io.NewSectionReader(log, off, n))
+		// Windows of traceReadBuf: a live log is read from the database a
+		// window at a time, never whole.
+		_, _ = io.CopyBuffer(struct{ io.Writer }{q.w}, io.NewSectionReader(log, off, n), make([]byte, min(n, traceReadBuf)))
 	}
 	return nil
+}
+
+// traceReadBuf is the window a trace is copied through.
+const traceReadBuf = 1 << 20
+
+// liveTrace reads windows of a running job's log from its chunks in the
+// store (Store.ReadTraceRange), so that a small byte_limit of a large live
+// log reads a small part of it.
+type liveTrace struct {
+	ctx   context.Context
+	store store.Store
+	job   int64
+	size  int64
+}
+
+func (l *liveTrace) Size() int64 { return l.size }
+
+func (l *liveTrace) ReadAt(p []byte, off int64) (int, error) {
+	if off >= l.size {
+		return 0, io.EOF
+	}
+	b, err := l.store.ReadTraceRange(l.ctx, l.job, off, min(off+int64(len(p)), l.size))
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, b)
+	if n < len(p) {
+		// Shorter than its recorded size: archived (its chunks dropped)
+		// while being read.
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // sizedReaderAt is a log to read windows of.
@@ -250,12 +285,8 @@ type sizedReaderAt interface {
 // (empty when there is neither), and the function that closes it.
 func (s *Server) openTrace(q *req, j *ci.Job) (sizedReaderAt, func(), error) {
 	none := func() {}
-	data, err := s.store.ReadTrace(q.ctx(), j.ID)
-	if err != nil {
-		return nil, none, err
-	}
-	if len(data) > 0 {
-		return bytes.NewReader(data), none, nil
+	if j.TraceSize > 0 {
+		return &liveTrace{ctx: q.ctx(), store: s.store, job: j.ID, size: j.TraceSize}, none, nil
 	}
 	arts, err := s.store.ArtifactsByJobIDs(q.ctx(), []int64{j.ID})
 	if err != nil {
@@ -271,7 +302,13 @@ func (s *Server) openTrace(q *req, j *ci.Job) (sizedReaderAt, func(), error) {
 		}
 		return f, func() { f.Close() }, nil
 	}
-	return bytes.NewReader(nil), none, nil
+	// Neither a recorded live size nor an archive: whatever chunks there
+	// are (none, for a job that never logged).
+	data, err := s.store.ReadTrace(q.ctx(), j.ID)
+	if err != nil {
+		return nil, none, err
+	}
+	return bytes.NewReader(data), none, nil
 }
 
 // cancelJob is POST /projects/:id/jobs/:job_id/cancel.

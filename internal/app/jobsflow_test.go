@@ -114,6 +114,27 @@ func testJobsAPIFlows(t *testing.T, o serverOpts) {
 	if part := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace?byte_offset=1000&byte_limit=10", p, f.a), rootToken, nil); len(part.Body) != 0 {
 		t.Errorf("trace past its end %q", part.Body)
 	}
+	// Windows of a live log (b is running): read from its chunks, a window
+	// at a time, across chunk boundaries.
+	live := ""
+	for i := range 3 {
+		part := strings.Repeat(fmt.Sprintf("chunk %d ", i), 12500) // 100,000 bytes each
+		if got := (&fakeRunner{s: s}).patch(f.b, f.aToken, len(live), part); got.Status != 202 {
+			t.Fatalf("live trace patch %d: %d %s", i, got.Status, got.Body)
+		}
+		live += part
+	}
+	for _, w := range []struct{ off, limit int }{{0, 0}, {5, 10}, {99995, 10}, {150000, 512000}, {299990, 100}, {300000, 5}} {
+		url := fmt.Sprintf("%s/jobs/%d/trace?byte_offset=%d", p, f.b, w.off)
+		want := live[min(w.off, len(live)):]
+		if w.limit > 0 {
+			url += fmt.Sprintf("&byte_limit=%d", w.limit)
+			want = want[:min(w.limit, len(want))]
+		}
+		if got := s.must(200, "GET", url, rootToken, nil); string(got.Body) != want {
+			t.Errorf("live trace window %+v: %d bytes, want %d", w, len(got.Body), len(want))
+		}
+	}
 	if empty := s.must(200, "GET", fmt.Sprintf("%s/jobs/%d/trace", p, f.m), rootToken, nil); len(empty.Body) != 0 {
 		t.Errorf("trace of a job without log: %q", empty.Body)
 	}
