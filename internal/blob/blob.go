@@ -53,7 +53,10 @@ func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	// CreateTemp's 0600 files.
 	// Most blobs go to a new directory whose parent exists (one per job):
 	// one mkdir, not MkdirAll's walk of stats.
-	if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	newDir := true
+	if err := os.Mkdir(filepath.Dir(p), 0o700); errors.Is(err, fs.ErrExist) {
+		newDir = false
+	} else if err != nil {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return 0, fmt.Errorf("blob dir: %w", err)
 		}
@@ -82,7 +85,32 @@ func (s FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 		return 0, fmt.Errorf("blob rename %s: %w", key, err)
 	}
 	renamed = true
+	// The rename is durable only once its directory is synced (and a new
+	// directory's own entry, in its parent): the caller records the blob
+	// in the database next, and a crash must not leave a row naming a
+	// file the file system forgot.
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return 0, fmt.Errorf("blob sync %s: %w", key, err)
+	}
+	if newDir {
+		if err := syncDir(filepath.Dir(filepath.Dir(p))); err != nil {
+			return 0, fmt.Errorf("blob sync %s: %w", key, err)
+		}
+	}
 	return n, nil
+}
+
+// syncDir fsyncs a directory, making the entries created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 type osFile struct {
