@@ -34,7 +34,12 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		// NORMAL in WAL mode loses nothing on a process crash (kill -9); only
 		// an OS crash or power loss can drop the last commits.
 		"synchronous(NORMAL)",
-		"cache_size(-32000)",
+		// 8 MB of page cache per connection (1 writer + 2×cores readers).
+		// modernc's allocator puts each 4.3 KB page into an 8 KB slot, so
+		// the old 32 MB cost ~64 MB of RSS per busy reader; with the OS page
+		// cache behind it, 8 MB keeps the hot index pages of a 10M-job
+		// database (docs/performance.md, "Memory").
+		"cache_size(-8000)",
 		"temp_store(MEMORY)",
 	} {
 		pragmas.Add("_pragma", p)
