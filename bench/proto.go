@@ -502,6 +502,12 @@ func ingest(ctx context.Context, a *api, rs []*runnerClient, projectID int64, k,
 			h := sha256.New()
 			var off int64
 			shift := (i * 997) % len(pattern)
+			if interval > 0 {
+				// Real runners are not synchronised: spread the jobs'
+				// first PATCHes over one interval (job i at i·interval/k)
+				// instead of sending k at the same instant every interval.
+				time.Sleep(time.Duration(i) * interval / time.Duration(k))
+			}
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				lo := (shift + int(off)) % (len(pattern) - chunk)
 				data := pattern[lo : lo+chunk]
