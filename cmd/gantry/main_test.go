@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/gantryci/gantry/internal/testkit/gittest"
 	"io"
 	"net"
 	"net/http"
@@ -14,9 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantryci/gantry/internal/testkit/gittest"
+	"github.com/gantryci/gantry/internal/testkit/pgtest"
 )
 
 // TestMain lets the test binary act as gantry itself, so crash tests run the
@@ -41,12 +45,16 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startGantry runs `gantry serve` as a child process and waits for readiness.
-func startGantry(t *testing.T, dataDir, addr string) *exec.Cmd {
+// startGantry runs `gantry serve` as a child process and waits for
+// readiness; dbURL "" is SQLite in the data dir, else a postgres:// URL.
+func startGantry(t *testing.T, dataDir, addr string, dbURL ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", dataDir, "--long-poll", "1s")
 	cmd.Env = append(os.Environ(), "GANTRY_TEST_RUN_MAIN=1", "GANTRY_ROOT_TOKEN="+token,
-		"GANTRY_RUNNER_REGISTRATION_TOKEN=crash-reg")
+		"GANTRY_RUNNER_REGISTRATION_TOKEN=crash-reg", "GANTRY_DATABASE_URL=")
+	if len(dbURL) > 0 && dbURL[0] != "" {
+		cmd.Env = append(cmd.Env, "GANTRY_DATABASE_URL="+dbURL[0])
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -87,22 +95,40 @@ func call(t *testing.T, method, url, ct, body string, hdr map[string]string) (in
 
 // TestAcknowledgedWritesSurviveKill9 writes through the API and the runner
 // protocol, kills the server with SIGKILL right after the acknowledgements,
-// restarts it on the same data dir and reads everything back.
+// restarts it on the same data dir and reads everything back, on SQLite and
+// on PostgreSQL. The log is streamed by concurrent jobs, so that its
+// appends are written in shared transactions (group commit) when the
+// process dies.
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			url := ""
+			if db == "postgres" {
+				pgtest.Require(t)
+				url = pgtest.NewDatabase(t)
+			}
+			testKill9(t, url)
+		})
+	}
+}
+
+func testKill9(t *testing.T, dbURL string) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	base := "http://" + addr + "/api/v4"
-	cmd := startGantry(t, dir, addr)
+	cmd := startGantry(t, dir, addr, dbURL)
 
 	if st, _, b := call(t, "POST", base+"/projects", "application/json", `{"name":"durable"}`, nil); st != 201 {
 		t.Fatalf("create project: %d %s", st, b)
 	}
-	// A repository with a commit, pushed with real git, then a pipeline.
+	// A repository with a commit, pushed with real git, then a pipeline of
+	// 1 + streamers jobs.
+	const streamers = 5
 	work := gittest.NewWork(t)
-	work.Write(map[string]string{".gitlab-ci.yml": "job:\n  script: echo hi\n"})
+	work.Write(map[string]string{".gitlab-ci.yml": fmt.Sprintf("job:\n  parallel: %d\n  script: echo hi\n", 1+streamers)})
 	work.Commit("ci")
 	work.Git("push", "-q", "http://oauth2:"+token+"@"+addr+"/root/durable.git", "main")
 
@@ -112,23 +138,66 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	}
 	var reg struct{ Token string }
 	_ = json.Unmarshal(b, &reg)
-	st, _, b = call(t, "POST", base+"/jobs/request", "application/json", fmt.Sprintf(`{"token":%q}`, reg.Token), nil)
-	if st != 201 {
-		t.Fatalf("jobs/request: %d %s", st, b)
-	}
-	var job struct {
+	type claimed struct {
 		ID    int64
 		Token string
 	}
-	_ = json.Unmarshal(b, &job)
-	// Stream a log in acknowledged chunks.
+	var jobs []claimed
+	for range 1 + streamers {
+		st, _, b = call(t, "POST", base+"/jobs/request", "application/json", fmt.Sprintf(`{"token":%q}`, reg.Token), nil)
+		if st != 201 {
+			t.Fatalf("jobs/request: %d %s", st, b)
+		}
+		var job claimed
+		_ = json.Unmarshal(b, &job)
+		jobs = append(jobs, job)
+	}
+	patch := func(job claimed, off int, chunk string) (int, error) {
+		req, _ := http.NewRequest("PATCH", fmt.Sprintf("%s/jobs/%d/trace", base, job.ID), strings.NewReader(chunk))
+		req.Header.Set("JOB-TOKEN", job.Token)
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+len(chunk)-1))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		res.Body.Close()
+		return res.StatusCode, nil
+	}
+
+	// The other jobs stream their logs concurrently until the kill; each
+	// remembers what was acknowledged and the chunk in flight.
+	acked := make([]bytes.Buffer, streamers)
+	inflight := make([]string, streamers)
+	counts := make([]atomic.Int64, streamers)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range streamers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				chunk := fmt.Sprintf("job %d line %04d of the log\n", i, n)
+				inflight[i] = chunk
+				st, err := patch(jobs[1+i], acked[i].Len(), chunk)
+				if err != nil || st != 202 {
+					return // the server died under the request
+				}
+				acked[i].WriteString(chunk)
+				inflight[i] = ""
+				counts[i].Add(1)
+			}
+		})
+	}
+	// The first job streams a log in acknowledged chunks, then is canceled.
+	job := jobs[0]
 	var sent bytes.Buffer
 	for i := 0; i < 50; i++ {
 		chunk := fmt.Sprintf("line %03d of the log\n", i)
-		st, hdr, _ := call(t, "PATCH", fmt.Sprintf("%s/jobs/%d/trace", base, job.ID), "text/plain", chunk,
-			map[string]string{"JOB-TOKEN": job.Token, "Content-Range": fmt.Sprintf("%d-%d", sent.Len(), sent.Len()+len(chunk)-1)})
-		if st != 202 {
-			t.Fatalf("patch %d: %d %v", i, st, hdr)
+		if st, err := patch(job, sent.Len(), chunk); err != nil || st != 202 {
+			t.Fatalf("patch %d: %d %v", i, st, err)
 		}
 		sent.WriteString(chunk)
 	}
@@ -136,14 +205,22 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	if st, _, b := call(t, "POST", fmt.Sprintf("%s/projects/1/jobs/%d/cancel", base, job.ID), "", "", nil); st != 201 {
 		t.Fatalf("cancel: %d %s", st, b)
 	}
+	for i := range streamers {
+		for counts[i].Load() < 20 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 
-	// SIGKILL: no shutdown, no flush.
+	// SIGKILL while the streamers' appends are in flight: no shutdown, no
+	// flush.
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	close(stop)
+	wg.Wait()
 
-	startGantry(t, dir, addr)
+	startGantry(t, dir, addr, dbURL)
 	st, _, b = call(t, "GET", base+"/projects/root%2Fdurable", "", "", nil)
 	if st != 200 {
 		t.Fatalf("project after restart: %d %s", st, b)
@@ -162,6 +239,16 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			n++
 		}
 		t.Errorf("log after restart has %d lines (%d bytes), want 50 lines (%d bytes)", n, len(logAfter), sent.Len())
+	}
+	// Every acknowledged chunk is there; the one in flight may or may not
+	// be, and nothing else.
+	for i := range streamers {
+		_, _, got := call(t, "GET", fmt.Sprintf("%s/projects/1/jobs/%d/trace", base, jobs[1+i].ID), "", "", nil)
+		want := acked[i].String()
+		if string(got) != want && string(got) != want+inflight[i] {
+			t.Errorf("streaming job %d after restart: %d bytes, want the %d acknowledged (+%d in flight); ends %q",
+				i, len(got), len(want), len(inflight[i]), got[max(0, len(got)-40):])
+		}
 	}
 }
 

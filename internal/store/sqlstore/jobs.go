@@ -741,55 +741,6 @@ func (db *DB) JobsToSweep(ctx context.Context, f store.SweepFilter) ([]*ci.Job, 
 	return db.collectJobs(rows)
 }
 
-// AppendTrace appends a log chunk when offset matches the stored size.
-func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte, limit int64) (int64, error) {
-	var size int64
-	grew := false
-	err := db.tx(ctx, func(q querier) error {
-		if err := q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size); err != nil {
-			return db.wrap(err)
-		}
-		if offset != size || len(data) == 0 {
-			return nil
-		}
-		if limit > 0 && size+int64(len(data)) > limit {
-			return errTraceLimit
-		}
-		// Compare-and-set on the size first: of concurrent appends at one
-		// offset (PostgreSQL runs them in parallel) exactly one moves it; the
-		// others wait for its row lock, match nothing and report its size.
-		res, err := db.exec(ctx, q, `UPDATE jobs SET trace_size = ? WHERE id = ? AND trace_size = ?`,
-			size+int64(len(data)), jobID, size)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return q.QueryRowContext(ctx, db.q(`SELECT trace_size FROM jobs WHERE id = ?`), jobID).Scan(&size)
-		}
-		if _, err := db.exec(ctx, q, `INSERT INTO trace_chunks (job_id, pos, data) VALUES (?, ?, ?)`, jobID, offset, data); err != nil {
-			return err
-		}
-		if err := db.indexChunk(ctx, q, jobID, offset, data); err != nil {
-			return err
-		}
-		size += int64(len(data))
-		grew = true
-		return nil
-	})
-	if errors.Is(err, errTraceLimit) {
-		return size, store.ErrTraceLimit
-	}
-	if err != nil {
-		return 0, fmt.Errorf("append trace %d: %w", jobID, err)
-	}
-	if grew {
-		db.publish(ctx, events.Event{Kind: events.TraceAppended, JobID: jobID})
-	}
-	return size, nil
-}
-
 var errTraceLimit = errors.New("trace limit")
 
 // ReadTrace returns a job's whole live log.

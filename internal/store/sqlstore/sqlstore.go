@@ -56,6 +56,9 @@ type DB struct {
 	bus *events.Bus
 	// hooks observe transactions and job changes (metrics, job log).
 	hooks Hooks
+	// traces groups concurrent log appends into one transaction
+	// (tracebatch.go).
+	traces traceBatcher
 }
 
 // Hooks are the store's observability callbacks, set once before use.

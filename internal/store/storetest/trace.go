@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,6 +18,79 @@ var traceTests = []test{
 	{"Trace/ConcurrentAppend", testTraceConcurrentAppend},
 	{"Trace/FinishJob", testTraceFinishJob},
 	{"Trace/Index", testTraceIndex},
+	{"Trace/ManyJobsAtOnce", testTraceManyJobsAtOnce},
+}
+
+// testTraceManyJobsAtOnce streams the logs of many jobs at once, as a fleet
+// of runners does (appends arriving together are written in one
+// transaction), mixed with appends that must fail or be ignored on their
+// own: a missing job, a chunk over the size limit, a stale offset. Every
+// log must hold exactly its chunks in order, with an index entry per chunk,
+// and every caller must get its own answer.
+func testTraceManyJobsAtOnce(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	const jobs, chunks, limit = 24, 20, 1 << 20
+	var js []*ci.Job
+	for i := range jobs {
+		js = append(js, newJob(fmt.Sprintf("job %d", i), ci.StatusRunning))
+	}
+	mustPipeline(t, s, pr.ID, "main", js...)
+	want := make([][]byte, jobs)
+	errs := make(chan error, jobs*chunks*4)
+	var wg sync.WaitGroup
+	for i, j := range js {
+		wg.Go(func() {
+			var off int64
+			for c := range chunks {
+				chunk := fmt.Appendf(nil, "job %d chunk %d\n%s", i, c, bytes.Repeat([]byte{'x'}, i*c))
+				size, err := s.AppendTrace(ctx, j.ID, off, chunk, limit)
+				if err != nil || size != off+int64(len(chunk)) {
+					errs <- fmt.Errorf("job %d chunk %d: size %d, err %v", i, c, size, err)
+					return
+				}
+				want[i] = append(want[i], chunk...)
+				// A retry of the same PATCH: ignored, told the size.
+				if again, err := s.AppendTrace(ctx, j.ID, off, chunk, limit); err != nil || again != size {
+					errs <- fmt.Errorf("job %d chunk %d again: size %d, err %v", i, c, again, err)
+				}
+				off = size
+			}
+			// Over the limit: refused, the log unchanged.
+			if _, err := s.AppendTrace(ctx, j.ID, off, make([]byte, limit), limit); !errors.Is(err, store.ErrTraceLimit) {
+				errs <- fmt.Errorf("job %d over the limit: %v, want ErrTraceLimit", i, err)
+			}
+		})
+		wg.Go(func() {
+			for c := range chunks {
+				if _, err := s.AppendTrace(ctx, js[len(js)-1].ID+int64(1000+i*chunks+c), 0, []byte("x"), limit); !errors.Is(err, store.ErrNotFound) {
+					errs <- fmt.Errorf("missing job: %v, want ErrNotFound", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i, j := range js {
+		got, err := s.ReadTrace(ctx, j.ID)
+		must(t, err, "read")
+		if !bytes.Equal(got, want[i]) {
+			t.Errorf("job %d: log of %d bytes differs from the %d appended", i, len(got), len(want[i]))
+		}
+		marks, err := s.TraceIndex(ctx, j.ID)
+		must(t, err, "index")
+		if len(marks) != chunks {
+			t.Errorf("job %d: %d index entries, want %d", i, len(marks), chunks)
+		}
+		stored, err := s.JobByID(ctx, j.ID)
+		must(t, err, "job")
+		if stored.TraceSize != int64(len(want[i])) {
+			t.Errorf("job %d: trace_size %d, want %d", i, stored.TraceSize, len(want[i]))
+		}
+	}
 }
 
 // Each appended chunk gets its index entry (the scan state after it);
