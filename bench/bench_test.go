@@ -142,12 +142,12 @@ func TestComparison(t *testing.T) {
 	mk := func(db string, n int, rps float64) *results {
 		return &results{Timestamp: "t", Database: db, Coordinators: n, Args: []string{"-database", "postgres://u:secret@h/db"},
 			Reads:  []readRow{{Jobs: 10000, Scenario: "one job", Gantry: stats{PerSecond: rps, P99ms: 3}, Ratio: 0.1}},
-			Pickup: &pickupResult{PerSecond: rps}}
+			Pickup: &pickupResult{PerSecond: rps, CPUms: rps / 100}}
 	}
 	runs := []*results{mk("sqlite", 1, 100), mk("postgres 17.6", 2, 200)}
 	md := comparison([]string{runLabel(runs[0]), runLabel(runs[1])}, runs)
 	for _, want := range []string{"| jobs · request | SQLite, 1 coordinator | PostgreSQL 17.6, 2 coordinators |",
-		"| 10k · one job | 100/s, 3.0 ms (10.0%) | 200/s, 3.0 ms (10.0%) |", "| job pick-up, 50 runners: jobs/s (errors) | 100/s (0) | 200/s (0) |"} {
+		"| 10k · one job | 100/s, 3.0 ms (10.0%) | 200/s, 3.0 ms (10.0%) |", "| job pick-up, 50 runners: jobs/s (errors), coordinator CPU per job | 100/s (0), 1.00 ms | 200/s (0), 2.00 ms |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("comparison lacks %q:\n%s", want, md)
 		}

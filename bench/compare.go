@@ -148,15 +148,15 @@ func comparison(labels []string, runs []*results) string {
 			return ""
 		})
 	}
-	row("pipeline creation (50 jobs): pipelines/s, p50 / p99 ms", func(r *results) string {
+	row("pipeline creation (50 jobs): pipelines/s, p50 / p99 ms, coordinator CPU per pipeline", func(r *results) string {
 		if x := r.Pipelines; x != nil {
-			return fmt.Sprintf("%.1f/s, %.0f / %.0f", x.PerSecond, x.Latency.P50ms, x.Latency.P99ms)
+			return fmt.Sprintf("%.1f/s, %.0f / %.0f, %.1f ms", x.PerSecond, x.Latency.P50ms, x.Latency.P99ms, x.CPUms)
 		}
 		return ""
 	})
-	row("job pick-up, 50 runners: jobs/s (errors)", func(r *results) string {
+	row("job pick-up, 50 runners: jobs/s (errors), coordinator CPU per job", func(r *results) string {
 		if x := r.Pickup; x != nil {
-			return fmt.Sprintf("%.0f/s (%d)", x.PerSecond, x.Errors)
+			return fmt.Sprintf("%.0f/s (%d), %.2f ms", x.PerSecond, x.Errors, x.CPUms)
 		}
 		return ""
 	})
@@ -195,10 +195,10 @@ func comparison(labels []string, runs []*results) string {
 		if k.interval > 0 {
 			mode = fmt.Sprintf("1 PATCH/job/%g s", float64(k.interval)/1000)
 		}
-		row(fmt.Sprintf("log ingest, %d jobs, %s: MB/s, PATCH p99 ms, logs differing", k.jobs, mode), func(r *results) string {
+		row(fmt.Sprintf("log ingest, %d jobs, %s: MB/s, PATCH p99 ms, logs differing, coordinator CPU per PATCH", k.jobs, mode), func(r *results) string {
 			for _, x := range r.Ingest {
 				if x.Jobs == k.jobs && x.IntervalMs == k.interval {
-					return fmt.Sprintf("%.2f, %.0f ms, %d", x.MBps, x.Patch.P99ms, x.Mismatched)
+					return fmt.Sprintf("%.2f, %.0f ms, %d, %.2f ms", x.MBps, x.Patch.P99ms, x.Mismatched, x.CPUms)
 				}
 			}
 			return ""

@@ -479,7 +479,9 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 		logf("pipeline creation: %d pipelines of 50 jobs, %d callers", cfg.Pipelines, cfg.PipeConc)
 		rss := sampleRSS(g.pids()...)
 		g.cpuProfile(cfg.profilePath("pipelines"))
+		cpu0 := g.cpuSeconds()
 		st, ids, err := createPipelines(ctx, a, pid, "main", cfg.Pipelines, cfg.PipeConc, 5*time.Minute)
+		cpu := g.cpuSeconds() - cpu0
 		g.cpuProfile("")
 		res.Footprint.WritesPeakRSSMB = max(res.Footprint.WritesPeakRSSMB, rss.stop())
 		if err != nil {
@@ -487,7 +489,11 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 		}
 		pending += 50 * len(ids)
 		res.Pipelines = &pipelineResult{Pipelines: len(ids), JobsEach: 50, Concurrency: cfg.PipeConc, Latency: st, PerSecond: st.PerSecond}
-		logf("  %.1f pipelines/s (%.0f jobs/s), p50 %.1f ms p99 %.1f ms", st.PerSecond, st.PerSecond*50, st.P50ms, st.P99ms)
+		if len(ids) > 0 {
+			res.Pipelines.CPUms = 1000 * cpu / float64(len(ids))
+		}
+		logf("  %.1f pipelines/s (%.0f jobs/s), p50 %.1f ms p99 %.1f ms, server CPU %.2f ms per pipeline", st.PerSecond, st.PerSecond*50,
+			st.P50ms, st.P99ms, res.Pipelines.CPUms)
 	}
 	if cfg.Parts["pickup"] {
 		if need := cfg.PickupJobs - pending; need > 0 {
@@ -501,16 +507,21 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 		logf("pick-up: %d pending jobs, %d runners", pending, len(rs))
 		rss := sampleRSS(g.pids()...)
 		g.cpuProfile(cfg.profilePath("pickup"))
+		cpu0 := g.cpuSeconds()
 		pr, err := pickup(ctx, rs, pending)
+		cpu := g.cpuSeconds() - cpu0
 		g.cpuProfile("")
 		res.Footprint.WritesPeakRSSMB = max(res.Footprint.WritesPeakRSSMB, rss.stop())
 		if err != nil {
 			return err
 		}
 		pending -= pr.Jobs
+		if pr.Jobs > 0 {
+			pr.CPUms = 1000 * cpu / float64(pr.Jobs)
+		}
 		res.Pickup = &pr
-		logf("  %d jobs in %.1f s: %.0f jobs/s; request p50 %.1f p99 %.1f ms; final PUT p99 %.1f ms; errors %d", pr.Jobs, pr.Seconds,
-			pr.PerSecond, pr.Request.P50ms, pr.Request.P99ms, pr.Success.P99ms, pr.Errors)
+		logf("  %d jobs in %.1f s: %.0f jobs/s; request p50 %.1f p99 %.1f ms; final PUT p99 %.1f ms; errors %d; server CPU %.2f ms per job", pr.Jobs, pr.Seconds,
+			pr.PerSecond, pr.Request.P50ms, pr.Request.P99ms, pr.Success.P99ms, pr.Errors, pr.CPUms)
 	}
 	if cfg.Parts["wake"] && pending <= 0 {
 		n := min(10, len(rs))
@@ -554,7 +565,7 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 				logf("log ingest: %d running jobs, %d-byte PATCHes, interval %v, %v", k, cfg.Chunk, tick, cfg.IngestDur)
 				rss := sampleRSS(g.pids()...)
 				g.cpuProfile(cfg.profilePath(fmt.Sprintf("ingest-%d-%s", k, map[bool]string{true: "max", false: "paced"}[tick == 0])))
-				ir, err := ingest(ctx, a, rs, pid, k, cfg.Chunk, tick, cfg.IngestDur)
+				ir, err := ingest(ctx, a, rs, pid, k, cfg.Chunk, tick, cfg.IngestDur, g.cpuSeconds)
 				g.cpuProfile("")
 				peak := rss.stop()
 				res.Footprint.WritesPeakRSSMB = max(res.Footprint.WritesPeakRSSMB, peak)
@@ -562,8 +573,8 @@ func runWrites(ctx context.Context, cfg *config, g cluster, res *results) error 
 					return err
 				}
 				res.Ingest = append(res.Ingest, ir)
-				logf("  %.2f MB/s, %d PATCHes p50 %.1f ms p99 %.1f ms; read back %d logs: %d mismatched, %d bytes lost; peak RSS %.0f MB",
-					ir.MBps, ir.Patch.N, ir.Patch.P50ms, ir.Patch.P99ms, ir.Verified, ir.Mismatched, ir.LostBytes, peak)
+				logf("  %.2f MB/s, %d PATCHes p50 %.1f ms p99 %.1f ms; read back %d logs: %d mismatched, %d bytes lost; peak RSS %.0f MB; server CPU %.3f ms per PATCH",
+					ir.MBps, ir.Patch.N, ir.Patch.P50ms, ir.Patch.P99ms, ir.Verified, ir.Mismatched, ir.LostBytes, peak, ir.CPUms)
 			}
 		}
 	}

@@ -136,6 +136,9 @@ type pipelineResult struct {
 	Concurrency int     `json:"concurrency"`
 	Latency     stats   `json:"latency"`
 	PerSecond   float64 `json:"pipelines_per_second"`
+	// CPUms is the coordinators' CPU per pipeline (user+system from
+	// /proc; git processes they started are not in it).
+	CPUms float64 `json:"server_cpu_ms_per_pipeline"`
 }
 
 // createPipelines POSTs n pipelines on ref with c concurrent callers.
@@ -291,6 +294,7 @@ type pickupResult struct {
 	Trace     stats   `json:"patch_trace"`
 	Success   stats   `json:"put_success"`
 	Errors    int     `json:"errors"`
+	CPUms     float64 `json:"server_cpu_ms_per_job"` // the coordinators' CPU per job
 }
 
 // pickup has the runners take, run and finish target pending jobs.
@@ -436,6 +440,7 @@ type ingestResult struct {
 	Mismatched  int     `json:"jobs_mismatched"`
 	LostBytes   int64   `json:"lost_bytes"`
 	PatchErrors int     `json:"patch_errors"`
+	CPUms       float64 `json:"server_cpu_ms_per_patch"` // the coordinators' CPU per PATCH
 }
 
 // claimJobs creates enough pipelines and has the runners claim n jobs.
@@ -481,11 +486,12 @@ func claimJobs(ctx context.Context, a *api, rs []*runnerClient, projectID int64,
 }
 
 // ingest streams logs into k running jobs, then reads every log back.
-func ingest(ctx context.Context, a *api, rs []*runnerClient, projectID int64, k, chunk int, interval, dur time.Duration) (ingestResult, error) {
+func ingest(ctx context.Context, a *api, rs []*runnerClient, projectID int64, k, chunk int, interval, dur time.Duration, cpu func() float64) (ingestResult, error) {
 	js, owners, err := claimJobs(ctx, a, rs, projectID, k)
 	if err != nil {
 		return ingestResult{}, err
 	}
+	cpu0 := cpu()
 	// Each job streams its own deterministic text; sent[i] hashes what the
 	// server acknowledged.
 	pattern := logBytes(256<<10, 9)
@@ -534,9 +540,13 @@ func ingest(ctx context.Context, a *api, rs []*runnerClient, projectID int64, k,
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpuUsed := cpu() - cpu0
 	res := ingestResult{Jobs: k, ChunkBytes: chunk, IntervalMs: int(interval / time.Millisecond), Seconds: el.Seconds(),
 		Bytes: total.Load(), Patch: lat.stats(el, int(perrs.Load())), PatchErrors: int(perrs.Load())}
 	res.MBps = float64(res.Bytes) / (1 << 20) / el.Seconds()
+	if n := res.Patch.N + res.PatchErrors; n > 0 {
+		res.CPUms = 1000 * cpuUsed / float64(n)
+	}
 	// Read every log back through the Jobs API and compare.
 	hdr := map[string]string{"PRIVATE-TOKEN": a.token}
 	for i, j := range js {

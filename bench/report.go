@@ -239,13 +239,13 @@ func (r *results) markdown() string {
 	if r.Pipelines != nil || r.Pickup != nil || r.Wake != nil || len(r.Ingest) > 0 {
 		p("### Writes (on the largest database)\n\n| what | figure | latency p50 / p99 ms | notes |\n|---|---:|---|---|\n")
 		if x := r.Pipelines; x != nil {
-			p("| pipeline creation, POST /projects/:id/pipeline, %d callers | %.1f pipelines/s (%.0f jobs/s) | %.1f / %.1f | %d pipelines of %d jobs, %d errors |\n",
-				x.Concurrency, x.PerSecond, x.PerSecond*float64(x.JobsEach), x.Latency.P50ms, x.Latency.P99ms, x.Pipelines, x.JobsEach, x.Latency.Errors)
+			p("| pipeline creation, POST /projects/:id/pipeline, %d callers | %.1f pipelines/s (%.0f jobs/s) | %.1f / %.1f | %d pipelines of %d jobs, %d errors; server CPU %.2f ms per pipeline |\n",
+				x.Concurrency, x.PerSecond, x.PerSecond*float64(x.JobsEach), x.Latency.P50ms, x.Latency.P99ms, x.Pipelines, x.JobsEach, x.Latency.Errors, x.CPUms)
 		}
 		if x := r.Pickup; x != nil {
-			p("| job pick-up, %d runners (request → running → trace → success) | %.0f jobs/s | request %.1f / %.1f; running %.1f / %.1f; trace %.1f / %.1f; success %.1f / %.1f | %d jobs in %.1f s, %d errors |\n",
+			p("| job pick-up, %d runners (request → running → trace → success) | %.0f jobs/s | request %.1f / %.1f; running %.1f / %.1f; trace %.1f / %.1f; success %.1f / %.1f | %d jobs in %.1f s, %d errors; server CPU %.2f ms per job |\n",
 				x.Runners, x.PerSecond, x.Request.P50ms, x.Request.P99ms, x.Running.P50ms, x.Running.P99ms, x.Trace.P50ms, x.Trace.P99ms,
-				x.Success.P50ms, x.Success.P99ms, x.Jobs, x.Seconds, x.Errors)
+				x.Success.P50ms, x.Success.P99ms, x.Jobs, x.Seconds, x.Errors, x.CPUms)
 		}
 		if x := r.Wake; x != nil {
 			p("| long-poll wake-up (play a manual job → a parked runner has it) | %d samples | %.1f / %.1f | %d parked runners; the play call alone: %.1f / %.1f |\n",
@@ -256,8 +256,8 @@ func (r *results) markdown() string {
 			if x.IntervalMs > 0 {
 				mode = fmt.Sprintf("one PATCH per job every %d ms", x.IntervalMs)
 			}
-			p("| log ingest, %d running jobs, %d B PATCHes, %s | %.2f MB/s | %.1f / %.1f | %d PATCHes in %.0f s, %d errors; read back %d logs: %d differ, %d bytes lost |\n",
-				x.Jobs, x.ChunkBytes, mode, x.MBps, x.Patch.P50ms, x.Patch.P99ms, x.Patch.N, x.Seconds, x.PatchErrors, x.Verified, x.Mismatched, x.LostBytes)
+			p("| log ingest, %d running jobs, %d B PATCHes, %s | %.2f MB/s | %.1f / %.1f | %d PATCHes in %.0f s, %d errors; read back %d logs: %d differ, %d bytes lost; server CPU %.3f ms per PATCH |\n",
+				x.Jobs, x.ChunkBytes, mode, x.MBps, x.Patch.P50ms, x.Patch.P99ms, x.Patch.N, x.Seconds, x.PatchErrors, x.Verified, x.Mismatched, x.LostBytes, x.CPUms)
 		}
 		p("\n")
 	}

@@ -293,6 +293,16 @@ func (c cluster) pids() []int {
 	return p
 }
 
+// cpuSeconds is the CPU time the coordinators have used so far (not the
+// database server's: PostgreSQL's backends are other processes).
+func (c cluster) cpuSeconds() float64 {
+	var t float64
+	for _, g := range c {
+		t += cpuSeconds(g.Pid)
+	}
+	return t
+}
+
 // readyIn is the first coordinator's start → ready time.
 func (c cluster) readyIn() time.Duration {
 	if len(c) == 0 {
