@@ -95,7 +95,7 @@ func (s *Server) writeJobs(q *req, p *ci.Project, jobs []*ci.Job) error {
 	for _, j := range jobs {
 		out = append(out, s.job(set, j))
 	}
-	return q.json(http.StatusOK, out)
+	return q.jobsJSON(out)
 }
 
 func encodeCursor(id int64) string {
@@ -141,9 +141,9 @@ func (s *Server) writeJob(q *req, p *ci.Project, j *ci.Job, status int, asBridge
 		return err
 	}
 	if asBridge && j.Kind == ci.KindBridge {
-		return q.json(status, s.bridge(set, j))
+		return q.rawJSON(status, appendBridge(make([]byte, 0, 2048), s.bridge(set, j)))
 	}
-	return q.json(status, s.job(set, j))
+	return q.rawJSON(status, appendJob(make([]byte, 0, 4096), s.job(set, j)))
 }
 
 // projectJob resolves :id and :job_id in GitLab's order: the job id is
@@ -537,12 +537,12 @@ func (s *Server) pipelineJobs(bridges bool) func(q *req) error {
 			for _, j := range jobs {
 				out = append(out, s.bridge(set, j))
 			}
-			return q.json(http.StatusOK, out)
+			return q.bridgesJSON(out)
 		}
 		out := make([]*Job, 0, len(jobs))
 		for _, j := range jobs {
 			out = append(out, s.job(set, j))
 		}
-		return q.json(http.StatusOK, out)
+		return q.jobsJSON(out)
 	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -127,10 +126,9 @@ func (s *Server) job(set *jobSet, j *ci.Job) *Job {
 		out.Runner = s.runner(r, nil, j.Status.Executing())
 	}
 	if j.Kind == ci.KindBuild {
-		out.RunnerManager = json.RawMessage("null")
+		out.RunnerManager = []byte("null")
 		if m := set.managers[j.RunnerManagerID]; m != nil {
-			b, _ := json.Marshal(s.runnerManager(m, j.Status.Executing()))
-			out.RunnerManager = b
+			out.RunnerManager = appendRunnerManager(nil, s.runnerManager(m, j.Status.Executing()))
 		}
 	} else {
 		out.TagList = []string{"bridge"}
