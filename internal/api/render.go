@@ -56,7 +56,7 @@ func (s *Server) loadJobSet(ctx context.Context, p *ci.Project, jobs []*ci.Job) 
 			shas = append(shas, pl.SHA)
 		}
 	}
-	if set.commits, err = s.store.CommitsBySHA(ctx, p.ID, shas); err != nil {
+	if set.commits, err = s.eng.CommitRows(ctx, p.ID, shas); err != nil {
 		return nil, err
 	}
 	if set.runners, err = s.store.RunnersByIDs(ctx, uniq(runnerIDs)); err != nil {

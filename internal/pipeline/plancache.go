@@ -178,26 +178,44 @@ const commitCacheMax = 1024
 // commitRow is the stored commit sha of a project (nil when not stored);
 // the result is shared and must not be modified.
 func (s *Service) commitRow(ctx context.Context, projectID int64, sha string) (*store.Commit, error) {
-	k := commitKey{projectID, sha}
-	s.commits.mu.Lock()
-	c := s.commits.m[k]
-	s.commits.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	got, err := s.store.CommitsBySHA(ctx, projectID, []string{sha})
+	got, err := s.CommitRows(ctx, projectID, []string{sha})
 	if err != nil {
 		return nil, err
 	}
-	c = got[sha]
-	if c == nil {
-		return nil, nil
+	return got[sha], nil
+}
+
+// CommitRows returns the stored commits of a project among shas, keyed by
+// sha (the ones not stored are absent), through the commit cache: the
+// misses are read in one query. The rows are shared and must not be
+// modified. Job entities embed them, so a page of jobs reads them here.
+func (s *Service) CommitRows(ctx context.Context, projectID int64, shas []string) (map[string]*store.Commit, error) {
+	out := make(map[string]*store.Commit, len(shas))
+	var missing []string
+	s.commits.mu.Lock()
+	for _, sha := range shas {
+		if c := s.commits.m[commitKey{projectID, sha}]; c != nil {
+			out[sha] = c
+		} else {
+			missing = append(missing, sha)
+		}
+	}
+	s.commits.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := s.store.CommitsBySHA(ctx, projectID, missing)
+	if err != nil {
+		return nil, err
 	}
 	s.commits.mu.Lock()
-	if s.commits.m == nil || len(s.commits.m) >= commitCacheMax {
-		s.commits.m = map[commitKey]*store.Commit{}
+	defer s.commits.mu.Unlock()
+	for sha, c := range got {
+		out[sha] = c
+		if s.commits.m == nil || len(s.commits.m) >= commitCacheMax {
+			s.commits.m = map[commitKey]*store.Commit{}
+		}
+		s.commits.m[commitKey{projectID, sha}] = c
 	}
-	s.commits.m[k] = c
-	s.commits.mu.Unlock()
-	return c, nil
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gantryci/gantry/internal/ciconfig"
+	"github.com/gantryci/gantry/internal/store"
 )
 
 // TestPlanCache checks that a cached plan is reused only for equal data:
@@ -112,6 +113,74 @@ func TestPlanCacheCompareTo(t *testing.T) {
 		}
 		if c.jobs == 0 && err == nil && jobs != 0 || c.jobs == 1 && (err != nil || jobs != 1) {
 			t.Errorf("changed %v: %d jobs, err %v; want %d jobs", c.changed, jobs, err, c.jobs)
+		}
+	}
+}
+
+// commitStore answers CommitsBySHA from rows and records what it was asked.
+type commitStore struct {
+	store.Store
+	rows  map[string]*store.Commit
+	asked [][]string
+}
+
+func (c *commitStore) CommitsBySHA(_ context.Context, _ int64, shas []string) (map[string]*store.Commit, error) {
+	c.asked = append(c.asked, slices.Clone(shas))
+	out := map[string]*store.Commit{}
+	for _, sha := range shas {
+		if r := c.rows[sha]; r != nil {
+			out[sha] = r
+		}
+	}
+	return out, nil
+}
+
+// TestCommitRows checks that stored commits are read once per project and
+// sha, the misses of a batch in one query, and that absent ones are asked
+// again (they may be stored later).
+func TestCommitRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &commitStore{rows: map[string]*store.Commit{"a": {ID: "a"}, "b": {ID: "b"}}}
+	s := &Service{store: st}
+	cases := []struct {
+		project int64
+		shas    []string
+		want    []string
+		asked   []string
+	}{
+		{1, []string{"a"}, []string{"a"}, []string{"a"}},
+		{1, []string{"a", "b", "x"}, []string{"a", "b"}, []string{"b", "x"}},
+		{1, []string{"b", "a"}, []string{"a", "b"}, nil},
+		{1, []string{"x"}, nil, []string{"x"}},
+		{2, []string{"a"}, []string{"a"}, []string{"a"}},
+	}
+	for i, tc := range cases {
+		before := len(st.asked)
+		got, err := s.CommitRows(ctx, tc.project, tc.shas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k, c := range got {
+			if c.ID != k {
+				t.Errorf("case %d: row %q under %q", i, c.ID, k)
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, tc.want) {
+			t.Errorf("case %d: got %v, want %v", i, keys, tc.want)
+		}
+		var asked []string
+		if len(st.asked) > before {
+			if len(st.asked) != before+1 {
+				t.Errorf("case %d: %d queries, want 1", i, len(st.asked)-before)
+			}
+			asked = st.asked[before]
+		}
+		if !slices.Equal(asked, tc.asked) {
+			t.Errorf("case %d: asked the store %v, want %v", i, asked, tc.asked)
 		}
 	}
 }

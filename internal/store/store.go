@@ -286,6 +286,7 @@ type Store interface {
 	CreateRunner(ctx context.Context, r *ci.Runner, tokenDigest string) error
 	RunnerByID(ctx context.Context, id int64) (*ci.Runner, error)
 	RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runner, error)
+	// RunnersByIDs loads several runners without their ProjectIDs.
 	RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error)
 	ListRunners(ctx context.Context, f RunnerFilter) ([]*ci.Runner, error)
 	// CountRunners counts what ListRunners lists without Limit and Offset.

@@ -110,14 +110,11 @@ func (db *DB) RunnerByTokenDigest(ctx context.Context, digest string) (*ci.Runne
 	return db.oneRunner(ctx, `token_digest = ?`, digest)
 }
 
-// RunnersByIDs loads several runners.
+// RunnersByIDs loads several runners without their project lists
+// (ProjectIDs is nil): the job entities it serves never show them.
 func (db *DB) RunnersByIDs(ctx context.Context, ids []int64) (map[int64]*ci.Runner, error) {
-	rs, err := byIDs(ctx, db, "runners", `SELECT `+runnerCols+` FROM runners WHERE id IN `, ids, scanRunner,
+	return byIDs(ctx, db, "runners", `SELECT `+runnerCols+` FROM runners WHERE id IN `, ids, scanRunner,
 		func(r *ci.Runner) int64 { return r.ID })
-	if err != nil {
-		return nil, err
-	}
-	return rs, db.loadRunnerProjects(ctx, rs)
 }
 
 // runnerWhere is the WHERE clause of a runner filter.

@@ -49,7 +49,8 @@ func testRunnerCreateAndGet(t *testing.T, s store.Store) {
 	}
 	m, err := s.RunnersByIDs(ctx, []int64{r.ID, r.ID + 100})
 	must(t, err, "by ids")
-	if len(m) != 1 || m[r.ID] == nil || m[r.ID].Description != "builder" || !slices.Equal(m[r.ID].Tags, r.Tags) {
+	if len(m) != 1 || m[r.ID] == nil || m[r.ID].Description != "builder" || !slices.Equal(m[r.ID].Tags, r.Tags) ||
+		m[r.ID].ProjectIDs != nil {
 		t.Errorf("RunnersByIDs = %v", m)
 	}
 	_, err = s.RunnerByID(ctx, r.ID+100)
