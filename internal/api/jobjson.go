@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -478,12 +479,25 @@ func (q *req) rawJSON(status int, body []byte) error {
 	return nil
 }
 
-// jobsJSON answers with a list of jobs (about 2.4 kB each).
-func (q *req) jobsJSON(jobs []*Job) error {
-	return q.rawJSON(http.StatusOK, appendArray(make([]byte, 0, 2560*len(jobs)+2), jobs, appendJob))
+// listBufs recycles the buffers pages are encoded into (~240 kB for 100
+// jobs): allocating and clearing a fresh one was a sixth of the encoding.
+// The body is written before the buffer goes back.
+var listBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeList answers with items encoded by one as a JSON array.
+func writeList[T any](q *req, items []T, one func([]byte, T) []byte) error {
+	buf := listBufs.Get().(*[]byte)
+	b := appendArray((*buf)[:0], items, one)
+	err := q.rawJSON(http.StatusOK, b)
+	if cap(b) <= 4<<20 { // an unusually large page is not kept
+		*buf = b
+		listBufs.Put(buf)
+	}
+	return err
 }
 
+// jobsJSON answers with a list of jobs.
+func (q *req) jobsJSON(jobs []*Job) error { return writeList(q, jobs, appendJob) }
+
 // bridgesJSON answers with a list of bridges.
-func (q *req) bridgesJSON(bridges []*Bridge) error {
-	return q.rawJSON(http.StatusOK, appendArray(make([]byte, 0, 2048*len(bridges)+2), bridges, appendBridge))
-}
+func (q *req) bridgesJSON(bridges []*Bridge) error { return writeList(q, bridges, appendBridge) }

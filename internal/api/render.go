@@ -128,7 +128,7 @@ func (s *Server) job(set *jobSet, j *ci.Job) *Job {
 	if j.Kind == ci.KindBuild {
 		out.RunnerManager = []byte("null")
 		if m := set.managers[j.RunnerManagerID]; m != nil {
-			out.RunnerManager = appendRunnerManager(nil, s.runnerManager(m, j.Status.Executing()))
+			out.RunnerManager = appendRunnerManager(make([]byte, 0, 512), s.runnerManager(m, j.Status.Executing()))
 		}
 	} else {
 		out.TagList = []string{"bridge"}
