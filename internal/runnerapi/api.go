@@ -253,23 +253,39 @@ var errNotProcessing = ci.Forbidden("Job is not processing on runner")
 // the URL. Unknown ids and foreign tokens are both 403, as in GitLab, so
 // job ids cannot be probed.
 func (a *API) authJob(ctx context.Context, idText, token string) (*ci.Job, error) {
+	return authJobBy(ctx, idText, token, a.store.JobByTokenDigest, func(j *ci.Job) (int64, int64) { return j.ID, j.RunnerID })
+}
+
+// authJobState is authJob reading only the job's store.JobState, for the
+// log PATCHes that need no more.
+func (a *API) authJobState(ctx context.Context, idText, token string) (*store.JobState, error) {
+	return authJobBy(ctx, idText, token, a.store.JobStateByTokenDigest,
+		func(st *store.JobState) (int64, int64) { return st.ID, st.RunnerID })
+}
+
+// authJobBy finds with find what the token's digest belongs to and checks
+// that it is the job of the URL (ids gives its job and runner ids).
+func authJobBy[T any](ctx context.Context, idText, token string, find func(context.Context, string) (T, error),
+	ids func(T) (job, runner int64)) (T, error) {
+	var none T
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil || token == "" {
-		return nil, ci.ErrForbidden
+		return none, ci.ErrForbidden
 	}
-	j, err := a.store.JobByTokenDigest(ctx, auth.Digest(token))
+	j, err := find(ctx, auth.Digest(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ci.ErrForbidden
+		return none, ci.ErrForbidden
 	}
 	if err != nil {
-		return nil, fmt.Errorf("job by token: %w", err)
+		return none, fmt.Errorf("job by token: %w", err)
 	}
-	if j.ID != id {
-		return nil, ci.ErrForbidden
+	jobID, runnerID := ids(j)
+	if jobID != id {
+		return none, ci.ErrForbidden
 	}
 	info := httpx.Info(ctx)
-	info.SetJob(j.ID)
-	info.SetRunner(j.RunnerID)
+	info.SetJob(jobID)
+	info.SetRunner(runnerID)
 	return j, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gantryci/gantry/internal/ci"
 	"github.com/gantryci/gantry/internal/httpx"
@@ -132,17 +133,28 @@ func (a *API) finish(ctx context.Context, j *ci.Job, success bool, reason string
 // updated_at, so it holds across coordinators). It returns the job as
 // stored now, whose status may have moved (a cancel) meanwhile.
 func (a *API) touchJob(ctx context.Context, j *ci.Job) *ci.Job {
-	if a.now().Sub(j.UpdatedAt) < touchJobEvery {
-		return j
-	}
-	if err := a.store.TouchJob(ctx, j.ID, a.now()); err != nil {
-		a.log.Warn("touch job", "job", j.ID, "err", err)
-		return j
-	}
-	if fresh, err := a.store.JobByID(ctx, j.ID); err == nil {
+	if fresh := a.touch(ctx, j.ID, j.UpdatedAt); fresh != nil {
 		return fresh
 	}
 	return j
+}
+
+// touch is touchJob for a job known by its id and stored updated_at: it
+// returns the job as stored after the touch, or nil when it did not touch
+// it (or could not read it back).
+func (a *API) touch(ctx context.Context, id int64, updated time.Time) *ci.Job {
+	if a.now().Sub(updated) < touchJobEvery {
+		return nil
+	}
+	if err := a.store.TouchJob(ctx, id, a.now()); err != nil {
+		a.log.Warn("touch job", "job", id, "err", err)
+		return nil
+	}
+	fresh, err := a.store.JobByID(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return fresh
 }
 
 func writeStatus(w http.ResponseWriter, status int) {
@@ -163,7 +175,10 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 		token = r.URL.Query().Get("token")
 	}
 	ctx := r.Context()
-	j, err := a.authJob(ctx, r.PathValue("id"), token)
+	// The job's state only: the definition and variables are of no use
+	// here, and reading the whole row cost over twice the CPU of these
+	// few columns, on every PATCH of every running job.
+	j, err := a.authJobState(ctx, r.PathValue("id"), token)
 	if err != nil {
 		return err
 	}
@@ -189,8 +204,13 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 	}
 	size, err := a.store.AppendTrace(ctx, j.ID, start, data, a.cfg.MaxTraceSize)
 	if errors.Is(err, store.ErrTraceLimit) {
-		if derr := a.eng.Drop(context.WithoutCancel(ctx), j, ci.FailureTraceSizeExceeded); derr != nil {
-			a.log.Error("drop job over trace limit", "job", j.ID, "err", derr)
+		// Drop writes the whole job: read all of it.
+		full, err := a.store.JobByID(ctx, j.ID)
+		if err == nil {
+			err = a.eng.Drop(context.WithoutCancel(ctx), full, ci.FailureTraceSizeExceeded)
+		}
+		if err != nil {
+			a.log.Error("drop job over trace limit", "job", j.ID, "err", err)
 		}
 		if fresh, ferr := a.store.JobByID(ctx, j.ID); ferr == nil {
 			a.jobHeaders(w, fresh.Status)
@@ -202,8 +222,11 @@ func (a *API) patchTrace(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Any PATCH proves the job alive; a cancel that landed meanwhile shows
 	// up in Job-Status so graceful runners start after_script.
-	j = a.touchJob(ctx, j)
-	a.jobHeaders(w, j.Status)
+	status := j.Status
+	if fresh := a.touch(ctx, j.ID, j.UpdatedAt); fresh != nil {
+		status = fresh.Status
+	}
+	a.jobHeaders(w, status)
 	// Range is what is stored, never more: the runner reads its buffer up
 	// to it, and a larger value fails every later patch.
 	w.Header().Set("Range", "0-"+strconv.FormatInt(size, 10))

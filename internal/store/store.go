@@ -188,6 +188,10 @@ type Store interface {
 	JobByID(ctx context.Context, id int64) (*ci.Job, error)
 	// JobByTokenDigest finds the job whose current job token has this digest.
 	JobByTokenDigest(ctx context.Context, digest string) (*ci.Job, error)
+	// JobStateByTokenDigest is JobByTokenDigest reading only the few
+	// columns of JobState: a runner's log PATCH, many a second, checks no
+	// more.
+	JobStateByTokenDigest(ctx context.Context, digest string) (*JobState, error)
 	ListJobs(ctx context.Context, f JobFilter) ([]*ci.Job, error)
 	CountJobs(ctx context.Context, f JobFilter) (int, error)
 	// PipelineJobs returns every job of a pipeline, retried ones included, by id.
@@ -499,6 +503,14 @@ type SweepFilter struct {
 type VariableAttrs struct {
 	EnvironmentScope string
 	Description      *string
+}
+
+// JobState is what a runner's log PATCH needs of its job: who it is,
+// its runner, its status and when it was last touched.
+type JobState struct {
+	ID, ProjectID, RunnerID int64
+	Status                  ci.Status
+	UpdatedAt               time.Time
 }
 
 // TraceMark is one chunk of a live log: its offset, and where a scan of

@@ -181,6 +181,21 @@ func (db *DB) JobByTokenDigest(ctx context.Context, digest string) (*ci.Job, err
 	return j, nil
 }
 
+// JobStateByTokenDigest finds the job holding a token, reading a few
+// columns: not the definition and variables JobByTokenDigest decodes.
+func (db *DB) JobStateByTokenDigest(ctx context.Context, digest string) (*store.JobState, error) {
+	var st store.JobState
+	var status string
+	var updated int64
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT id, project_id, runner_id, status, updated_at FROM jobs WHERE token_digest = ?`),
+		digest).Scan(&st.ID, &st.ProjectID, &st.RunnerID, &status, &updated)
+	if err != nil {
+		return nil, fmt.Errorf("job state by token: %w", db.wrap(err))
+	}
+	st.Status, st.UpdatedAt = ci.Status(status), fromMicros(updated)
+	return &st, nil
+}
+
 func jobWhere(f store.JobFilter) (string, []any) {
 	where := ` WHERE 1 = 1`
 	var args []any

@@ -107,10 +107,19 @@ func testJobTokens(t *testing.T, s store.Store) {
 	if got.ID != a.ID {
 		t.Errorf("job by token = %d, want %d", got.ID, a.ID)
 	}
+	// The state read is the same job's, in those few columns.
+	st, err := s.JobStateByTokenDigest(ctx, digest("a1"))
+	must(t, err, "state by token")
+	if want := (store.JobState{ID: got.ID, ProjectID: got.ProjectID, RunnerID: got.RunnerID, Status: got.Status,
+		UpdatedAt: got.UpdatedAt}); *st != want || st.ProjectID != pr.ID || st.Status != ci.StatusRunning {
+		t.Errorf("job state by token = %+v, want %+v", *st, want)
+	}
 	// Rotating replaces the old digest.
 	must(t, s.SetJobToken(ctx, a.ID, digest("a2")), "rotate a")
 	_, err = s.JobByTokenDigest(ctx, digest("a1"))
 	wantErr(t, err, store.ErrNotFound, "old token")
+	_, err = s.JobStateByTokenDigest(ctx, digest("a1"))
+	wantErr(t, err, store.ErrNotFound, "old token's state")
 	// A digest belongs to one job.
 	wantErr(t, s.SetJobToken(ctx, b.ID, digest("a2")), store.ErrConflict, "shared digest")
 	// Clearing tokens of several jobs does not collide, and "" finds nothing.
@@ -121,6 +130,8 @@ func testJobTokens(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound, "cleared token")
 	_, err = s.JobByTokenDigest(ctx, "")
 	wantErr(t, err, store.ErrNotFound, "empty token")
+	_, err = s.JobStateByTokenDigest(ctx, "")
+	wantErr(t, err, store.ErrNotFound, "empty token's state")
 }
 
 func testJobListFilters(t *testing.T, s store.Store) {

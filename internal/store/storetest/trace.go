@@ -19,6 +19,8 @@ var traceTests = []test{
 	{"Trace/FinishJob", testTraceFinishJob},
 	{"Trace/Index", testTraceIndex},
 	{"Trace/ManyJobsAtOnce", testTraceManyJobsAtOnce},
+	{"Trace/ConcurrentConflicts", testTraceConcurrentConflicts},
+	{"Trace/ConcurrentLimit", testTraceConcurrentLimit},
 }
 
 // testTraceManyJobsAtOnce streams the logs of many jobs at once, as a fleet
@@ -267,6 +269,96 @@ func testTraceConcurrentAppend(t *testing.T, s store.Store) {
 	must(t, err, "read")
 	if len(got) != 40 {
 		t.Errorf("trace %q has %d bytes, want 40", got, len(got))
+	}
+}
+
+// concurrentJobs stores n running jobs for the concurrent append tests.
+func concurrentJobs(t *testing.T, s store.Store, n int) []*ci.Job {
+	t.Helper()
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	jobs := make([]*ci.Job, n)
+	for i := range jobs {
+		jobs[i] = newJob(fmt.Sprintf("job%d", i), ci.StatusRunning)
+	}
+	mustPipeline(t, s, pr.ID, "main", jobs...)
+	return jobs
+}
+
+// testTraceConcurrentConflicts: several writers per job send a chunk at
+// the same offset, for many jobs at once; per job exactly one lands and
+// every writer is told the new size, without errors.
+func testTraceConcurrentConflicts(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	const writers = 4
+	jobs := concurrentJobs(t, s, 20)
+	for round := range 3 {
+		offset := int64(round * 8)
+		sizes := make([][writers]int64, len(jobs))
+		errs := make([][writers]error, len(jobs))
+		var wg sync.WaitGroup
+		for i, j := range jobs {
+			for w := range writers {
+				wg.Go(func() {
+					sizes[i][w], errs[i][w] = s.AppendTrace(ctx, j.ID, offset, fmt.Appendf(nil, "r%dw%05d", round, w), 0)
+				})
+			}
+		}
+		wg.Wait()
+		for i := range jobs {
+			for w := range writers {
+				if errs[i][w] != nil {
+					t.Fatalf("round %d job %d writer %d: %v", round, i, w, errs[i][w])
+				}
+				if sizes[i][w] != offset+8 {
+					t.Errorf("round %d job %d writer %d: size %d, want %d", round, i, w, sizes[i][w], offset+8)
+				}
+			}
+		}
+	}
+	for i, j := range jobs {
+		got, err := s.ReadTrace(ctx, j.ID)
+		must(t, err, "read")
+		if len(got) != 24 || got[0] != 'r' || got[1] != '0' || got[9] != '1' || got[17] != '2' {
+			t.Errorf("job %d: trace %q, want one 8-byte chunk per round", i, got)
+		}
+	}
+}
+
+// testTraceConcurrentLimit: appends to many jobs at once, half of them
+// past the size limit; those alone are refused, with the size unchanged.
+func testTraceConcurrentLimit(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	const limit = 10
+	jobs := concurrentJobs(t, s, 30)
+	for _, j := range jobs {
+		_, err := s.AppendTrace(ctx, j.ID, 0, []byte("12345"), limit)
+		must(t, err, "first chunk")
+	}
+	// Job i sends 5 bytes (fits) when i is even, 6 (one past) when odd.
+	chunk := func(i int) []byte { return []byte("678901")[:5+i%2] }
+	sizes := make([]int64, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() { sizes[i], errs[i] = s.AppendTrace(ctx, j.ID, 5, chunk(i), limit) })
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		want := "1234567890"
+		if i%2 == 1 {
+			wantErr(t, errs[i], store.ErrTraceLimit, fmt.Sprintf("job %d", i))
+			want = "12345"
+		} else {
+			must(t, errs[i], fmt.Sprintf("job %d", i))
+			if sizes[i] != limit {
+				t.Errorf("job %d: size %d, want %d", i, sizes[i], limit)
+			}
+		}
+		got, err := s.ReadTrace(ctx, j.ID)
+		must(t, err, "read")
+		if string(got) != want {
+			t.Errorf("job %d: trace %q, want %q", i, got, want)
+		}
 	}
 }
 
