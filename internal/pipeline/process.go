@@ -161,12 +161,17 @@ func (s *Service) process(ctx context.Context, pipelineID int64, first *snapshot
 // (then without pipeline and jobs).
 func (s *Service) processLocked(ctx context.Context, pipelineID int64, first *snapshot) (*ci.Pipeline, int64, []*ci.Job, []*ci.Job, error) {
 	dirty := int64(-1)
+	var p *ci.Pipeline
+	var jobs []*ci.Job
+	reuse := false
 	for pass := 0; pass < maxPasses; pass++ {
-		p, jobs, err := s.readPipeline(ctx, pipelineID, first)
-		first = nil
-		if err != nil {
-			return nil, 0, nil, nil, err
+		if !reuse {
+			var err error
+			if p, jobs, err = s.readPipeline(ctx, pipelineID, first); err != nil {
+				return nil, 0, nil, nil, err
+			}
 		}
+		first, reuse = nil, false
 		if dirty < 0 {
 			dirty = p.Dirty
 		}
@@ -212,7 +217,13 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64, first *sn
 			return nil, dirty, nil, triggered, nil
 		}
 		if len(changes) > 0 || retry {
-			// Another pass lets jobs unblocked by this one move.
+			// Another pass lets jobs unblocked by this one move. When every
+			// write held, the rows are what this pass read and wrote, so
+			// the next pass works on them instead of reading them again
+			// (as the first pass of a new pipeline does; a job moved by
+			// another writer since bumps the processing mark, which then
+			// outlives this run).
+			reuse = !retry
 			continue
 		}
 		if err := s.updatePipelineStatus(ctx, p, jobs); isStale(err) {
