@@ -464,6 +464,9 @@ func (db *DB) jobUpdateGroups(updates []store.JobUpdate) ([]*jobUpdateGroup, err
 	seen := make(map[int64]bool, len(updates))
 	var groups []*jobUpdateGroup
 	for _, up := range updates {
+		if _, ok := ci.ParseStatus(string(up.Expect)); !ok {
+			return nil, fmt.Errorf("update job %d: unknown status %q", up.Job.ID, up.Expect)
+		}
 		if seen[up.Job.ID] {
 			return nil, nil
 		}
@@ -493,12 +496,15 @@ func (db *DB) updateJobSet(ctx context.Context, q querier, g *jobUpdateGroup, he
 		n := min(len(jobs), updateJobsPer)
 		chunk := jobs[:n]
 		jobs = jobs[n:]
-		args := make([]any, 0, jobSetNCols+1+n)
-		args = append(append(args, g.args...), string(g.expect))
+		args := make([]any, 0, jobSetNCols+n)
+		args = append(args, g.args...)
 		for _, j := range chunk {
 			args = append(args, j.ID)
 		}
-		query := `UPDATE jobs SET ` + jobSetCols + ` WHERE status = ? AND id IN (` + placeholders(n) + `) RETURNING id`
+		// The expected status is written into the text, not bound: SQLite
+		// checks a bound value against the partial indexes on status and
+		// then prepares the statement again on every execution.
+		query := `UPDATE jobs SET ` + jobSetCols + ` WHERE status = '` + string(g.expect) + `' AND id IN (` + placeholders(n) + `) RETURNING id`
 		rows, err := q.QueryContext(ctx, db.q(query), args...)
 		if err != nil {
 			return fmt.Errorf("update jobs from %s: %w", g.expect, db.wrap(err))
