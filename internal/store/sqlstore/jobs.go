@@ -296,6 +296,21 @@ func (db *DB) CountJobs(ctx context.Context, f store.JobFilter) (int, error) {
 	return n, nil
 }
 
+// PipelineCoverage averages the coverage of a pipeline's latest builds in
+// the database, as GitLab does (builds.latest.average(:coverage)), instead
+// of reading every job to average a column that is mostly NULL.
+func (db *DB) PipelineCoverage(ctx context.Context, pipelineID int64) (*float64, error) {
+	where, args := jobWhere(store.JobFilter{PipelineID: pipelineID, LatestOnly: true, Kind: store.BuildsOnly})
+	var avg sql.NullFloat64
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT AVG(coverage) FROM jobs`+where+` AND coverage IS NOT NULL`), args...).Scan(&avg); err != nil {
+		return nil, fmt.Errorf("pipeline %d coverage: %w", pipelineID, err)
+	}
+	if !avg.Valid {
+		return nil, nil
+	}
+	return &avg.Float64, nil
+}
+
 // PipelineJobs returns all of a pipeline's jobs by id. It reads through the
 // writer pool so processing sees its own latest writes.
 func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error) {
