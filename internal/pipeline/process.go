@@ -66,27 +66,43 @@ func (s *Service) scheduling(j *ci.Job) sched {
 		return sc
 	}
 	if d, err := Definition(j); err == nil {
-		if d.Needs != nil {
-			sc.needs = make([]ci.Need, 0, len(d.Needs))
-			for _, n := range d.Needs {
-				sc.needs = append(sc.needs, ci.Need{Name: n.Job, Optional: n.Optional})
-			}
-		}
-		if d.StartIn != "" {
-			if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
-				sc.startIn = &dur
-			}
-		}
+		sc = schedOf(d)
 	}
-	if j.ID != 0 && len(j.Definition) > 0 {
-		c.Lock()
-		if c.m == nil || len(c.m) >= schedCacheMax {
-			c.m = map[int64]sched{}
-		}
-		c.m[j.ID] = sc
-		c.Unlock()
+	if len(j.Definition) > 0 {
+		s.rememberSched(j.ID, sc)
 	}
 	return sc
+}
+
+// schedOf is what processing needs of a job's definition.
+func schedOf(d *ciconfig.Job) sched {
+	var sc sched
+	if d.Needs != nil {
+		sc.needs = make([]ci.Need, 0, len(d.Needs))
+		for _, n := range d.Needs {
+			sc.needs = append(sc.needs, ci.Need{Name: n.Job, Optional: n.Optional})
+		}
+	}
+	if d.StartIn != "" {
+		if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
+			sc.startIn = &dur
+		}
+	}
+	return sc
+}
+
+// rememberSched caches a stored job's scheduling data.
+func (s *Service) rememberSched(id int64, sc sched) {
+	if id == 0 {
+		return
+	}
+	c := &s.sched
+	c.Lock()
+	if c.m == nil || len(c.m) >= schedCacheMax {
+		c.m = map[int64]sched{}
+	}
+	c.m[id] = sc
+	c.Unlock()
 }
 
 // maxPasses bounds processing rounds; each round can only move jobs forward,
