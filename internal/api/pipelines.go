@@ -115,21 +115,11 @@ func (s *Server) pipelineEntity(q *req, proj *ci.Project, p *ci.Pipeline) (*Pipe
 // pipelineCoverage is the average coverage of the latest jobs that have
 // one, formatted as GitLab does ("87.50"), or nil.
 func (s *Server) pipelineCoverage(q *req, p *ci.Pipeline) (*string, error) {
-	jobs, err := s.store.ListJobs(q.ctx(), store.JobFilter{PipelineID: p.ID, LatestOnly: true, Kind: store.BuildsOnly})
-	if err != nil {
+	avg, err := s.store.PipelineCoverage(q.ctx(), p.ID)
+	if err != nil || avg == nil {
 		return nil, err
 	}
-	sum, n := 0.0, 0
-	for _, j := range jobs {
-		if j.Coverage != nil {
-			sum += *j.Coverage
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	c := strconv.FormatFloat(sum/float64(n), 'f', 2, 64)
+	c := strconv.FormatFloat(*avg, 'f', 2, 64)
 	return &c, nil
 }
 

@@ -250,6 +250,11 @@ func (s *Service) create(ctx context.Context, req CreateRequest) (*ci.Pipeline, 
 	if err := s.store.CreatePipeline(ctx, p, jobs); err != nil {
 		return nil, err
 	}
+	// The first processing pass would decode every definition just
+	// encoded; the plan has what it needs (jobsFromPlan keeps its order).
+	for i, pj := range plan.Jobs {
+		s.rememberSched(jobs[i].ID, schedOf(pj))
+	}
 	// Persistent ref: keeps the commit fetchable even if the branch moves.
 	if err := repo.UpdateRef(ctx, fmt.Sprintf("refs/pipelines/%d", p.ID), p.SHA); err != nil {
 		s.log.Warn("persistent ref", "pipeline", p.ID, "err", err)

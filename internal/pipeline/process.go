@@ -66,27 +66,43 @@ func (s *Service) scheduling(j *ci.Job) sched {
 		return sc
 	}
 	if d, err := Definition(j); err == nil {
-		if d.Needs != nil {
-			sc.needs = make([]ci.Need, 0, len(d.Needs))
-			for _, n := range d.Needs {
-				sc.needs = append(sc.needs, ci.Need{Name: n.Job, Optional: n.Optional})
-			}
-		}
-		if d.StartIn != "" {
-			if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
-				sc.startIn = &dur
-			}
-		}
+		sc = schedOf(d)
 	}
-	if j.ID != 0 && len(j.Definition) > 0 {
-		c.Lock()
-		if c.m == nil || len(c.m) >= schedCacheMax {
-			c.m = map[int64]sched{}
-		}
-		c.m[j.ID] = sc
-		c.Unlock()
+	if len(j.Definition) > 0 {
+		s.rememberSched(j.ID, sc)
 	}
 	return sc
+}
+
+// schedOf is what processing needs of a job's definition.
+func schedOf(d *ciconfig.Job) sched {
+	var sc sched
+	if d.Needs != nil {
+		sc.needs = make([]ci.Need, 0, len(d.Needs))
+		for _, n := range d.Needs {
+			sc.needs = append(sc.needs, ci.Need{Name: n.Job, Optional: n.Optional})
+		}
+	}
+	if d.StartIn != "" {
+		if dur, err := ciconfig.ParseDuration(d.StartIn); err == nil {
+			sc.startIn = &dur
+		}
+	}
+	return sc
+}
+
+// rememberSched caches a stored job's scheduling data.
+func (s *Service) rememberSched(id int64, sc sched) {
+	if id == 0 {
+		return
+	}
+	c := &s.sched
+	c.Lock()
+	if c.m == nil || len(c.m) >= schedCacheMax {
+		c.m = map[int64]sched{}
+	}
+	c.m[id] = sc
+	c.Unlock()
 }
 
 // maxPasses bounds processing rounds; each round can only move jobs forward,
@@ -161,12 +177,17 @@ func (s *Service) process(ctx context.Context, pipelineID int64, first *snapshot
 // (then without pipeline and jobs).
 func (s *Service) processLocked(ctx context.Context, pipelineID int64, first *snapshot) (*ci.Pipeline, int64, []*ci.Job, []*ci.Job, error) {
 	dirty := int64(-1)
+	var p *ci.Pipeline
+	var jobs []*ci.Job
+	reuse := false
 	for pass := 0; pass < maxPasses; pass++ {
-		p, jobs, err := s.readPipeline(ctx, pipelineID, first)
-		first = nil
-		if err != nil {
-			return nil, 0, nil, nil, err
+		if !reuse {
+			var err error
+			if p, jobs, err = s.readPipeline(ctx, pipelineID, first); err != nil {
+				return nil, 0, nil, nil, err
+			}
 		}
+		first, reuse = nil, false
 		if dirty < 0 {
 			dirty = p.Dirty
 		}
@@ -212,7 +233,13 @@ func (s *Service) processLocked(ctx context.Context, pipelineID int64, first *sn
 			return nil, dirty, nil, triggered, nil
 		}
 		if len(changes) > 0 || retry {
-			// Another pass lets jobs unblocked by this one move.
+			// Another pass lets jobs unblocked by this one move. When every
+			// write held, the rows are what this pass read and wrote, so
+			// the next pass works on them instead of reading them again
+			// (as the first pass of a new pipeline does; a job moved by
+			// another writer since bumps the processing mark, which then
+			// outlives this run).
+			reuse = !retry
 			continue
 		}
 		if err := s.updatePipelineStatus(ctx, p, jobs); isStale(err) {

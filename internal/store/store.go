@@ -194,6 +194,9 @@ type Store interface {
 	JobStateByTokenDigest(ctx context.Context, digest string) (*JobState, error)
 	ListJobs(ctx context.Context, f JobFilter) ([]*ci.Job, error)
 	CountJobs(ctx context.Context, f JobFilter) (int, error)
+	// PipelineCoverage is the average coverage of a pipeline's latest builds
+	// that have one (GitLab's Ci::Pipeline#coverage), nil when none has.
+	PipelineCoverage(ctx context.Context, pipelineID int64) (*float64, error)
 	// PipelineJobs returns every job of a pipeline, retried ones included, by id.
 	PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error)
 	// UpdateJob writes the job's mutable fields if its stored status is

@@ -311,6 +311,21 @@ func (db *DB) CountJobs(ctx context.Context, f store.JobFilter) (int, error) {
 	return n, nil
 }
 
+// PipelineCoverage averages the coverage of a pipeline's latest builds in
+// the database, as GitLab does (builds.latest.average(:coverage)), instead
+// of reading every job to average a column that is mostly NULL.
+func (db *DB) PipelineCoverage(ctx context.Context, pipelineID int64) (*float64, error) {
+	where, args := jobWhere(store.JobFilter{PipelineID: pipelineID, LatestOnly: true, Kind: store.BuildsOnly})
+	var avg sql.NullFloat64
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT AVG(coverage) FROM jobs`+where+` AND coverage IS NOT NULL`), args...).Scan(&avg); err != nil {
+		return nil, fmt.Errorf("pipeline %d coverage: %w", pipelineID, err)
+	}
+	if !avg.Valid {
+		return nil, nil
+	}
+	return &avg.Float64, nil
+}
+
 // PipelineJobs returns all of a pipeline's jobs by id. It reads through the
 // writer pool so processing sees its own latest writes.
 func (db *DB) PipelineJobs(ctx context.Context, pipelineID int64) ([]*ci.Job, error) {
@@ -403,17 +418,46 @@ func (db *DB) UpdateJobIfResourceFree(ctx context.Context, j *ci.Job, expect ci.
 // UpdateJobs applies several compare-and-set updates in one transaction and
 // returns the ids whose status had moved (left unchanged). It is
 // processing's own write and leaves the pipeline's processing mark alone.
+//
+// Updates that write the same values from the same status (a pass moving a
+// stage's jobs from created to pending) share one statement, updateJobsPer
+// ids at a time: UPDATE … WHERE status = ? AND id IN (…) RETURNING id. The
+// ids it returns are the ones whose compare-and-set held; the others had
+// moved, exactly as when each is written alone.
 func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int64, error) {
+	groups, err := db.jobUpdateGroups(updates)
+	if err != nil {
+		return nil, err
+	}
 	var stale []int64
-	err := db.unit(ctx, func(u *unit) error {
+	err = db.unit(ctx, func(u *unit) error {
 		stale = stale[:0]
-		for _, up := range updates {
-			ok, err := u.change(ctx, up.Job, up.Expect, false)
-			if err != nil {
+		if groups == nil {
+			// An id written twice: one statement each, in order.
+			for _, up := range updates {
+				ok, err := u.change(ctx, up.Job, up.Expect, false)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					stale = append(stale, up.Job.ID)
+				}
+			}
+			return nil
+		}
+		held := make(map[int64]bool, len(updates))
+		for _, g := range groups {
+			if err := db.updateJobSet(ctx, u.q, g, held); err != nil {
 				return err
 			}
-			if !ok {
+		}
+		// Events in the order of the updates, as one statement each would
+		// have recorded them.
+		for _, up := range updates {
+			if !held[up.Job.ID] {
 				stale = append(stale, up.Job.ID)
+			} else if up.Job.Status != up.Expect {
+				u.moved(up.Job, up.Expect)
 			}
 		}
 		return nil
@@ -424,21 +468,124 @@ func (db *DB) UpdateJobs(ctx context.Context, updates []store.JobUpdate) ([]int6
 	return stale, nil
 }
 
-func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
-	j.UpdatedAt = time.Now().UTC()
-	vars, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
-	if err != nil {
-		return false, fmt.Errorf("encode job variables: %w", err)
+// updateJobsPer is how many ids one set update names (a handful of
+// statement texts for the statement cache).
+const updateJobsPer = 64
+
+// jobUpdateGroup is updates that write the same column values (args) from
+// the same status.
+type jobUpdateGroup struct {
+	expect ci.Status
+	args   []any
+	jobs   []*ci.Job
+}
+
+// jobUpdateGroups stamps every update with one updated_at and groups the
+// updates by what they write, in the order each group first appears. It
+// returns nil groups when an id appears twice (those are written one by
+// one, in order).
+func (db *DB) jobUpdateGroups(updates []store.JobUpdate) ([]*jobUpdateGroup, error) {
+	type key struct {
+		expect ci.Status
+		args   [jobSetNCols]any
 	}
-	res, err := db.exec(ctx, q, `UPDATE jobs SET status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
+	now := time.Now().UTC()
+	byKey := make(map[key]*jobUpdateGroup, 2)
+	seen := make(map[int64]bool, len(updates))
+	var groups []*jobUpdateGroup
+	for _, up := range updates {
+		if _, ok := ci.ParseStatus(string(up.Expect)); !ok {
+			return nil, fmt.Errorf("update job %d: unknown status %q", up.Job.ID, up.Expect)
+		}
+		if seen[up.Job.ID] {
+			return nil, nil
+		}
+		seen[up.Job.ID] = true
+		up.Job.UpdatedAt = now
+		args, err := db.jobSetArgs(up.Job)
+		if err != nil {
+			return nil, err
+		}
+		k := key{expect: up.Expect}
+		copy(k.args[:], args)
+		g := byKey[k]
+		if g == nil {
+			g = &jobUpdateGroup{expect: up.Expect, args: args}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.jobs = append(g.jobs, up.Job)
+	}
+	return groups, nil
+}
+
+// updateJobSet writes one group, recording in held the ids whose status
+// was still the group's expected one.
+func (db *DB) updateJobSet(ctx context.Context, q querier, g *jobUpdateGroup, held map[int64]bool) error {
+	for jobs := g.jobs; len(jobs) > 0; {
+		n := min(len(jobs), updateJobsPer)
+		chunk := jobs[:n]
+		jobs = jobs[n:]
+		args := make([]any, 0, jobSetNCols+n)
+		args = append(args, g.args...)
+		for _, j := range chunk {
+			args = append(args, j.ID)
+		}
+		// The expected status is written into the text, not bound: SQLite
+		// checks a bound value against the partial indexes on status and
+		// then prepares the statement again on every execution.
+		query := `UPDATE jobs SET ` + jobSetCols + ` WHERE status = '` + string(g.expect) + `' AND id IN (` + placeholders(n) + `) RETURNING id`
+		rows, err := q.QueryContext(ctx, db.q(query), args...)
+		if err != nil {
+			return fmt.Errorf("update jobs from %s: %w", g.expect, db.wrap(err))
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("update jobs from %s: %w", g.expect, db.wrap(err))
+			}
+			held[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("update jobs from %s: %w", g.expect, db.wrap(err))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("update jobs from %s: %w", g.expect, db.wrap(err))
+		}
+	}
+	return nil
+}
+
+// jobSetCols are the mutable columns a job update writes, in the order of
+// jobSetArgs.
+const jobSetCols = `status = ?, when_ = ?, allow_failure = ?, user_id = ?, updated_at = ?,
 		queued_at = ?, started_at = ?, finished_at = ?, scheduled_at = ?, erased_at = ?, erased_by = ?, coverage = ?,
 		failure_reason = ?, exit_code = ?, retried = ?, runner_id = ?, runner_manager_id = ?, timeout = ?,
-		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?, target_url = ?, description = ?
-		WHERE id = ? AND status = ?`,
-		string(j.Status), j.When, j.AllowFailure, j.UserID, tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt),
+		artifacts_expire_at = ?, downstream_pipeline_id = ?, job_variables = ?, archived = ?, target_url = ?, description = ?`
+
+const jobSetNCols = 24
+
+// jobSetArgs are j's values for jobSetCols: all comparable, so that
+// updates writing the same values can be grouped by them.
+func (db *DB) jobSetArgs(j *ci.Job) ([]any, error) {
+	vars, err := db.sealVars(j.JobVariables, varsJobs, j.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("encode job variables: %w", err)
+	}
+	return []any{string(j.Status), j.When, j.AllowFailure, j.UserID, tv(j.UpdatedAt), tp(j.QueuedAt), tp(j.StartedAt),
 		tp(j.FinishedAt), tp(j.ScheduledAt), tp(j.ErasedAt), j.ErasedBy, nullFloat(j.Coverage), j.FailureReason,
 		nullInt(j.ExitCode), j.Retried, j.RunnerID, j.RunnerManagerID, j.Timeout, tp(j.ArtifactsExpireAt),
-		j.DownstreamPipelineID, vars, j.Archived, nullString(j.TargetURL), nullString(j.Description), j.ID, string(expect))
+		j.DownstreamPipelineID, vars, j.Archived, nullString(j.TargetURL), nullString(j.Description)}, nil
+}
+
+func (db *DB) updateJob(ctx context.Context, q querier, j *ci.Job, expect ci.Status) (bool, error) {
+	j.UpdatedAt = time.Now().UTC()
+	args, err := db.jobSetArgs(j)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.exec(ctx, q, `UPDATE jobs SET `+jobSetCols+` WHERE id = ? AND status = ?`, append(args, j.ID, string(expect))...)
 	if err != nil {
 		return false, fmt.Errorf("update job %d: %w", j.ID, err)
 	}

@@ -18,6 +18,7 @@ var jobTests = []test{
 	{"Jobs/Tokens", testJobTokens},
 	{"Jobs/ListFilters", testJobListFilters},
 	{"Jobs/UpdateCompareAndSet", testJobUpdate},
+	{"Jobs/UpdateJobsSet", testJobUpdateJobsSet},
 	{"Jobs/InsertRetried", testJobInsertRetried},
 	{"Jobs/RetryConcurrent", testJobRetryConcurrent},
 	{"Jobs/Sweep", testJobSweep},
@@ -246,6 +247,112 @@ func testJobUpdate(t *testing.T, s store.Store) {
 	again, err := s.JobByID(ctx, j.ID)
 	must(t, err, "get")
 	sameJob(t, "after clear", again, got)
+}
+
+// testJobUpdateJobsSet: UpdateJobs of many jobs making the same move (which
+// a store may write as one set statement) keeps each job's compare-and-set:
+// jobs moved underneath, or gone, are reported stale and left as they are;
+// the others get exactly what their update says, whatever group they fall
+// in, and an id updated twice in one call sees its first update.
+func testJobUpdateJobsSet(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "p", ci.VisibilityPrivate)
+	// More than one statement's worth of ids.
+	jobs := make([]*ci.Job, 70)
+	for i := range jobs {
+		jobs[i] = newJob(fmt.Sprintf("j%d", i), ci.StatusCreated)
+	}
+	mustPipeline(t, s, pr.ID, "main", jobs...)
+	queued := ptr(base.Add(time.Minute))
+	// Moved underneath (another writer) before the set update.
+	moved := map[int]bool{3: true, 40: true, 66: true}
+	for i := range moved {
+		c := *jobs[i]
+		c.Status = ci.StatusCanceled
+		must(t, s.UpdateJob(ctx, &c, ci.StatusCreated), "move underneath")
+	}
+	tests := []struct {
+		name  string
+		idx   []int
+		edit  func(i int, j *ci.Job)
+		twice bool // the first job is updated again, pending → running
+		stale []int
+	}{
+		{name: "same move, some moved underneath", idx: span(0, 64),
+			edit:  func(int, *ci.Job) {},
+			stale: []int{3, 40, -1}},
+		{name: "two groups and a missing id", idx: span(64, 70),
+			edit: func(i int, j *ci.Job) {
+				if i%2 == 0 {
+					j.AllowFailure, j.Timeout = true, 60
+				}
+			},
+			stale: []int{66, -1}},
+	}
+	missing := &ci.Job{ID: jobs[len(jobs)-1].ID + 1000, Status: ci.StatusPending, When: "on_success"}
+	for _, tc := range tests {
+		want := map[int64]*ci.Job{} // as written, updated_at stamped by the store
+		var updates []store.JobUpdate
+		for _, i := range tc.idx {
+			j := *jobs[i]
+			j.Status, j.QueuedAt = ci.StatusPending, queued
+			tc.edit(i, &j)
+			updates = append(updates, store.JobUpdate{Job: &j, Expect: ci.StatusCreated})
+			if !moved[i] {
+				want[j.ID] = &j
+			}
+		}
+		updates = append(updates, store.JobUpdate{Job: missing, Expect: ci.StatusCreated})
+		stale, err := s.UpdateJobs(ctx, updates)
+		must(t, err, tc.name)
+		var wantStale []int64
+		for _, i := range tc.stale {
+			if i < 0 {
+				wantStale = append(wantStale, missing.ID)
+			} else {
+				wantStale = append(wantStale, jobs[i].ID)
+			}
+		}
+		if !reflect.DeepEqual(stale, wantStale) {
+			t.Errorf("%s: stale = %v, want %v", tc.name, stale, wantStale)
+		}
+		for _, i := range tc.idx {
+			got, err := s.JobByID(ctx, jobs[i].ID)
+			must(t, err, "get")
+			if moved[i] {
+				if got.Status != ci.StatusCanceled || got.QueuedAt != nil {
+					t.Errorf("%s: job %d moved underneath was overwritten: %s", tc.name, i, got.Status)
+				}
+				continue
+			}
+			sameJob(t, fmt.Sprintf("%s: job %d", tc.name, i), got, want[got.ID])
+		}
+	}
+
+	// One id twice in a call: the second update sees the first.
+	a := *jobs[0]
+	a.Status = ci.StatusRunning
+	b := a
+	b.Status = ci.StatusSuccess
+	stale, err := s.UpdateJobs(ctx, []store.JobUpdate{{Job: &a, Expect: ci.StatusPending}, {Job: &b, Expect: ci.StatusRunning}})
+	must(t, err, "twice")
+	if len(stale) != 0 {
+		t.Errorf("twice: stale = %v", stale)
+	}
+	got, err := s.JobByID(ctx, a.ID)
+	must(t, err, "get")
+	if got.Status != ci.StatusSuccess {
+		t.Errorf("twice: status %s, want success", got.Status)
+	}
+}
+
+// span is the integers from lo up to hi, hi excluded.
+func span(lo, hi int) []int {
+	out := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 func testJobInsertRetried(t *testing.T, s store.Store) {

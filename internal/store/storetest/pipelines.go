@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -23,6 +24,51 @@ var pipelineTests = []test{
 	{"Pipelines/DeleteCascades", testPipelineDeleteCascades},
 	{"Pipelines/Dirty", testPipelineDirty},
 	{"Pipelines/ManyJobs", testPipelineManyJobs},
+	{"Pipelines/Coverage", testPipelineCoverage},
+}
+
+// testPipelineCoverage: a pipeline's coverage averages its latest builds
+// that have one; retried builds, bridges, jobs without coverage and other
+// pipelines' jobs do not count, and with none it is nil.
+func testPipelineCoverage(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	pr := mustProject(t, s, "o", "cov", ci.VisibilityPrivate)
+	withCov := func(j *ci.Job, c float64) *ci.Job {
+		j.Coverage = &c
+		return j
+	}
+	retried := withCov(newJob("a", ci.StatusFailed), 10)
+	retried.Retried = true
+	tests := []struct {
+		name string
+		jobs []*ci.Job
+		want *float64
+	}{
+		{"no jobs", nil, nil},
+		{"no coverage yet", []*ci.Job{newJob("a", ci.StatusPending), newJob("b", ci.StatusCreated)}, nil},
+		{"latest builds only", []*ci.Job{withCov(newJob("a", ci.StatusSuccess), 80), retried,
+			withCov(newJob("b", ci.StatusSuccess), 90.5), newJob("c", ci.StatusSuccess),
+			withCov(newBridge("d", ci.StatusSuccess), 5)}, ptr(85.25)},
+	}
+	// Another pipeline's covered job must not leak in.
+	mustPipeline(t, s, pr.ID, "main", withCov(newJob("x", ci.StatusSuccess), 50))
+	for _, tc := range tests {
+		p := mustPipeline(t, s, pr.ID, "main", tc.jobs...)
+		got, err := s.PipelineCoverage(ctx, p.ID)
+		must(t, err, tc.name)
+		switch {
+		case got == nil && tc.want == nil:
+		case got == nil || tc.want == nil || math.Abs(*got-*tc.want) > 1e-9:
+			t.Errorf("%s: coverage = %v, want %v", tc.name, fmtPtr(got), fmtPtr(tc.want))
+		}
+	}
+}
+
+func fmtPtr(f *float64) string {
+	if f == nil {
+		return "nil"
+	}
+	return strconv.FormatFloat(*f, 'f', -1, 64)
 }
 
 // testPipelineManyJobs creates a pipeline with more jobs than one
