@@ -132,12 +132,14 @@ func buildsDir(dir string) (string, func(), error) {
 // a database that holds no encrypted value yet), checks it against the
 // database and encrypts values still stored in plaintext.
 func useSecrets(ctx context.Context, db *sqlstore.DB, file string, log *slog.Logger) error {
-	n, err := db.CountEncryptedVariables(ctx)
-	if err != nil {
-		return err
-	}
 	box, err := secrets.Load(file)
 	if errors.Is(err, secrets.ErrNoKeyFile) {
+		// Counting reads every job row; only a start without its key file
+		// (the first, or a misconfigured one) needs to know.
+		n, cerr := db.CountEncryptedVariables(ctx)
+		if cerr != nil {
+			return cerr
+		}
 		if n > 0 {
 			return fmt.Errorf("secrets key file %s does not exist, but the database holds %d encrypted CI variable values: "+
 				"restore the key file or point --secrets-file (GANTRY_SECRETS_FILE) at it", file, n)

@@ -186,7 +186,7 @@ var ErrSecretsKeyMismatch = errors.New("secrets key does not match the database"
 // CountEncryptedVariables counts the variable values stored encrypted
 // (project, instance and pipeline schedule variables, and pipelines and jobs with
 // encrypted variable lists): a coordinator that finds some must not create
-// a new key.
+// a new key. It reads every job: ask only when the key file is missing.
 func (db *DB) CountEncryptedVariables(ctx context.Context) (int, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, db.q(`SELECT
@@ -221,9 +221,13 @@ func (db *DB) CheckSecrets(ctx context.Context) error {
 		}
 	}
 	for _, table := range []string{varsPipelines, varsJobs} {
+		// One of the newest rows: searching the whole table for a sealed
+		// list would read every job of a database with none (seconds per
+		// million jobs at every start); a wrong key shows in recent rows.
 		col := varsColumn[table]
-		err := db.r.QueryRowContext(ctx, db.q(`SELECT project_id, `+col+` FROM `+table+`
-			WHERE `+col+` LIKE 'sealed:%' ORDER BY id LIMIT 1`)).Scan(&projectID, &val)
+		err := db.r.QueryRowContext(ctx, db.q(`SELECT project_id, `+col+` FROM
+			(SELECT id, project_id, `+col+` FROM `+table+` ORDER BY id DESC LIMIT 1000) recent
+			WHERE `+col+` LIKE 'sealed:%' ORDER BY id DESC LIMIT 1`)).Scan(&projectID, &val)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -281,6 +285,7 @@ func (db *DB) EncryptPlainVariables(ctx context.Context) (int, error) {
 // encryptPlainVars encrypts the plaintext variable lists of table.
 func (db *DB) encryptPlainVars(ctx context.Context, table string) (int, error) {
 	col := varsColumn[table]
+	// The WHERE is the partial index's (migration 0018), word for word.
 	rows, err := db.w.QueryContext(ctx, db.q(`SELECT id, project_id, `+col+` FROM `+table+`
 		WHERE `+col+` <> '' AND `+col+` NOT LIKE 'sealed:%'`))
 	if err != nil {
