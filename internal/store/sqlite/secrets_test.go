@@ -90,3 +90,49 @@ func TestVariableEncryption(t *testing.T) {
 		t.Errorf("ListProjectVariables with another key: %v", err)
 	}
 }
+
+// TestPlainVariablesSearchUsesIndex: the start-up search for variable lists
+// still in plaintext is answered by the partial indexes of migration 0018,
+// not by reading every job and pipeline (seconds per million jobs before
+// the server was ready). SQLite uses a partial index only when the query
+// repeats its WHERE, so a reworded query would silently scan again.
+func TestPlainVariablesSearchUsesIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for table, tt := range map[string]struct{ col, index string }{
+		"jobs":      {"job_variables", "jobs_plain_variables"},
+		"pipelines": {"variables", "pipelines_plain_variables"},
+	} {
+		// The query text of sqlstore.encryptPlainVars.
+		q := `EXPLAIN QUERY PLAN SELECT id, project_id, ` + tt.col + ` FROM ` + table + `
+		WHERE ` + tt.col + ` <> '' AND ` + tt.col + ` NOT LIKE 'sealed:%'`
+		rows, err := raw.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX "+tt.index) {
+			t.Errorf("%s: plan %q does not use %s", table, got, tt.index)
+		}
+	}
+}
