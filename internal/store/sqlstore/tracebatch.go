@@ -20,11 +20,17 @@ import (
 // BEGIN, a WAL commit and the queue's wait; on PostgreSQL every one pays a
 // commit. Appends that arrive while another batch is being written instead
 // wait for it to end and are then written together, in one transaction
-// (one commit for all of them): the first append to find no batch running
-// leads, writes what has queued up to then (at most traceBatchMax appends
-// or traceBatchBytes bytes), answers each caller, and hands the lead to the
-// oldest append still waiting. Nothing is answered before its commit, so an
+// (one commit for all of them): an append that finds no batch running
+// leads, writes itself with what has queued up to then (at most
+// traceBatchMax appends or traceBatchBytes bytes), answers each caller, and
+// hands the lead to the oldest append still waiting. Nothing is answered before its commit, so an
 // acknowledged append survives a crash as before.
+//
+// On SQLite one batch is written at a time (there is one writer). On
+// PostgreSQL, where each statement is a round trip and transactions run in
+// parallel, up to traceBatchLeaders batches are written at once on their
+// own connections: one leader would cap a coordinator at one append per
+// few round trips.
 //
 // Each append keeps its own outcome: a wrong offset, the size limit or a
 // missing job answers that caller only, as a lone append would. If the
@@ -33,15 +39,16 @@ import (
 // append cannot fail the others.
 
 const (
-	traceBatchMax   = 256
-	traceBatchBytes = 16 << 20
+	traceBatchMax     = 256
+	traceBatchBytes   = 16 << 20
+	traceBatchLeaders = 4 // batches written at once where writers run in parallel
 )
 
 // traceBatcher queues appends for the current leader.
 type traceBatcher struct {
 	mu      sync.Mutex
 	queue   []*traceAppend
-	leading bool // a leader is writing a batch
+	leaders int // appends leading now, each writing a batch
 }
 
 // traceAppend is one AppendTrace call, waiting in the queue or done.
@@ -68,10 +75,11 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 	a := &traceAppend{jobID: jobID, offset: offset, limit: limit, data: data, wake: make(chan struct{}, 1)}
 	b := &db.traces
 	b.mu.Lock()
-	b.queue = append(b.queue, a)
-	lead := !b.leading
+	lead := b.leaders < db.traceLeaders()
 	if lead {
-		b.leading = true
+		b.leaders++
+	} else {
+		b.queue = append(b.queue, a)
 	}
 	b.mu.Unlock()
 	if !lead {
@@ -83,7 +91,7 @@ func (db *DB) AppendTrace(ctx context.Context, jobID, offset int64, data []byte,
 			return a.result()
 		}
 	}
-	db.leadTraceBatches(context.WithoutCancel(ctx), a)
+	db.leadTraceBatch(context.WithoutCancel(ctx), a)
 	return a.result()
 }
 
@@ -97,31 +105,41 @@ func (a *traceAppend) result() (int64, error) {
 	return a.size, nil
 }
 
-// leadTraceBatches writes batches until own is done, then hands the lead
-// to the oldest waiting append, or gives it up when none waits.
-func (db *DB) leadTraceBatches(ctx context.Context, own *traceAppend) {
+// leadTraceBatch writes own with what has queued (up to the batch
+// limits), then hands the lead to the oldest append still waiting, taking
+// it off the queue so that no other leader writes it, or gives the lead up
+// when none waits.
+func (db *DB) leadTraceBatch(ctx context.Context, own *traceAppend) {
 	b := &db.traces
-	for !own.done {
-		b.mu.Lock()
-		n, bytes := 0, 0
-		for n < len(b.queue) && n < traceBatchMax && (n == 0 || bytes+len(b.queue[n].data) <= traceBatchBytes) {
-			bytes += len(b.queue[n].data)
-			n++
-		}
-		batch := slices.Clone(b.queue[:n])
-		b.queue = slices.Delete(b.queue, 0, n)
-		b.mu.Unlock()
-		db.writeTraceBatch(ctx, batch)
+	b.mu.Lock()
+	batch, bytes := []*traceAppend{own}, len(own.data)
+	n := 0
+	for n < len(b.queue) && len(batch) < traceBatchMax && bytes+len(b.queue[n].data) <= traceBatchBytes {
+		bytes += len(b.queue[n].data)
+		batch = append(batch, b.queue[n])
+		n++
 	}
+	b.queue = slices.Delete(b.queue, 0, n)
+	b.mu.Unlock()
+	db.writeTraceBatch(ctx, batch)
 	b.mu.Lock()
 	if len(b.queue) > 0 {
 		next := b.queue[0]
+		b.queue = slices.Delete(b.queue, 0, 1)
 		b.mu.Unlock()
 		next.wake <- struct{}{} // not done: it leads now
 		return
 	}
-	b.leading = false
+	b.leaders--
 	b.mu.Unlock()
+}
+
+// traceLeaders is how many batches may be written at once.
+func (db *DB) traceLeaders() int {
+	if db.d.SingleWriter {
+		return 1
+	}
+	return traceBatchLeaders
 }
 
 // writeTraceBatch writes a batch in one transaction (or each append alone
