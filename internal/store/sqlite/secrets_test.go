@@ -21,16 +21,7 @@ func TestVariableEncryption(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gantry.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	db, raw := openWithRaw(t, path)
 	stored := func() (string, bool) {
 		t.Helper()
 		var v string
@@ -99,17 +90,7 @@ func TestVariableEncryption(t *testing.T) {
 func TestPlainVariablesSearchUsesIndex(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gantry.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	_, raw := openWithRaw(t, filepath.Join(t.TempDir(), "gantry.db"))
 	for table, tt := range map[string]struct{ col, index string }{
 		"jobs":      {"job_variables", "jobs_plain_variables"},
 		"pipelines": {"variables", "pipelines_plain_variables"},
@@ -135,4 +116,21 @@ func TestPlainVariablesSearchUsesIndex(t *testing.T) {
 			t.Errorf("%s: plan %q does not use %s", table, got, tt.index)
 		}
 	}
+}
+
+// openWithRaw opens the store at path (migrated) and a second, plain
+// connection pool on the same file to look behind it; both close with t.
+func openWithRaw(t *testing.T, path string) (*sqlstore.DB, *sql.DB) {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return db, raw
 }
