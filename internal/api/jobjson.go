@@ -192,15 +192,11 @@ func appendUser(b []byte, u *User) []byte {
 		b = appendKey(b, f.key)
 		b = appendStringPtr(b, f.v, false)
 	}
-	for _, f := range []struct{ key, v string }{
+	b = appendStringFields(b, false, []stringField{
 		{"public_email", u.PublicEmail}, {"skype", u.Skype}, {"linkedin", u.Linkedin}, {"twitter", u.Twitter},
 		{"discord", u.Discord}, {"website_url", u.WebsiteURL}, {"organization", u.Organization},
 		{"job_title", u.JobTitle},
-	} {
-		b = append(b, ',')
-		b = appendKey(b, f.key)
-		b = appendJSONString(b, f.v, false)
-	}
+	})
 	b = append(b, `,"pronouns":`...)
 	b = appendStringPtr(b, u.Pronouns, false)
 	b = append(b, `,"bot":`...)
@@ -230,13 +226,9 @@ func appendCommit(b []byte, c *Commit) []byte {
 	b = appendZonedTime(b, c.CreatedAt)
 	b = append(b, `,"parent_ids":`...)
 	b = appendStrings(b, c.ParentIDs, false)
-	for _, f := range []struct{ key, v string }{
+	b = appendStringFields(b, false, []stringField{
 		{"title", c.Title}, {"message", c.Message}, {"author_name", c.AuthorName}, {"author_email", c.AuthorEmail},
-	} {
-		b = append(b, ',')
-		b = appendKey(b, f.key)
-		b = appendJSONString(b, f.v, false)
-	}
+	})
 	b = append(b, `,"authored_date":`...)
 	b = appendZonedTime(b, c.AuthoredDate)
 	b = append(b, `,"committer_name":`...)
@@ -264,13 +256,9 @@ func appendPipelineBasic(b []byte, p *PipelineBasic) []byte {
 	b = strconv.AppendInt(b, p.IID, 10)
 	b = append(b, `,"project_id":`...)
 	b = strconv.AppendInt(b, p.ProjectID, 10)
-	for _, f := range []struct{ key, v string }{
+	b = appendStringFields(b, false, []stringField{
 		{"sha", p.SHA}, {"ref", p.Ref}, {"status", p.Status}, {"source", p.Source},
-	} {
-		b = append(b, ',')
-		b = appendKey(b, f.key)
-		b = appendJSONString(b, f.v, false)
-	}
+	})
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, p.CreatedAt)
 	b = append(b, `,"updated_at":`...)
@@ -324,14 +312,10 @@ func appendRunnerManager(b []byte, m *RunnerManager) []byte {
 	}
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, m.ID, 10)
-	for _, f := range []struct{ key, v string }{
+	b = appendStringFields(b, true, []stringField{
 		{"system_id", m.SystemID}, {"version", m.Version}, {"revision", m.Revision}, {"platform", m.Platform},
 		{"architecture", m.Architecture},
-	} {
-		b = append(b, ',')
-		b = appendKey(b, f.key)
-		b = appendJSONString(b, f.v, true)
-	}
+	})
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, m.CreatedAt)
 	b = append(b, `,"contacted_at":`...)
@@ -350,13 +334,9 @@ func appendRunnerManager(b []byte, m *RunnerManager) []byte {
 func appendJobBasicFields(b []byte, j *JobBasic) []byte {
 	b = append(b, `"id":`...)
 	b = strconv.AppendInt(b, j.ID, 10)
-	for _, f := range []struct{ key, v string }{
+	b = appendStringFields(b, false, []stringField{
 		{"status", j.Status}, {"stage", j.Stage}, {"name", j.Name}, {"ref", j.Ref},
-	} {
-		b = append(b, ',')
-		b = appendKey(b, f.key)
-		b = appendJSONString(b, f.v, false)
-	}
+	})
 	b = append(b, `,"tag":`...)
 	b = appendBool(b, j.Tag)
 	b = append(b, `,"coverage":`...)
@@ -501,3 +481,17 @@ func (q *req) jobsJSON(jobs []*Job) error { return writeList(q, jobs, appendJob)
 
 // bridgesJSON answers with a list of bridges.
 func (q *req) bridgesJSON(bridges []*Bridge) error { return writeList(q, bridges, appendBridge) }
+
+// stringField is one string-valued key of an entity.
+type stringField struct{ key, v string }
+
+// appendStringFields writes ,"key":"value" for each field in order
+// (html as appendJSONString).
+func appendStringFields(b []byte, html bool, fs []stringField) []byte {
+	for _, f := range fs {
+		b = append(b, ',')
+		b = appendKey(b, f.key)
+		b = appendJSONString(b, f.v, html)
+	}
+	return b
+}
